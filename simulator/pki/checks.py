@@ -1,0 +1,86 @@
+"""The cryptographic checks the services apply: signatures, validity windows, chains, thumbprints.
+
+IoT Central's verify and DPS's registration both come down to these questions (certificates.md §7):
+
+* was this certificate signed by *that* key? (:func:`is_signed_by`) — a forged CA with the same subject
+  name fails here, because the signature does not verify under the real CA's public key;
+* is now inside its validity window? (:func:`is_valid_at`);
+* does a presented chain lead, signature by signature, to a trusted certificate? (:func:`chain_to_anchor`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from simulator.pki.encoding import to_der
+
+
+def thumbprint(cert: x509.Certificate) -> str:
+    """SHA-1 over the DER encoding, 40 uppercase hex characters (certificates.md §9, K-7)."""
+    return hashlib.sha1(to_der(cert), usedforsecurity=False).hexdigest().upper()
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """The serial number as uppercase hex without leading zeros (open-questions.md K-8)."""
+    return format(cert.serial_number, "X")
+
+
+def is_signed_by(cert: x509.Certificate, issuer_public_key) -> bool:
+    """True when ``cert``'s signature verifies under ``issuer_public_key`` (EC or RSA)."""
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None:
+        return False
+    try:
+        if isinstance(issuer_public_key, ec.EllipticCurvePublicKey):
+            issuer_public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        elif isinstance(issuer_public_key, rsa.RSAPublicKey):
+            issuer_public_key.verify(
+                cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm
+            )
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Issuer name matches the issuer's subject **and** the signature verifies under its key."""
+    return cert.issuer == issuer.subject and is_signed_by(cert, issuer.public_key())
+
+
+def is_valid_at(cert: x509.Certificate, now: datetime, *, skew: timedelta = timedelta(0)) -> bool:
+    """notBefore − skew ≤ now ≤ notAfter + skew."""
+    return cert.not_valid_before_utc - skew <= now <= cert.not_valid_after_utc + skew
+
+
+def chain_to_anchor(
+    chain: list[x509.Certificate],
+    anchors: list[x509.Certificate],
+    now: datetime,
+) -> x509.Certificate | None:
+    """Walk ``chain`` (leaf first) and return the first anchor it reaches, or None.
+
+    Every certificate on the way must be valid at ``now`` and issued (name + signature) by the next one.
+    The walk stops at the first certificate issued by an anchor — the anchor itself may or may not be
+    included in ``chain`` (open-questions.md K-12). Anchors are matched by DER equality or by issuance.
+    """
+    if not chain:
+        return None
+    anchor_ders = {to_der(a): a for a in anchors}
+    for index, cert in enumerate(chain):
+        if not is_valid_at(cert, now):
+            return None
+        if index > 0 and to_der(cert) in anchor_ders:
+            return anchor_ders[to_der(cert)]
+        for anchor in anchors:
+            if is_issued_by(cert, anchor):
+                return anchor if is_valid_at(anchor, now) else None
+        if index + 1 < len(chain) and not is_issued_by(cert, chain[index + 1]):
+            return None
+    return None

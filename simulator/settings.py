@@ -1,0 +1,108 @@
+"""Every behaviour the reference leaves unverified, as a setting with the documented default.
+
+``shared/reference/open-questions.md`` lists each unknown fact of the real services with the default the
+fakes implement; the IDs in the comments (SL-1, C-7, D-12 …) point there. Defaults are the fakes' own choices
+where the real value is unknown — documentation must not present them as Azure's values.
+
+Settings are plain dataclasses, grouped per service, gathered in :class:`Settings`::
+
+    Settings(central=CentralSettings(code_reuse=True))
+    Settings.from_mapping({"central": {"code_reuse": True}, "dps": {"registrations_per_second": 50}})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, Literal
+
+
+@dataclass
+class PkiSettings:
+    root_common_name: str = "Azure Sphere Root CA (simulated)"  # K-1
+    policy_common_name: str = "Azure Sphere Policy CA (simulated)"  # K-1
+    root_years: int = 30  # K-1
+    policy_years: int = 20  # K-1
+    proof_hours: float = 24  # K-5
+    proof_backdate_s: float = 300  # K-5
+    successor_lead_days: float = 90  # K-9: successor created this long before expiry
+    activation_delay_days: float = 30  # K-9: successor becomes Active this long after creation
+    device_cn_case: Literal["lower", "upper"] = "lower"  # K-11
+
+
+@dataclass
+class SphereSettings:
+    legacy_string_body: Literal["json", "text"] = "json"  # SL-1 / SL-2
+    legacy_error_body: Literal["array", "object"] = "array"  # SL-3
+    foreign_tenant_status: Literal[403, 404] = 403  # SL-4
+    claim_conflict_mode: Literal["sync", "async"] = "sync"  # SL-5
+    auth_mode: Literal["opaque", "accept-any"] = "opaque"  # SL-10
+    cert_list_envelope: bool = False  # SL-11
+    expired_body: Literal["404", "null"] = "404"  # SL-13
+    claim_delay_s: float = 0  # SL-14
+    legacy_retire_at: str | None = None  # G-2 (ISO 8601 instant, unset = never)
+    arm_accepted_api_versions: tuple[str, ...] = ("2024-04-01",)  # SA-5
+    arm_chain_encoding: Literal["pkcs7-base64", "pem"] = "pkcs7-base64"  # SA-2
+    arm_claim_retry_after_s: int = 0  # SA-6
+    arm_send_azure_async_operation: bool = False  # SA-6
+    token_lifetime_s: float = 3600  # lifetime of fake-issued bearer tokens
+
+
+@dataclass
+class CentralSettings:
+    error_codes: dict[str, str] = field(default_factory=dict)  # C-1 overrides: situation -> code
+    accept_shared_access_token_alias: bool = False  # C-2
+    group_embeds_entries: bool = True  # C-3
+    unique_certificates: bool = True  # C-4
+    code_bytes: int = 24  # C-5
+    code_case: Literal["upper", "lower"] = "upper"  # C-5
+    code_ttl_s: float | None = None  # C-7
+    code_reuse: bool = False  # C-7
+    proof_check_validity: bool = True  # C-8
+    proof_clock_skew_s: float = 0  # C-8
+    id_scope_in_ga: bool = True  # C-10
+    device_id_case: Literal["lower", "preserve"] = "lower"  # C-11
+    page_size: int = 100  # C-21
+    max_body_bytes: int = 65536  # C-23
+    accepted_api_versions: tuple[str, ...] = ("2022-07-31", "2022-10-31-preview", "2022-06-30-preview")  # C-19
+    allow_self_attestation: bool = True  # C-20
+    body_etag_is_precondition: bool = True  # C-16
+    auto_approve: bool = True  # C-15 (default for new apps)
+    api_token_lifetime_s: float = 365 * 86400
+    bearer_token_lifetime_s: float = 3600
+
+
+@dataclass
+class DpsSettings:
+    auth_failure_mode: Literal["connack", "res401"] = "connack"  # D-1
+    error_codes: dict[str, int] = field(default_factory=dict)  # D-2 overrides
+    retry_after_s: int = 3  # D-4
+    assignment_delay_s: float = 0  # D-4
+    registrations_per_second: float | None = None  # D-12 (None = unlimited)
+    throttle_retry_after_s: int = 1  # D-12
+    enforce_cn_64: bool = False  # C-12
+    assigned_hub_host: str = "model"  # C-13: "model" | "served" | an explicit host
+    present_chain: Literal["leaf+tenant", "leaf", "full"] = "leaf+tenant"  # K-12
+
+
+@dataclass
+class Settings:
+    pki: PkiSettings = field(default_factory=PkiSettings)
+    sphere: SphereSettings = field(default_factory=SphereSettings)
+    central: CentralSettings = field(default_factory=CentralSettings)
+    dps: DpsSettings = field(default_factory=DpsSettings)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any] | None) -> Settings:
+        """Build settings from nested dicts (YAML ``given.settings``); unknown keys are a ``ValueError``."""
+        settings = cls()
+        for section, values in (data or {}).items():
+            current = getattr(settings, section, None)
+            if current is None or not is_dataclass(current):
+                raise ValueError(f"unknown settings section {section!r} (expected one of pki, sphere, central, dps)")
+            known = {f.name for f in fields(current)}
+            unknown = set(values or {}) - known
+            if unknown:
+                raise ValueError(f"unknown {section} setting(s): {', '.join(sorted(unknown))}")
+            coerced = {k: tuple(v) if isinstance(getattr(current, k), tuple) else v for k, v in values.items()}
+            setattr(settings, section, replace(current, **coerced))
+        return settings
