@@ -81,7 +81,9 @@ class Clock:
         instant = _aware(instant)
         delta = instant - self.now()
         if delta < timedelta(0) and not self.allow_backwards:
-            raise ClockError(f"cannot set the clock back to {instant.isoformat()}: it is already {self.now().isoformat()}")
+            raise ClockError(
+                f"cannot set the clock back to {instant.isoformat()}: it is already {self.now().isoformat()}"
+            )
         with self._lock:
             self._offset += delta
             self._frozen_at = instant

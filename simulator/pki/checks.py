@@ -39,9 +39,7 @@ def is_signed_by(cert: x509.Certificate, issuer_public_key) -> bool:
         if isinstance(issuer_public_key, ec.EllipticCurvePublicKey):
             issuer_public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
         elif isinstance(issuer_public_key, rsa.RSAPublicKey):
-            issuer_public_key.verify(
-                cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm
-            )
+            issuer_public_key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
         else:
             return False
     except (InvalidSignature, ValueError, TypeError):

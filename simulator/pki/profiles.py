@@ -73,7 +73,7 @@ class Issuer:
         not_before: datetime,
         not_after: datetime,
         serial: int,
-        ca_path_length: int | None | bool = False,
+        ca_path_length: int | bool | None = False,
         client_auth: bool = False,
     ) -> x509.Certificate:
         """Issue a certificate under this issuer. ``ca_path_length=False`` makes an end-entity certificate."""
@@ -102,7 +102,7 @@ def _build(
     not_before: datetime,
     not_after: datetime,
     serial: int,
-    ca_path_length: int | None | bool,
+    ca_path_length: int | bool | None,
     client_auth: bool = False,
 ) -> x509.Certificate:
     is_ca = ca_path_length is not False
@@ -114,9 +114,7 @@ def _build(
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(
-            x509.BasicConstraints(ca=is_ca, path_length=ca_path_length if is_ca else None), critical=True
-        )
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=ca_path_length if is_ca else None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
     if is_ca:
@@ -150,9 +148,7 @@ def _build(
             critical=True,
         )
         if client_auth:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-            )
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     if issuer_public_key is not public_key:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False
