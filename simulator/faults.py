@@ -1,0 +1,185 @@
+"""Fault injection: rules that make a service misbehave on purpose.
+
+Offline tests are worth most where the real world misbehaves: a 429 in the middle of setup, a 5xx on verify,
+a dropped connection, a DPS that refuses or throttles. A :class:`FaultRule` says *where* (service, operation,
+optionally the app or tenant), *when* (the nth matching call, a number of calls, or with a probability drawn
+from the world's seeded random source) and *what* (a :class:`FaultEffect`).
+
+The wire adapters ask :meth:`FaultInjector.check` once per request, before the model is touched, so a faulted
+request never changes state — exactly like a request that the real front door rejected.
+
+Services and operations are plain names:
+
+=================  =====================================================================
+service            operations (the adapter's route names; ``*`` matches any, globs allowed)
+=================  =====================================================================
+``sphere-legacy``  e.g. ``list_tenants``, ``get_certificate``, ``get_proof``, ``claim_device``
+``sphere-arm``     e.g. ``certificates_list``, ``retrieve_proof``, ``claim_devices``
+``central``        e.g. ``create_group``, ``set_certificate``, ``generate_code``, ``verify``
+``dps``            ``register``, ``operation_status`` (MQTT and HTTPS alike), ``connect``
+``hub``            ``connect``, ``telemetry``, ``twin_get``, ``twin_patch``
+=================  =====================================================================
+
+Effects: ``status`` (an HTTP error in the service's own error shape, optionally with ``Retry-After``),
+``latency`` (sleep, then serve normally), ``drop`` (close the connection; in-process a transport error),
+``connack`` (MQTT CONNACK refusal with a return code) and ``dps_failed`` (the DPS operation ends ``failed``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from simulator.entropy import Entropy
+
+SERVICES = ("sphere-legacy", "sphere-arm", "central", "dps", "hub", "*")
+EffectKind = Literal["status", "latency", "drop", "connack", "dps_failed"]
+
+
+class FaultRuleError(ValueError):
+    """A fault rule that cannot be understood (unknown service, effect, or impossible numbers)."""
+
+
+@dataclass(frozen=True)
+class FaultEffect:
+    """What happens when a rule fires."""
+
+    kind: EffectKind = "status"
+    status: int = 503
+    code: str | None = None
+    message: str = "Injected fault"
+    retry_after: int | None = None
+    latency_s: float = 0.0
+    connack_code: int = 5
+    dps_error_code: int | None = None
+
+
+@dataclass
+class FaultRule:
+    """One rule: where it matches, when it fires, what it does. ``calls``/``fired`` count what happened."""
+
+    id: str
+    service: str
+    effect: FaultEffect
+    operation: str = "*"
+    app: str | None = None
+    tenant: str | None = None
+    nth: int | None = None
+    count: int | None = None
+    probability: float | None = None
+    calls: int = 0
+    fired: int = 0
+
+    def matches(self, service: str, operation: str, app: str | None, tenant: str | None) -> bool:
+        if self.service not in ("*", service):
+            return False
+        if not fnmatch.fnmatchcase(operation, self.operation):
+            return False
+        if self.app is not None and (app is None or self.app.lower() != app.lower()):
+            return False
+        return not (self.tenant is not None and (tenant is None or self.tenant.lower() != tenant.lower()))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["effect"] = {k: v for k, v in data["effect"].items() if v is not None}
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class FaultInjector:
+    """The world's set of fault rules. Thread-safe; draws probabilities from its own seeded stream."""
+
+    entropy: Entropy
+    rules: list[FaultRule] = field(default_factory=list)
+    _next_id: int = 1
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, spec: dict[str, Any] | FaultRule) -> FaultRule:
+        """Add a rule from a dict (as in YAML or the control API) or a ready :class:`FaultRule`."""
+        rule = spec if isinstance(spec, FaultRule) else self._parse(spec)
+        with self._lock:
+            if not rule.id:
+                rule.id = f"fault-{self._next_id}"
+            self._next_id += 1
+            self.rules.append(rule)
+        return rule
+
+    def list(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self.rules)
+
+    def clear(self, rule_id: str | None = None) -> int:
+        """Remove one rule (by id) or all; returns how many were removed."""
+        with self._lock:
+            before = len(self.rules)
+            self.rules = [r for r in self.rules if rule_id is not None and r.id != rule_id]
+            return before - len(self.rules)
+
+    def check(
+        self, service: str, operation: str, *, app: str | None = None, tenant: str | None = None
+    ) -> FaultEffect | None:
+        """Count this call against every matching rule; return the effect of the first rule that fires."""
+        with self._lock:
+            effect = None
+            for rule in self.rules:
+                if not rule.matches(service, operation, app, tenant):
+                    continue
+                rule.calls += 1
+                if effect is None and self._fires(rule):
+                    rule.fired += 1
+                    effect = rule.effect
+            return effect
+
+    def _fires(self, rule: FaultRule) -> bool:
+        if rule.nth is not None and rule.calls < rule.nth:
+            return False
+        limit = rule.count if rule.count is not None else (1 if rule.nth is not None else None)
+        if limit is not None and rule.fired >= limit:
+            return False
+        return not (rule.probability is not None and self.entropy.random() >= rule.probability)
+
+    @staticmethod
+    def _parse(spec: dict[str, Any]) -> FaultRule:
+        if not isinstance(spec, dict):
+            raise FaultRuleError("a fault rule must be a mapping")
+        spec = dict(spec)
+        service = spec.pop("service", None)
+        if service not in SERVICES:
+            raise FaultRuleError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
+        effect_spec = spec.pop("effect", {}) or {}
+        if not isinstance(effect_spec, dict):
+            raise FaultRuleError("effect must be a mapping")
+        try:
+            effect = FaultEffect(**effect_spec)
+        except TypeError as exc:
+            raise FaultRuleError(f"bad effect: {exc}") from None
+        if effect.kind not in ("status", "latency", "drop", "connack", "dps_failed"):
+            raise FaultRuleError(f"unknown effect kind {effect.kind!r}")
+        if effect.kind == "status" and not 400 <= effect.status <= 599:
+            raise FaultRuleError("a status effect needs an HTTP error status (400-599)")
+        if effect.latency_s < 0 or (effect.retry_after is not None and effect.retry_after < 0):
+            raise FaultRuleError("latency and retry_after cannot be negative")
+        allowed = {"id", "operation", "app", "tenant", "nth", "count", "probability"}
+        unknown = set(spec) - allowed
+        if unknown:
+            raise FaultRuleError(f"unknown fault rule field(s): {', '.join(sorted(unknown))}")
+        nth, count, probability = spec.get("nth"), spec.get("count"), spec.get("probability")
+        if nth is not None and (not isinstance(nth, int) or nth < 1):
+            raise FaultRuleError("nth must be a positive integer")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise FaultRuleError("count must be a positive integer")
+        if probability is not None and not (isinstance(probability, int | float) and 0 <= probability <= 1):
+            raise FaultRuleError("probability must be between 0 and 1")
+        return FaultRule(
+            id=str(spec.get("id") or ""),
+            service=service,
+            effect=effect,
+            operation=str(spec.get("operation") or "*"),
+            app=spec.get("app"),
+            tenant=spec.get("tenant"),
+            nth=nth,
+            count=count,
+            probability=probability,
+        )
