@@ -1,0 +1,453 @@
+"""The Device Provisioning Service: how a Sphere device auto-enrolls into IoT Central on first connection.
+
+Every IoT Central application has a DPS *ID scope* (``0ne…``). A device registers with that scope and a
+*registration ID*, presenting an X.509 certificate chain, leaf first. For an X.509 **enrollment group** DPS admits
+the registration only when (dps-protocol.md §6, open-questions.md D-1, D-11, C-12):
+
+1. the leaf certificate's subject CN equals the registration ID (case-insensitively: registration IDs are);
+2. every presented certificate is inside its validity window *on the world's clock* (TLS already checked real
+   time; the fake clock may have travelled — D-11);
+3. walking the chain from the leaf upward, signature by signature, reaches a **verified** certificate of an
+   enrollment group of that scope. The first (most specific) match wins, and if that group is **disabled** the
+   device is blocked, even when a group higher up would admit it.
+
+Admission yields a registration *operation* (ID ``5.<16 hex>.<uuid>``, D-6) that starts ``assigning`` and becomes
+``assigned`` once ``assignment_delay_s`` has passed on the clock (D-4, D-15). Assignment creates or updates the
+IoT Central device (``provisioned``, enabled per the app's auto-approve, template from the payload's ``modelId``)
+and records which IoT hub the device must now connect to. Every refusal raises :class:`DpsError` with the HTTP
+status and six-digit error code (D-2) and creates nothing.
+
+A per-scope throttle (``registrations_per_second``, D-12) answers 429 with a retry-after when the budget is spent.
+The IoT hub device surface (connect, telemetry, twin) lives in :mod:`simulator.dps.hub` and is reachable as
+:attr:`DpsService.hub`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from cryptography import x509
+
+from simulator.clock import Clock
+from simulator.entropy import Entropy
+from simulator.pki import chain_to_anchor, get_common_name, is_valid_at, serial_hex, subject_string, thumbprint
+from simulator.pki.encoding import to_der
+from simulator.settings import Settings
+
+if TYPE_CHECKING:
+    from simulator.dps.hub import IotHub
+
+# Six-digit DPS error codes (open-questions.md D-2). 401002 and 400209 were seen from the real service; the
+# others are fake-defined ("HTTP status × 1000 + n"). ``settings.dps.error_codes`` overrides any of them.
+DEFAULT_ERROR_CODES: dict[str, int] = {
+    "unauthorized": 401002,
+    "bad_request": 400004,
+    "not_found": 404001,
+    "throttled": 429001,
+    "assignment_failed": 400209,
+}
+
+ErrorKind = Literal["unauthorized", "bad_request", "not_found", "throttled", "assignment_failed"]
+_STATUS = {"unauthorized": 401, "bad_request": 400, "not_found": 404, "throttled": 429, "assignment_failed": 400}
+
+# Registration IDs: alphanumerics plus - . _ : ; the last character alphanumeric or '-'; at most 128 (§6).
+_REGISTRATION_ID = re.compile(r"^[A-Za-z0-9\-._:]*[A-Za-z0-9\-]$")
+REGISTRATION_ID_MAX = 128
+CN_BOUND = 64  # the X.509 bound DPS documents; enforced only with settings.dps.enforce_cn_64 (C-12)
+
+
+class DpsError(Exception):
+    """A refusal by DPS: HTTP ``status``, six-digit ``error_code``, a message; 429s carry ``retry_after``."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, error_code: int, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = _STATUS[kind]
+        self.error_code = error_code
+        self.message = message
+        self.retry_after = retry_after
+
+    def details(self, tracking_id: str, now: datetime) -> dict[str, Any]:
+        """The ``ProvisioningServiceErrorDetails`` body (dps-protocol.md §4)."""
+        return {
+            "errorCode": self.error_code,
+            "trackingId": tracking_id,
+            "message": self.message,
+            "timestampUtc": dps_time(now),
+        }
+
+
+def dps_time(moment: datetime) -> str:
+    """DPS timestamps: UTC with seven fractional digits, e.g. ``2022-08-27T17:53:19.5143497Z`` (§3.3)."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """What a successful X.509 check established: which app, which device, via which enrollment group."""
+
+    app: Any
+    id_scope: str
+    registration_id: str  # as the device spelled it
+    device_id: str  # the IoT Central / hub device ID (C-11)
+    anchor: Any  # the central TrustAnchor the chain reached
+    leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def enrollment_group_id(self) -> str:
+        group = self.anchor.group
+        return str(getattr(group, "id", group))
+
+
+@dataclass
+class Registration:
+    """DPS's record of a device it has assigned (one per ID scope and registration ID)."""
+
+    id_scope: str
+    registration_id: str
+    device_id: str
+    assigned_hub: str
+    enrollment_group_id: str
+    created: datetime
+    last_updated: datetime
+    etag: str
+    certificate_info: dict[str, Any]
+    signing_certificate_info: dict[str, Any]
+    status: str = "assigned"
+    substatus: str = "initialAssignment"  # D-5
+
+    def state(self) -> dict[str, Any]:
+        """``registrationState`` (DeviceRegistrationResult) with every field the SDK reads (§3.3)."""
+        return {
+            "x509": {
+                "certificateInfo": self.certificate_info,
+                "enrollmentGroupId": self.enrollment_group_id,
+                "signingCertificateInfo": self.signing_certificate_info,
+            },
+            "registrationId": self.registration_id,
+            "createdDateTimeUtc": dps_time(self.created),
+            "assignedHub": self.assigned_hub,
+            "deviceId": self.device_id,
+            "status": self.status,
+            "substatus": self.substatus,
+            "lastUpdatedDateTimeUtc": dps_time(self.last_updated),
+            "etag": self.etag,
+        }
+
+
+@dataclass
+class Operation:
+    """One registration attempt: ``assigning`` → ``assigned`` (or ``failed``), polled by its operation ID."""
+
+    operation_id: str
+    id_scope: str
+    registration_id: str
+    created: datetime
+    assign_at: datetime
+    attestation: Attestation | None
+    model_id: str | None = None
+    served_host: str | None = None
+    status: str = "assigning"
+    registration: Registration | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    failed_at: datetime | None = None
+    retry_after: int = 3
+
+    def to_json(self) -> dict[str, Any]:
+        """``RegistrationOperationStatus``: ``{operationId, status[, registrationState]}``."""
+        body: dict[str, Any] = {"operationId": self.operation_id, "status": self.status}
+        if self.status == "assigned" and self.registration is not None:
+            body["registrationState"] = self.registration.state()
+        elif self.status == "failed":
+            moment = dps_time(self.failed_at or self.created)
+            body["registrationState"] = {
+                "registrationId": self.registration_id,
+                "createdDateTimeUtc": dps_time(self.created),
+                "status": "failed",
+                "errorCode": self.error_code,
+                "errorMessage": self.error_message,
+                "lastUpdatedDateTimeUtc": moment,
+                "etag": _etag_of(self.operation_id),
+            }
+        return body
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "assigning"
+
+
+def _etag_of(text: str) -> str:
+    return base64.b64encode(json.dumps(text).encode()).decode()
+
+
+def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
+    """``X509CertificateInfo`` of the DPS device API: names, thumbprints, serial, validity."""
+    import hashlib
+
+    return {
+        "subjectName": subject_string(cert.subject),
+        "sha1Thumbprint": thumbprint(cert),
+        "sha256Thumbprint": hashlib.sha256(to_der(cert)).hexdigest().upper(),
+        "issuerName": subject_string(cert.issuer),
+        "notBeforeUtc": dps_time(cert.not_valid_before_utc),
+        "notAfterUtc": dps_time(cert.not_valid_after_utc),
+        "serialNumber": serial_hex(cert),
+        "version": cert.version.value + 1,
+    }
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: datetime
+
+
+@dataclass
+class DpsService:
+    """The DPS of the offline world: every IoT Central app's ID scope, its registrations and operations."""
+
+    clock: Clock
+    entropy: Entropy
+    settings: Settings
+    central: Any
+    sphere: Any = None
+    registrations: dict[tuple[str, str], Registration] = field(default_factory=dict)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from simulator.dps.hub import IotHub
+
+        self.hub: IotHub = IotHub(self)
+
+    # -- errors ------------------------------------------------------------------------------------------
+
+    def error(self, kind: ErrorKind, message: str, *, retry_after: int | None = None) -> DpsError:
+        code = self.settings.dps.error_codes.get(kind, DEFAULT_ERROR_CODES[kind])
+        return DpsError(kind, message, error_code=int(code), retry_after=retry_after)
+
+    # -- authentication (D-1: what is checked at CONNECT / on every HTTPS request) -------------------------
+
+    def authenticate(self, id_scope: str, registration_id: str, chain: list[x509.Certificate]) -> Attestation:
+        """Check an X.509 registration attempt; return what it proved or raise :class:`DpsError` (401002).
+
+        Changes nothing. The MQTT adapter calls this at CONNECT, the HTTPS adapter on every request.
+        """
+        self.check_registration_id(registration_id)
+        app = self.central.app_by_scope(id_scope) if id_scope else None
+        if app is None:
+            raise self.error("unauthorized", f"ID scope {id_scope!r} does not belong to any application")
+        if not chain:
+            raise self.error("unauthorized", "no client certificate was presented")
+        leaf = chain[0]
+        common_name = get_common_name(leaf.subject) or ""
+        if common_name.lower() != registration_id.lower():
+            raise self.error(
+                "unauthorized",
+                f"the certificate's common name {common_name!r} does not match registration ID {registration_id!r}",
+            )
+        if self.settings.dps.enforce_cn_64 and len(common_name) > CN_BOUND:
+            raise self.error("unauthorized", f"the certificate's common name is longer than {CN_BOUND} characters")
+        now = self.clock.now()
+        for cert in chain:
+            if not is_valid_at(cert, now):
+                which = "device certificate" if cert is leaf else f"certificate {subject_string(cert.subject)!r}"
+                raise self.error("unauthorized", f"the {which} is not valid at {dps_time(now)}")
+        anchors = list(app.trust_anchors())
+        reached = chain_to_anchor(list(chain), [a.certificate for a in anchors], now)
+        if reached is None:
+            raise self.error(
+                "unauthorized", "the certificate chain does not lead to a verified certificate of an enrollment group"
+            )
+        reached_der = to_der(reached)
+        anchor = next(a for a in anchors if to_der(a.certificate) == reached_der)
+        if not anchor.group_enabled:
+            raise self.error("unauthorized", "the enrollment group that matches this device is disabled")
+        return Attestation(
+            app=app,
+            id_scope=app.id_scope,
+            registration_id=registration_id,
+            device_id=self.device_id_for(common_name),
+            anchor=anchor,
+            leaf=leaf,
+            chain=tuple(chain),
+        )
+
+    def check_registration_id(self, registration_id: str) -> None:
+        if (
+            not registration_id
+            or len(registration_id) > REGISTRATION_ID_MAX
+            or not _REGISTRATION_ID.match(registration_id)
+        ):
+            raise self.error("bad_request", f"registration ID {registration_id!r} is not valid")
+
+    def device_id_for(self, common_name: str) -> str:
+        """The device ID auto-enrollment creates: the CN lower-cased by default (C-11)."""
+        return common_name.lower() if self.settings.central.device_id_case == "lower" else common_name
+
+    # -- registration ------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        id_scope: str,
+        registration_id: str,
+        chain: list[x509.Certificate],
+        payload: dict[str, Any] | None = None,
+        *,
+        served_host: str | None = None,
+        attestation: Attestation | None = None,
+    ) -> Operation:
+        """Start a registration; the returned operation is ``assigning`` (D-15).
+
+        ``served_host`` is the host name the request reached when served over sockets (C-13 ``served``).
+        ``attestation`` lets a caller that already authenticated this connection (MQTT CONNECT) skip a
+        second check; the chain is re-checked otherwise.
+        """
+        self.settle()
+        if payload is not None and not isinstance(payload, dict):
+            raise self.error("bad_request", "payload must be a JSON object")
+        model_id = payload.get("modelId") if payload else None
+        if model_id is not None and not isinstance(model_id, str):
+            raise self.error("bad_request", "payload.modelId must be a string")
+        if attestation is None or attestation.registration_id.lower() != registration_id.lower():
+            attestation = self.authenticate(id_scope, registration_id, chain)
+        self._check_budget(attestation.id_scope)
+        now = self.clock.now()
+        delay = timedelta(seconds=self.settings.dps.assignment_delay_s)
+        operation = Operation(
+            operation_id=self._new_operation_id(),
+            id_scope=attestation.id_scope,
+            registration_id=attestation.device_id,
+            created=now,
+            assign_at=now + delay,
+            attestation=attestation,
+            model_id=model_id,
+            served_host=served_host,
+            retry_after=self.settings.dps.retry_after_s,
+        )
+        self._spend_budget(attestation.id_scope)
+        self.operations[operation.operation_id] = operation
+        return operation
+
+    def operation_status(self, id_scope: str, registration_id: str, operation_id: str) -> Operation:
+        """Look an operation up (the device's poll). Completes it first if its assignment time has come."""
+        self.settle()
+        operation = self.operations.get(operation_id)
+        if (
+            operation is None
+            or operation.id_scope.lower() != id_scope.lower()
+            or operation.registration_id.lower() != registration_id.lower()
+        ):
+            raise self.error("not_found", f"operation {operation_id!r} was not found for {registration_id!r}")
+        return operation
+
+    def registration_status(self, id_scope: str, registration_id: str) -> Registration:
+        """DeviceRegistrationStatusLookup: the current registration record of this device."""
+        self.settle()
+        registration = self.registrations.get((id_scope.lower(), registration_id.lower()))
+        if registration is None:
+            raise self.error("not_found", f"registration {registration_id!r} was not found")
+        return registration
+
+    def registration_for_hub(self, hub_host: str, device_id: str) -> Registration | None:
+        """The newest registration that assigned ``device_id`` to ``hub_host`` (IoT hub admission, D-14)."""
+        self.settle()
+        matches = [
+            r
+            for r in self.registrations.values()
+            if r.device_id.lower() == device_id.lower() and r.assigned_hub.lower() == hub_host.lower()
+        ]
+        return max(matches, key=lambda r: r.last_updated) if matches else None
+
+    def settle(self) -> None:
+        """Complete every operation whose assignment time has come (assigning → assigned or failed)."""
+        now = self.clock.now()
+        for operation in self.operations.values():
+            if operation.status == "assigning" and operation.assign_at <= now:
+                self._assign(operation, now)
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _assign(self, operation: Operation, now: datetime) -> None:
+        attestation = operation.attestation
+        assert attestation is not None
+        app = self.central.app_by_scope(operation.id_scope)
+        try:
+            if app is None:
+                raise LookupError("the application of this ID scope no longer exists")
+            app.provision_device(
+                attestation.device_id,
+                model_id=operation.model_id,
+                attestation_thumbprint=thumbprint(attestation.leaf),
+            )
+        except Exception as exc:  # the allocation (IoT Central) refused: the operation fails, DPS state stays
+            error = self.error("assignment_failed", f"Custom allocation failed: {exc}")
+            operation.status, operation.failed_at = "failed", now
+            operation.error_code, operation.error_message = error.error_code, error.message
+            return
+        key = (operation.id_scope.lower(), attestation.device_id.lower())
+        existing = self.registrations.get(key)
+        signing = attestation.anchor.certificate
+        registration = Registration(
+            id_scope=operation.id_scope,
+            registration_id=attestation.device_id,
+            device_id=attestation.device_id,
+            assigned_hub=self.hub_host_for(app, operation.served_host),
+            enrollment_group_id=attestation.enrollment_group_id,
+            created=existing.created if existing else now,
+            last_updated=now,
+            etag=_etag_of(self.entropy.uuid()),
+            certificate_info=certificate_info(attestation.leaf),
+            signing_certificate_info=certificate_info(signing),
+        )
+        self.registrations[key] = registration
+        operation.registration = registration
+        operation.status = "assigned"
+        operation.attestation = attestation
+
+    def hub_host_for(self, app: Any, served_host: str | None) -> str:
+        """``assignedHub`` per C-13: the app's own hub name, the served host name, or an explicit name."""
+        mode = self.settings.dps.assigned_hub_host
+        if mode == "model":
+            return app.hub_host
+        if mode == "served":
+            return served_host or app.hub_host
+        return mode
+
+    def _new_operation_id(self) -> str:
+        """``5.<16 lower-case hex>.<uuid4>`` from the world's random source (D-6)."""
+        return f"5.{self.entropy.hex(8)}.{self.entropy.uuid()}"
+
+    def _bucket(self, id_scope: str) -> _Bucket | None:
+        rate = self.settings.dps.registrations_per_second
+        if rate is None:
+            return None
+        now = self.clock.now()
+        capacity = max(1.0, float(rate))
+        bucket = self._buckets.get(id_scope.lower())
+        if bucket is None:
+            return _Bucket(capacity, now)
+        elapsed = max(0.0, (now - bucket.updated).total_seconds())
+        return _Bucket(min(capacity, bucket.tokens + elapsed * rate), now)
+
+    def _check_budget(self, id_scope: str) -> None:
+        bucket = self._bucket(id_scope)
+        if bucket is not None and bucket.tokens < 1:
+            raise self.error(
+                "throttled",
+                "too many registrations for this ID scope; retry later",
+                retry_after=self.settings.dps.throttle_retry_after_s,
+            )
+
+    def _spend_budget(self, id_scope: str) -> None:
+        bucket = self._bucket(id_scope)
+        if bucket is not None:
+            bucket.tokens -= 1
+            self._buckets[id_scope.lower()] = bucket
