@@ -159,6 +159,7 @@ class Operation:
     error_message: str | None = None
     failed_at: datetime | None = None
     retry_after: int = 3
+    injected_failure: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``RegistrationOperationStatus``: ``{operationId, status[, registrationState]}``."""
@@ -303,12 +304,14 @@ class DpsService:
         *,
         served_host: str | None = None,
         attestation: Attestation | None = None,
+        injected_failure: int | None = None,
     ) -> Operation:
         """Start a registration; the returned operation is ``assigning`` (D-15).
 
         ``served_host`` is the host name the request reached when served over sockets (C-13 ``served``).
         ``attestation`` lets a caller that already authenticated this connection (MQTT CONNECT) skip a
-        second check; the chain is re-checked otherwise.
+        second check; the chain is re-checked otherwise. ``injected_failure`` (a six-digit code from a fault
+        rule) makes the operation end ``failed`` instead of assigning the device.
         """
         self.settle()
         if payload is not None and not isinstance(payload, dict):
@@ -331,6 +334,7 @@ class DpsService:
             model_id=model_id,
             served_host=served_host,
             retry_after=self.settings.dps.retry_after_s,
+            injected_failure=injected_failure,
         )
         self._spend_budget(attestation.id_scope)
         self.operations[operation.operation_id] = operation
@@ -379,6 +383,11 @@ class DpsService:
         attestation = operation.attestation
         assert attestation is not None
         app = self.central.app_by_scope(operation.id_scope)
+        if operation.injected_failure is not None:
+            operation.status, operation.failed_at = "failed", now
+            operation.error_code = operation.injected_failure
+            operation.error_message = "Injected fault: the registration failed"
+            return
         try:
             if app is None:
                 raise LookupError("the application of this ID scope no longer exists")

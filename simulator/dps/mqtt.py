@@ -1,0 +1,673 @@
+"""One MQTT 3.1.1 listener over TLS serving DPS *and* the IoT hub, as the Azure device SDK needs them.
+
+Why hand-written: the SDK publishes to ``$dps/…`` and ``$iothub/…`` topics, and amqtt (the only maintained
+pure-Python broker) refuses client PUBLISHes to topics starting with ``$`` since v0.11.2 and then drops the
+client's message loop (dps-protocol.md §11.1). A broker would also broadcast every DPS reply to every device
+subscribed to ``$dps/registrations/res/#``, could not answer CONNACK 5 for one device, and would hide the client's
+certificate chain. DPS and IoT Hub are not brokers anyway: they answer each client on its own connection. So this
+module is a small asyncio server (§11.2) built on :mod:`simulator.dps.mqtt_codec`, doing only translation — every
+decision is made by :class:`~simulator.dps.model.DpsService` and :class:`~simulator.dps.hub.IotHub`, called inside
+``with cloud.lock:``.
+
+How it works:
+
+* **One port, two services.** The SDK's port is hard-coded to 8883 for DPS and hub alike (§2, §8), so both share
+  this listener and are told apart by the CONNECT username: DPS sends ``{idScope}/registrations/{regId}/api-version=…``
+  (no ``?``), the hub ``{hubHost}/{deviceId}/?api-version=…`` (§3.1, §7.2).
+* **TLS with the world's trust.** Each accepted TCP connection is upgraded with ``StreamWriter.start_tls`` *after*
+  the server context has been brought up to date with every CA the world knows — the Sphere root and policy CAs and
+  every certificate uploaded to any IoT Central group (open-questions.md D-1). ``load_verify_locations(cadata=…)``
+  on a live context affects later handshakes, so a CA uploaded a moment ago is trusted by the next connection.
+  Client certificates are optional at the TLS layer (``CERT_OPTIONAL``); a chain to a CA nobody knows fails the
+  handshake (the SDK raises ``ConnectionFailedError``), everything else is decided at CONNECT.
+* **Checks at CONNECT on the fake clock.** The chain the client *presented* (``get_unverified_chain``; OpenSSL
+  already proved the client holds the leaf's key) goes to the model, which checks CN, validity on the world's clock
+  (D-11) and the path to a verified certificate of an enabled group. A refusal is CONNACK 5 (``CredentialError`` in
+  the SDK), or with ``dps.auth_failure_mode = "res401"`` an accepted connection whose register gets
+  ``$dps/registrations/res/401/…`` (D-1).
+* **Replies only to subscribers.** A reply is delivered only if the client subscribed to a matching filter, as a
+  real service would (the SDK subscribes to ``$dps/registrations/res/#`` and, lazily, ``$iothub/twin/res/#``).
+
+``start_mqtt_server(cloud, host, port, server_ssl_context_factory)`` is the hook :mod:`simulator.server` calls in
+its event loop; :class:`MqttServerThread` runs a listener in a background thread for tests and scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+from cryptography import x509
+
+from simulator.dps import mqtt_codec as codec
+from simulator.dps.hub import HubError, HubSession
+from simulator.dps.model import Attestation, DpsError
+from simulator.pki import load_der, thumbprint, to_pem
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10.0
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
+
+DPS_RESPONSE_FILTER_PREFIX = "$dps/registrations/res/"
+DPS_REGISTER = "$dps/registrations/PUT/iotdps-register/"
+DPS_POLL = "$dps/registrations/GET/iotdps-get-operationstatus/"
+TWIN_GET = "$iothub/twin/GET/"
+TWIN_PATCH_REPORTED = "$iothub/twin/PATCH/properties/reported/"
+METHOD_RESPONSE = "$iothub/methods/res/"
+
+
+# -- usernames ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DpsUsername:
+    """``{idScope}/registrations/{registrationId}/api-version=…&ClientVersion=…`` (dps-protocol.md §3.1)."""
+
+    id_scope: str
+    registration_id: str
+    query: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HubUsername:
+    """``{hubHost}/{deviceId}/?api-version=…&DeviceClientType=…[&model-id=…]`` (dps-protocol.md §7.2)."""
+
+    hub_host: str
+    device_id: str
+    query: dict[str, str]
+
+
+def parse_query(text: str) -> dict[str, str]:
+    """``a=1&b=x%2Fy`` → ``{"a": "1", "b": "x/y"}`` (percent-decoding, ``+`` kept)."""
+    out: dict[str, str] = {}
+    for item in text.split("&"):
+        if item:
+            key, _, value = item.partition("=")
+            out[unquote(key)] = unquote(value)
+    return out
+
+
+def parse_username(username: str | None) -> DpsUsername | HubUsername | None:
+    """Tell a DPS connection from a hub connection by the CONNECT username; None if it is neither."""
+    if not username:
+        return None
+    parts = username.split("/")
+    if len(parts) >= 4 and parts[1] == "registrations" and parts[3].startswith("api-version="):
+        query = parse_query("/".join(parts[3:]))
+        if parts[0] and parts[2] and query.get("api-version"):
+            return DpsUsername(parts[0], parts[2], query)
+        return None
+    if len(parts) == 3 and parts[2].startswith("?"):
+        query = parse_query(parts[2][1:])
+        if parts[0] and parts[1] and query.get("api-version"):  # D-3: any non-empty api-version
+            return HubUsername(parts[0], parts[1], query)
+    return None
+
+
+def split_topic(topic: str) -> tuple[str, dict[str, str], str]:
+    """``…/?$rid=abc&x=1`` → (path up to and including the last ``/``, decoded properties, raw ``$rid``)."""
+    path, sep, query = topic.partition("?")
+    if not sep:
+        return topic, {}, ""
+    raw_rid = ""
+    for item in query.split("&"):
+        key, _, value = item.partition("=")
+        if key == "$rid":
+            raw_rid = value
+    return path, parse_query(query), raw_rid
+
+
+# -- the peer's certificates ----------------------------------------------------------------------------------
+
+
+def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, verified: bool = False) -> list[x509.Certificate]:
+    """The client's certificate chain, leaf first: as presented (default) or as OpenSSL verified it.
+
+    Python 3.13 has public ``get_unverified_chain()``/``get_verified_chain()`` returning DER bytes; on 3.10–3.12
+    only the private ``_sslobj`` methods exist, returning ``_ssl.Certificate`` objects (dps-protocol.md §6).
+    """
+    if ssl_object is None:
+        return []
+    name = "get_verified_chain" if verified else "get_unverified_chain"
+    public = getattr(ssl_object, name, None)
+    if callable(public):
+        items = public() or []
+    else:
+        private = getattr(getattr(ssl_object, "_sslobj", None), name, None)
+        items = private() if callable(private) else []
+        items = items or []
+    chain = []
+    for item in items:
+        der = item if isinstance(item, bytes) else item.public_bytes(ssl.ENCODING_DER)  # type: ignore[attr-defined]
+        chain.append(load_der(der))
+    return chain
+
+
+class WorldTrust:
+    """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows (open-questions.md D-1).
+
+    CAs are only ever added: OpenSSL has no way to remove one from a live store. A CA that was deleted from IoT
+    Central therefore still passes TLS, and the device is then refused at CONNECT by the model — the same signal
+    the device gets for any other trust problem.
+    """
+
+    def __init__(self, cloud: Any, context: ssl.SSLContext) -> None:
+        self.cloud = cloud
+        self.context = context
+        self.loaded: set[str] = set()
+
+    def known_cas(self) -> list[x509.Certificate]:
+        """The Sphere root and policy CAs plus every certificate uploaded to any IoT Central group."""
+        sphere, central = self.cloud.sphere, self.cloud.central
+        cas: list[x509.Certificate] = []
+        for issuer_name in ("root", "policy"):
+            issuer = getattr(sphere, issuer_name, None)
+            if issuer is not None:
+                cas.append(issuer.certificate)
+        for app in list(getattr(central, "apps", {}).values()):
+            cas.extend(app.known_cas())
+        return cas
+
+    def sync(self) -> int:
+        """Load every CA not loaded yet; return how many were added."""
+        with self.cloud.lock:
+            cas = self.known_cas()
+        added = 0
+        for cert in cas:
+            key = thumbprint(cert)
+            if key in self.loaded:
+                continue
+            self.context.load_verify_locations(cadata=to_pem(cert).decode("ascii"))
+            self.loaded.add(key)
+            added += 1
+        return added
+
+
+def prepare_server_context(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Make a server context ask for (but not demand) client certificates and accept partial chains.
+
+    ``VERIFY_X509_PARTIAL_CHAIN`` lets an uploaded intermediate CA be a trust anchor on its own, as IoT Central
+    allows intermediates in enrollment groups.
+    """
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
+# -- one connection -------------------------------------------------------------------------------------------
+
+
+class _Closed(Exception):
+    """The connection must end (protocol violation, refusal, DISCONNECT)."""
+
+
+@dataclass
+class _Connection:
+    server: MqttServer
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    chain: list[x509.Certificate] = field(default_factory=list)
+    subscriptions: dict[str, int] = field(default_factory=dict)
+    buffer: codec.PacketBuffer = field(default_factory=codec.PacketBuffer)
+    pending: list[codec.Packet] = field(default_factory=list)
+    next_packet_id: int = 0
+    client_id: str = ""
+    dps: DpsUsername | None = None
+    attestation: Attestation | None = None
+    auth_error: DpsError | None = None
+    hub: HubSession | None = None
+
+    @property
+    def cloud(self) -> Any:
+        return self.server.cloud
+
+    # -- I/O --
+
+    async def read_packet(self, timeout: float | None) -> codec.Packet:
+        while not self.pending:
+            try:
+                data = await asyncio.wait_for(self.reader.read(65536), timeout)
+            except TimeoutError:
+                raise _Closed("keepalive expired") from None
+            if not data:
+                raise _Closed("client closed the connection")
+            self.pending.extend(self.buffer.feed(data))
+        return self.pending.pop(0)
+
+    async def send(self, packet: codec.Packet) -> None:
+        self.writer.write(codec.encode(packet))
+        await self.writer.drain()
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Deliver a reply if the client subscribed to a matching filter (QoS min(granted, 1))."""
+        granted = [qos for flt, qos in self.subscriptions.items() if codec.topic_matches(flt, topic)]
+        if not granted:
+            log.debug("dropping %s: %s has no matching subscription", topic, self.client_id)
+            return
+        qos = min(max(granted), 1)
+        packet_id = None
+        if qos:
+            self.next_packet_id = self.next_packet_id % 0xFFFF + 1
+            packet_id = self.next_packet_id
+        await self.send(codec.Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id))
+
+    # -- lifecycle --
+
+    async def run(self) -> None:
+        try:
+            first = await self.read_packet(CONNECT_TIMEOUT_S)
+            if not isinstance(first, codec.Connect):
+                raise _Closed("the first packet must be CONNECT")
+            keepalive = await self.on_connect(first)
+            timeout = keepalive * 1.5 if keepalive else None
+            while True:
+                await self.on_packet(await self.read_packet(timeout))
+        except _Closed as why:
+            log.debug("closing %s: %s", self.client_id or "client", why)
+        except codec.MqttProtocolError as exc:
+            log.info("protocol error from %s: %s", self.client_id or "client", exc)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            log.debug("connection of %s failed: %s", self.client_id or "client", exc)
+
+    async def refuse(self, code: int, why: str) -> None:
+        await self.send(codec.Connack(return_code=code))
+        raise _Closed(why)
+
+    async def on_connect(self, packet: codec.Connect) -> int:
+        self.client_id = packet.client_id
+        if packet.protocol_name != "MQTT" or packet.protocol_level != 4:
+            await self.refuse(codec.CONNACK_UNACCEPTABLE_PROTOCOL, "not MQTT 3.1.1")
+        who = parse_username(packet.username)
+        if who is None:
+            await self.refuse(codec.CONNACK_NOT_AUTHORIZED, f"unrecognised username {packet.username!r}")
+        service = "dps" if isinstance(who, DpsUsername) else "hub"
+        effect = self.server.fault(service, "connect", tenant=getattr(who, "id_scope", None))
+        if effect is not None:
+            if effect.kind == "drop":
+                raise _Closed("injected drop")
+            if effect.kind == "connack":
+                await self.refuse(effect.connack_code, "injected CONNACK refusal")
+        if isinstance(who, DpsUsername):
+            await self.connect_dps(packet, who)
+        else:
+            assert isinstance(who, HubUsername)
+            await self.connect_hub(packet, who)
+        await self.send(codec.Connack(return_code=codec.CONNACK_ACCEPTED))
+        return packet.keepalive
+
+    async def connect_dps(self, packet: codec.Connect, who: DpsUsername) -> None:
+        self.dps = who
+        try:
+            if packet.client_id.lower() != who.registration_id.lower():
+                raise self.cloud.dps.error("unauthorized", "ClientId does not match the registration ID")
+            with self.cloud.lock:
+                self.attestation = self.cloud.dps.authenticate(who.id_scope, who.registration_id, self.chain)
+        except DpsError as exc:
+            if self.cloud.settings.dps.auth_failure_mode == "res401":
+                self.auth_error = exc  # accepted; every request will get res/401 (D-1)
+                return
+            await self.refuse(codec.CONNACK_NOT_AUTHORIZED, exc.message)
+
+    async def connect_hub(self, packet: codec.Connect, who: HubUsername) -> None:
+        if packet.client_id.lower() != who.device_id.lower():
+            await self.refuse(codec.CONNACK_NOT_AUTHORIZED, "ClientId does not match the username's device ID")
+        try:
+            with self.cloud.lock:
+                self.hub = self.cloud.dps.hub.connect(who.hub_host, who.device_id, self.chain)
+        except HubError as exc:
+            await self.refuse(codec.CONNACK_NOT_AUTHORIZED, exc.message)
+
+    async def on_packet(self, packet: codec.Packet) -> None:
+        match packet:
+            case codec.Publish():
+                await self.on_publish(packet)
+            case codec.Subscribe():
+                for topic_filter, qos in packet.topics:
+                    self.subscriptions[topic_filter] = min(qos, 1)
+                codes = tuple(min(qos, 1) for _, qos in packet.topics)  # DPS and the hub grant at most QoS 1
+                await self.send(codec.Suback(packet.packet_id, codes))
+            case codec.Unsubscribe():
+                for topic_filter in packet.topics:
+                    self.subscriptions.pop(topic_filter, None)
+                await self.send(codec.Unsuback(packet.packet_id))
+            case codec.Pingreq():
+                await self.send(codec.Pingresp())
+            case codec.Puback():
+                pass  # acknowledgement of one of our QoS 1 replies
+            case codec.Disconnect():
+                raise _Closed("DISCONNECT")
+            case _:
+                raise _Closed(f"unexpected {type(packet).__name__} from a client")
+
+    async def on_publish(self, packet: codec.Publish) -> None:
+        if packet.qos > 1:
+            raise _Closed("QoS 2 is not supported (IoT Hub and DPS accept QoS 0 and 1)")
+        reply = self.handle_dps(packet) if self.dps is not None else self.handle_hub(packet)
+        if packet.qos == 1 and packet.packet_id is not None:
+            await self.send(codec.Puback(packet.packet_id))
+        if reply is not None:
+            await self.publish(*reply)
+
+    # -- DPS --
+
+    def handle_dps(self, packet: codec.Publish) -> tuple[str, bytes] | None:
+        assert self.dps is not None
+        path, props, rid = split_topic(packet.topic)
+        if not rid or path not in (DPS_REGISTER, DPS_POLL):
+            raise _Closed(f"unsupported DPS topic {packet.topic!r}")
+        operation = "register" if path == DPS_REGISTER else "operation_status"
+        now = self.cloud.clock.now()
+        tracking = self.cloud.dps.entropy.uuid()
+        if self.auth_error is not None:
+            return self.dps_reply(self.auth_error.status, rid, self.auth_error.details(tracking, now))
+        effect = self.server.fault("dps", operation, tenant=self.dps.id_scope)
+        if effect is not None and effect.kind == "drop":
+            raise _Closed("injected drop")
+        if effect is not None and effect.kind == "status":
+            body = {"errorCode": effect.status * 1000, "trackingId": tracking, "message": effect.message}
+            return self.dps_reply(effect.status, rid, body, retry_after=effect.retry_after)
+        try:
+            with self.cloud.lock:
+                if operation == "register":
+                    body = _json_object(packet.payload)
+                    if body is None:
+                        raise self.cloud.dps.error("bad_request", "the request body is not a JSON object")
+                    registration_id = body.get("registrationId")
+                    if not isinstance(registration_id, str) or registration_id.lower() != (
+                        self.dps.registration_id.lower()
+                    ):
+                        raise self.cloud.dps.error("bad_request", "registrationId does not match the connection")
+                    op = self.cloud.dps.register(
+                        self.dps.id_scope,
+                        self.dps.registration_id,
+                        self.chain,
+                        body.get("payload"),
+                        served_host=self.server.served_host,
+                        attestation=self.attestation,
+                        injected_failure=effect.dps_error_code or 400209
+                        if effect is not None and effect.kind == "dps_failed"
+                        else None,
+                    )
+                else:
+                    op = self.cloud.dps.operation_status(
+                        self.dps.id_scope, self.dps.registration_id, props.get("operationId", "")
+                    )
+                reply = op.to_json()
+                if op.finished:
+                    return self.dps_reply(200, rid, reply)
+                return self.dps_reply(202, rid, reply, retry_after=op.retry_after)
+        except DpsError as exc:
+            return self.dps_reply(exc.status, rid, exc.details(tracking, now), retry_after=exc.retry_after)
+
+    @staticmethod
+    def dps_reply(status: int, rid: str, body: dict[str, Any], *, retry_after: int | None = None) -> tuple[str, bytes]:
+        topic = f"{DPS_RESPONSE_FILTER_PREFIX}{status}/?$rid={rid}"
+        if retry_after is not None:
+            topic += f"&retry-after={retry_after}"
+        return topic, json.dumps(body).encode()
+
+    # -- hub --
+
+    def handle_hub(self, packet: codec.Publish) -> tuple[str, bytes] | None:
+        session = self.hub
+        assert session is not None
+        topic = packet.topic
+        if topic.startswith("devices/"):
+            self.hub_fault("telemetry")
+            try:
+                with self.cloud.lock:
+                    self.cloud.dps.hub.telemetry(session, topic, packet.payload)
+            except HubError as exc:
+                raise _Closed(exc.message) from None  # IoT Hub disconnects a device publishing where it may not
+            return None
+        path, _props, rid = split_topic(topic)
+        if path == TWIN_GET and rid:
+            self.hub_fault("twin_get")
+            with self.cloud.lock:
+                twin = self.cloud.dps.hub.twin_get(session)
+            return f"$iothub/twin/res/200/?$rid={rid}", json.dumps(twin).encode()
+        if path == TWIN_PATCH_REPORTED and rid:
+            self.hub_fault("twin_patch")
+            try:
+                with self.cloud.lock:
+                    version = self.cloud.dps.hub.twin_patch_reported(session, packet.payload)
+            except HubError as exc:
+                body = json.dumps({"message": exc.message}).encode()
+                return f"$iothub/twin/res/{exc.status}/?$rid={rid}", body
+            return f"$iothub/twin/res/204/?$rid={rid}&$version={version}", b""
+        if path.startswith(METHOD_RESPONSE):
+            return None  # no direct method is ever pending in the fake
+        raise _Closed(f"unsupported hub topic {topic!r}")
+
+    def hub_fault(self, operation: str) -> None:
+        effect = self.server.fault("hub", operation)
+        if effect is not None and effect.kind == "drop":
+            raise _Closed("injected drop")
+
+
+def _json_object(payload: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+# -- the server -----------------------------------------------------------------------------------------------
+
+
+class MqttServer:
+    """The listening socket and its connections. Built by :func:`start_mqtt_server`."""
+
+    def __init__(self, cloud: Any, context: ssl.SSLContext, served_host: str | None) -> None:
+        self.cloud = cloud
+        self.context = prepare_server_context(context)
+        self.trust = WorldTrust(cloud, self.context)
+        self.served_host = served_host
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def fault(self, service: str, operation: str, *, tenant: str | None = None) -> Any:
+        injector = getattr(self.cloud, "faults", None)
+        if injector is None or not getattr(injector, "rules", None):
+            return None
+        return injector.check(service, operation, tenant=tenant)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            self.trust.sync()
+            await writer.start_tls(self.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
+            connection = _Connection(self, reader, writer, chain=peer_chain(writer.get_extra_info("ssl_object")))
+            await connection.run()
+        except (ConnectionError, ssl.SSLError, TimeoutError, OSError) as exc:
+            log.debug("TLS handshake failed: %s", exc)
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def close(self) -> None:
+        """Stop listening and end every open connection."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def start_mqtt_server(
+    cloud: Any,
+    host: str,
+    port: int,
+    server_ssl_context_factory: Callable[[], ssl.SSLContext],
+    *,
+    served_host: str | None = None,
+) -> MqttServer:
+    """Start the DPS + IoT hub listener in the running event loop (the hook :mod:`simulator.server` calls).
+
+    ``server_ssl_context_factory()`` returns a server context holding the local CA's server certificate; this
+    function asks it for client certificates and keeps it trusting the world's CAs. ``served_host`` (default
+    ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"`` (C-13).
+    """
+    server = MqttServer(cloud, server_ssl_context_factory(), served_host or host)
+    await server.start(host, port)
+    return server
+
+
+class MqttServerThread:
+    """Run the listener in its own thread and event loop (tests, scripts)::
+
+    with MqttServerThread(cloud, context, host="127.0.0.1", port=0) as server:
+        server.port
+    """
+
+    def __init__(
+        self,
+        cloud: Any,
+        context: ssl.SSLContext,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        served_host: str | None = None,
+    ) -> None:
+        self.cloud, self.context, self.host, self.requested_port = cloud, context, host, port
+        self.served_host = served_host
+        self.server: MqttServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    def start(self) -> MqttServerThread:
+        self._thread = threading.Thread(target=self._run, name="mqtt-server", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self.server = loop.run_until_complete(
+                start_mqtt_server(
+                    self.cloud, self.host, self.requested_port, lambda: self.context, served_host=self.served_host
+                )
+            )
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self.server.wait_closed())
+        loop.close()
+
+    def stop(self) -> None:
+        if self._loop is None or self.server is None:
+            return
+        server, loop = self.server, self._loop
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> MqttServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def standalone_server_context(
+    hosts: tuple[str, ...] = ("127.0.0.1", "localhost"), *, now: datetime | None = None
+) -> tuple[ssl.SSLContext, str]:
+    """A server context with a throw-away local CA and a server certificate for ``hosts``; returns (ctx, CA PEM).
+
+    For standalone use of this module (tests, scripts). The served world uses :mod:`simulator.tls`'s CA instead.
+    """
+    import ipaddress
+    import tempfile
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = now or datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sphere-harness MQTT test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_path, key_path = Path(tmp, "server.pem"), Path(tmp, "server.key")
+        cert_path.write_bytes(to_pem(cert))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        context.load_cert_chain(cert_path, key_path)
+    return context, to_pem(ca_cert).decode("ascii")
