@@ -1,0 +1,228 @@
+"""The DPS device REST API (``https://global.azure-devices-provisioning.net``), as a Starlette app.
+
+Three operations of the ``device.json`` 2021-10-01 spec (dps-protocol.md §4):
+
+========================================================  =====================================================
+``PUT /{idScope}/registrations/{registrationId}/register``  start a registration → 202 ``assigning`` with
+                                                          ``Location`` and ``Retry-After`` (D-4, D-15)
+``GET /{idScope}/registrations/{registrationId}/operations/{operationId}``  poll → 202 while assigning, 200 when done
+``POST /{idScope}/registrations/{registrationId}``          the device's current registration → 200
+========================================================  =====================================================
+
+Authentication is the TLS client certificate only. Every request must carry ``api-version`` (any non-empty value,
+D-3). Errors are ``ProvisioningServiceErrorDetails`` ``{errorCode, trackingId, message, timestampUtc}`` with the
+six-digit code also in ``x-ms-error-code``; throttling is 429 with ``Retry-After`` (D-12).
+
+**Where the client chain comes from.** The ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain"]``,
+PEM strings, leaf first) is used when the server provides it. uvicorn 0.54 does not; :class:`TlsH11Protocol` is a
+uvicorn HTTP protocol (``uvicorn.Config(..., http=TlsH11Protocol)``) that adds the extension from the TLS
+connection, so served HTTPS registrations present real, key-proven client certificates. In-process (respx routing
+into this app, no TLS at all) the chain travels in the header ``X-Sphere-Harness-Client-Chain: <base64 of the PEM
+chain>``; the header is ignored whenever the TLS extension is present, i.e. it is an in-process convenience only
+and proves no possession of the device key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from cryptography import x509
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulator.dps.model import DpsError
+from simulator.pki import CertificateFormatError, load_pem_chain
+
+CHAIN_HEADER = "x-sphere-harness-client-chain"
+
+
+def client_chain(request: Request) -> list[x509.Certificate]:
+    """The client's chain, leaf first: from the ASGI TLS extension, else (in-process only) the chain header."""
+    tls = (request.scope.get("extensions") or {}).get("tls")
+    if tls is not None:
+        pems = tls.get("client_cert_chain") or []
+        return [cert for pem in pems for cert in load_pem_chain(pem)]
+    header = request.headers.get(CHAIN_HEADER)
+    if not header:
+        return []
+    try:
+        return load_pem_chain(base64.b64decode(header, validate=True))
+    except (binascii.Error, ValueError, CertificateFormatError):
+        return []
+
+
+def error_response(request: Request, status: int, code: str | int, message: str) -> Response:
+    """A DPS error in the real shape; also used by the fault-injection middleware."""
+    cloud = request.app.state.cloud
+    try:
+        error_code = int(code)
+    except (TypeError, ValueError):
+        error_code = status * 1000
+    tracking = cloud.dps.entropy.uuid()
+    error = DpsError("bad_request", message, error_code=error_code)
+    return _error(cloud, error, status=status, tracking=tracking)
+
+
+def _error(cloud: Any, exc: DpsError, *, status: int | None = None, tracking: str | None = None) -> JSONResponse:
+    tracking = tracking or cloud.dps.entropy.uuid()
+    headers = {"x-ms-error-code": str(exc.error_code), "x-ms-request-id": tracking}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(exc.details(tracking, cloud.clock.now()), status_code=status or exc.status, headers=headers)
+
+
+async def _body(request: Request, cloud: Any) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw.decode("utf-8") or "{}")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise cloud.dps.error("bad_request", "the request body is not a JSON object")
+    return body
+
+
+def _api_version(request: Request, cloud: Any) -> None:
+    if not request.query_params.get("api-version"):
+        raise cloud.dps.error("bad_request", "the api-version query parameter is required")
+
+
+def _operation_response(request: Request, cloud: Any, operation: Any) -> JSONResponse:
+    body = operation.to_json()
+    if operation.finished:
+        return JSONResponse(body, status_code=200)
+    scope_id = request.path_params["id_scope"]
+    registration_id = request.path_params["registration_id"]
+    location = f"{request.url.scheme}://{request.url.netloc}/{scope_id}/registrations/{registration_id}/register"
+    headers = {"Location": location, "Retry-After": str(operation.retry_after)}
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+async def register(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    try:
+        _api_version(request, cloud)
+        body = await _body(request, cloud)
+        scope_id = request.path_params["id_scope"]
+        registration_id = request.path_params["registration_id"]
+        if str(body.get("registrationId", registration_id)).lower() != registration_id.lower():
+            raise cloud.dps.error("bad_request", "registrationId in the body does not match the path")
+        chain = client_chain(request)
+        with cloud.lock:
+            operation = cloud.dps.register(
+                scope_id, registration_id, chain, body.get("payload"), served_host=request.url.hostname
+            )
+            return _operation_response(request, cloud, operation)
+    except DpsError as exc:
+        return _error(cloud, exc)
+
+
+async def operation_status(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    try:
+        _api_version(request, cloud)
+        scope_id = request.path_params["id_scope"]
+        registration_id = request.path_params["registration_id"]
+        chain = client_chain(request)
+        with cloud.lock:
+            cloud.dps.authenticate(scope_id, registration_id, chain)
+            operation = cloud.dps.operation_status(scope_id, registration_id, request.path_params["operation_id"])
+            return _operation_response(request, cloud, operation)
+    except DpsError as exc:
+        return _error(cloud, exc)
+
+
+async def registration_status(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    try:
+        _api_version(request, cloud)
+        await _body(request, cloud)
+        scope_id = request.path_params["id_scope"]
+        registration_id = request.path_params["registration_id"]
+        chain = client_chain(request)
+        with cloud.lock:
+            cloud.dps.authenticate(scope_id, registration_id, chain)
+            registration = cloud.dps.registration_status(scope_id, registration_id)
+            return JSONResponse(registration.state(), status_code=200)
+    except DpsError as exc:
+        return _error(cloud, exc)
+
+
+def build_app(cloud: Any) -> Starlette:
+    """The DPS device API of ``cloud`` (wrapped in fault injection when the world has rules)."""
+    routes = [
+        Route("/{id_scope}/registrations/{registration_id}/register", register, methods=["PUT"], name="register"),
+        Route(
+            "/{id_scope}/registrations/{registration_id}/operations/{operation_id}",
+            operation_status,
+            methods=["GET"],
+            name="operation_status",
+        ),
+        Route(
+            "/{id_scope}/registrations/{registration_id}",
+            registration_status,
+            methods=["POST"],
+            name="registration_status",
+        ),
+    ]
+    app = Starlette(routes=routes)
+    app.state.cloud = cloud
+    try:
+        from simulator.fault_middleware import FaultMiddleware
+    except ImportError:  # pragma: no cover - fault injection is optional
+        return app
+    app.add_middleware(FaultMiddleware, cloud=cloud, service="dps", error_response=error_response)
+    return app
+
+
+def _tls_extension(transport: Any) -> dict[str, Any] | None:
+    """The ASGI TLS extension dict for a uvicorn transport, or None for plain TCP."""
+    from simulator.dps.mqtt import peer_chain
+    from simulator.pki import to_pem
+
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    chain = peer_chain(ssl_object)
+    return {
+        "server_cert": None,
+        "client_cert_chain": [to_pem(cert).decode("ascii") for cert in chain],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": None,
+        "cipher_suite": None,
+    }
+
+
+try:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+except ImportError:  # pragma: no cover
+    H11Protocol = None  # type: ignore[assignment,misc]
+
+
+if H11Protocol is not None:
+
+    class TlsH11Protocol(H11Protocol):  # type: ignore[misc,valid-type]
+        """uvicorn's h11 protocol plus the ASGI TLS extension (``client_cert_chain``) for every request.
+
+        Use ``uvicorn.Config(app, ssl_cert_reqs=ssl.CERT_OPTIONAL, ssl_ca_certs=…, http=TlsH11Protocol)``.
+        """
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            tls = _tls_extension(transport)
+            if tls is None:
+                return
+            inner = self.app
+
+            async def with_tls(scope: Any, receive: Any, send: Any) -> None:
+                if scope.get("type") == "http":
+                    scope = {**scope, "extensions": {**(scope.get("extensions") or {}), "tls": tls}}
+                await inner(scope, receive, send)
+
+            self.app = with_tls
