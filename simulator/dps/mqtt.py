@@ -55,6 +55,11 @@ from simulator.pki import load_der, thumbprint, to_pem
 
 log = logging.getLogger(__name__)
 
+try:  # Python 3.10-3.12: the private chain API returns _ssl.Certificate objects
+    from _ssl import ENCODING_DER as _ENCODING_DER
+except ImportError:  # pragma: no cover
+    _ENCODING_DER = 1
+
 CONNECT_TIMEOUT_S = 10.0
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
@@ -148,7 +153,7 @@ def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, verified: bo
         items = items or []
     chain = []
     for item in items:
-        der = item if isinstance(item, bytes) else item.public_bytes(ssl.ENCODING_DER)  # type: ignore[attr-defined]
+        der = item if isinstance(item, bytes) else item.public_bytes(_ENCODING_DER)
         chain.append(load_der(der))
     return chain
 
@@ -499,6 +504,10 @@ class MqttServer:
             await connection.run()
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError) as exc:
             log.debug("TLS handshake failed: %s", exc)
+        except asyncio.CancelledError:
+            log.debug("connection closed by server shutdown")  # not re-raised: asyncio would log it as an error
+        except Exception:  # a bug must end this connection, not the listener
+            log.exception("MQTT connection failed unexpectedly")
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -591,17 +600,24 @@ class MqttServerThread:
             return
         self._ready.set()
         loop.run_forever()
-        loop.run_until_complete(self.server.wait_closed())
         loop.close()
 
+    async def _shutdown(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
     def stop(self) -> None:
-        if self._loop is None or self.server is None:
+        """Close the listener and every connection, then end the thread."""
+        if self._loop is None or self.server is None or self._loop.is_closed():
             return
-        server, loop = self.server, self._loop
-        loop.call_soon_threadsafe(server.close)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        loop = self._loop
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not None:
+                self._thread.join(10)
 
     def __enter__(self) -> MqttServerThread:
         return self.start()
