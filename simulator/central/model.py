@@ -1,0 +1,359 @@
+"""The IoT Central model: applications, their enrollment groups, certificate entries and devices.
+
+Pure, synchronous Python: time comes from the injected :class:`~simulator.clock.Clock`, randomness from the
+injected :class:`~simulator.entropy.Entropy`. The wire adapter (:mod:`simulator.central.api`) only translates
+HTTP to these calls and back.
+
+An **application** is what ``https://<subdomain>.azureiotcentral.com`` addresses. It has an application ID
+(a GUID, what API tokens name in ``sr``), an **ID scope** (``0ne`` + 8 hex digits) that devices give DPS,
+an internal IoT hub ``iotc-<guid>.azure-devices.net`` (C-13), an auto-approve switch (C-15) and the device
+templates it knows (C-14)::
+
+    central = CentralService(clock, entropy, settings)
+    app = central.create_app(subdomain="contoso")
+    token = app.issue_api_token()                      # "SharedAccessSignature sr=…&sig=…&skn=…&se=…"
+    app.put_group("sphere", {"displayName": "Sphere", "type": "iot", "attestation": {"type": "x509"}})
+    app.set_certificate("sphere", "primary", {"certificate": pem_text})
+    code = app.generate_verification_code("sphere", "primary")
+    app.verify_certificate("sphere", "primary", {"certificate": proof_b64})   # now verified
+
+DPS reads :meth:`App.trust_anchors` and calls :meth:`App.provision_device`; the hub calls
+:meth:`App.record_telemetry` and :meth:`App.record_reported`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from cryptography import x509
+
+from simulator.central.devices import Device, DeviceRegistry, TelemetryPoint
+from simulator.central.enrollment import CertificateEntry, EnrollmentBook, EnrollmentGroup, TrustAnchor
+from simulator.central.errors import CentralError
+from simulator.central.tokens import Principal, TokenAuthority
+from simulator.clock import Clock
+from simulator.entropy import Entropy
+from simulator.settings import Settings
+
+__all__ = [
+    "App",
+    "CentralError",
+    "CentralService",
+    "CertificateEntry",
+    "Device",
+    "EnrollmentGroup",
+    "Page",
+    "TelemetryPoint",
+    "TrustAnchor",
+]
+
+SUBDOMAIN_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list operation; ``next_token`` is the opaque ``$skiptoken`` of the next page (C-21)."""
+
+    items: list[T]
+    next_token: str | None = None
+
+
+def paginate(items: Sequence[T], skiptoken: str | None, page_size: int, overrides: dict[str, str]) -> Page[T]:
+    """Slice ``items`` at an opaque ``$skiptoken`` (base64url of the offset)."""
+    offset = 0
+    if skiptoken is not None:
+        try:
+            text = base64.urlsafe_b64decode(skiptoken.encode("ascii") + b"==").decode("ascii")
+            if not text.startswith("o:") or not text[2:].isdigit():
+                raise ValueError(text)
+            offset = int(text[2:])
+        except (ValueError, UnicodeError, binascii.Error):
+            raise CentralError.of("bad_request", f"'$skiptoken' {skiptoken!r} is not valid", overrides) from None
+    following = None
+    if offset + page_size < len(items):
+        following = base64.urlsafe_b64encode(f"o:{offset + page_size}".encode()).decode().rstrip("=")
+    return Page(list(items[offset : offset + page_size]), following)
+
+
+class App:
+    """One IoT Central application: tokens, enrollment groups, devices, and the DPS/hub entry points."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        subdomain: str,
+        name: str,
+        id_scope: str,
+        hub_host: str,
+        auto_approve: bool,
+        clock: Clock,
+        entropy: Entropy,
+        settings: Settings,
+    ) -> None:
+        self.id = app_id
+        self.subdomain = subdomain
+        self.name = name
+        self.id_scope = id_scope
+        self.hub_host = hub_host
+        self.auto_approve = auto_approve
+        self.clock = clock
+        self.settings = settings
+        self.templates: set[str] = set()
+        central = settings.central
+        self.tokens = TokenAuthority(
+            app_id,
+            clock,
+            entropy,
+            api_token_lifetime=timedelta(seconds=central.api_token_lifetime_s),
+            bearer_lifetime=timedelta(seconds=central.bearer_token_lifetime_s),
+            accept_alias=central.accept_shared_access_token_alias,
+            error_codes=central.error_codes,
+        )
+        self.enrollment = EnrollmentBook(clock, entropy, settings)
+        self.device_registry = DeviceRegistry(clock, entropy, settings, self.templates)
+
+    def __repr__(self) -> str:
+        return f"App(subdomain={self.subdomain!r}, id={self.id!r}, id_scope={self.id_scope!r})"
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.subdomain}.azureiotcentral.com"
+
+    # -- tokens ----------------------------------------------------------------------------------------
+
+    def issue_api_token(self, token_id: str = "operator-token", lifetime: timedelta | None = None) -> str:
+        """An API token for this app: ``SharedAccessSignature sr=<appId>&sig=…&skn=<token_id>&se=<ms>``."""
+        return self.tokens.issue_api_token(token_id, lifetime)
+
+    def issue_bearer_token(self, lifetime: timedelta | None = None) -> str:
+        """A fake Azure AD access token (``Bearer …``) valid for this application only."""
+        return self.tokens.issue_bearer_token(lifetime)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """Check an ``Authorization`` header value (401 :class:`CentralError` when refused)."""
+        return self.tokens.authenticate(authorization)
+
+    # -- templates -------------------------------------------------------------------------------------
+
+    def add_template(self, dtmi: str) -> None:
+        """Publish a device template: devices announcing this model ID get it assigned (C-14)."""
+        if not dtmi.startswith("dtmi:") or ";" not in dtmi:
+            raise ValueError(f"not a DTMI: {dtmi!r}")
+        self.templates.add(dtmi)
+
+    # -- enrollment groups -----------------------------------------------------------------------------
+
+    def group_body(self, group: EnrollmentGroup, api_version: str | None = None) -> dict[str, Any]:
+        """A group as the API renders it for ``api_version`` (``idScope`` in GA per C-10)."""
+        central = self.settings.central
+        preview = api_version is not None and api_version.endswith("-preview")
+        scope = self.id_scope if (preview or central.id_scope_in_ga) else None
+        return group.as_dict(id_scope=scope, embed_entries=central.group_embeds_entries)
+
+    def list_groups(self, skiptoken: str | None = None) -> Page[EnrollmentGroup]:
+        return paginate(
+            self.enrollment.list_groups(), skiptoken, self.settings.central.page_size, self.settings.central.error_codes
+        )
+
+    def get_group(self, group_id: str) -> EnrollmentGroup:
+        return self.enrollment.get_group(group_id)
+
+    def put_group(self, group_id: str, body: Any, *, if_match: str | None = None) -> EnrollmentGroup:
+        return self.enrollment.put_group(group_id, body, if_match=if_match)
+
+    def patch_group(self, group_id: str, patch: Any, *, if_match: str | None = None) -> EnrollmentGroup:
+        return self.enrollment.patch_group(group_id, patch, if_match=if_match)
+
+    def delete_group(self, group_id: str, *, if_match: str | None = None) -> None:
+        self.enrollment.delete_group(group_id, if_match=if_match)
+
+    # -- certificate entries ---------------------------------------------------------------------------
+
+    def get_certificate(self, group_id: str, entry: str) -> CertificateEntry:
+        return self.enrollment.get_entry(group_id, entry)
+
+    def set_certificate(self, group_id: str, entry: str, body: Any, *, if_match: str | None = None) -> CertificateEntry:
+        return self.enrollment.set_entry(group_id, entry, body, if_match=if_match)
+
+    def remove_certificate(self, group_id: str, entry: str, *, if_match: str | None = None) -> None:
+        self.enrollment.remove_entry(group_id, entry, if_match=if_match)
+
+    def generate_verification_code(self, group_id: str, entry: str) -> str:
+        return self.enrollment.generate_code(group_id, entry)
+
+    def verify_certificate(self, group_id: str, entry: str, body: Any) -> CertificateEntry:
+        return self.enrollment.verify(group_id, entry, body)
+
+    # -- devices ---------------------------------------------------------------------------------------
+
+    @property
+    def devices(self) -> dict[str, Device]:
+        """Devices keyed by lower-cased ID."""
+        return self.device_registry.devices
+
+    def list_devices(self, skiptoken: str | None = None) -> Page[Device]:
+        return paginate(
+            self.device_registry.list(), skiptoken, self.settings.central.page_size, self.settings.central.error_codes
+        )
+
+    def get_device(self, device_id: str) -> Device:
+        return self.device_registry.get(device_id)
+
+    def put_device(self, device_id: str, body: Any) -> Device:
+        return self.device_registry.put(device_id, body)
+
+    def patch_device(self, device_id: str, patch: Any, *, if_match: str | None = None) -> Device:
+        return self.device_registry.patch(device_id, patch, if_match=if_match)
+
+    def delete_device(self, device_id: str) -> None:
+        self.device_registry.delete(device_id)
+
+    def device_attestation(self, device_id: str) -> dict[str, Any]:
+        """``GET /api/devices/{id}/attestation`` for a device that enrolled with X.509 (§8.1)."""
+        device = self.get_device(device_id)
+        if device.attestation_thumbprint is None:
+            raise CentralError.of(
+                "not_found", f"device {device_id!r} has no attestation", self.settings.central.error_codes
+            )
+        info = {"info": {"sha1Thumbprint": device.attestation_thumbprint}}
+        return {"type": "x509", "x509": {"clientCertificates": {"primary": info}}}
+
+    def device_credentials(self, device_id: str) -> dict[str, Any]:
+        """``GET /api/devices/{id}/credentials``: the ID scope, plus the X.509 client certificate if known."""
+        device = self.get_device(device_id)
+        body: dict[str, Any] = {"idScope": self.id_scope}
+        if device.attestation_thumbprint is not None:
+            info = {"info": {"sha1Thumbprint": device.attestation_thumbprint}}
+            body["x509"] = {"clientCertificates": {"primary": info}}
+        return body
+
+    def device_telemetry(self, device_id: str, name: str) -> TelemetryPoint:
+        return self.device_registry.telemetry(device_id, name)
+
+    def device_properties(self, device_id: str) -> dict[str, Any]:
+        return self.get_device(device_id).properties()
+
+    def update_device_properties(self, device_id: str, patch: Any) -> Device:
+        return self.device_registry.update_desired(device_id, patch)
+
+    # -- the DPS and hub entry points ------------------------------------------------------------------
+
+    def trust_anchors(self) -> list[TrustAnchor]:
+        """Every *verified* entry of every group, with its group's ``enabled`` switch."""
+        return self.enrollment.trust_anchors()
+
+    def known_cas(self) -> list[x509.Certificate]:
+        """Every uploaded certificate, verified or not (DPS widens TLS trust to them, D-1)."""
+        return self.enrollment.known_cas()
+
+    def provision_device(
+        self, device_id: str, *, model_id: str | None = None, attestation_thumbprint: str | None = None
+    ) -> Device:
+        """Create or update the device DPS just assigned (``provisioned``, ``enabled`` per auto-approve)."""
+        return self.device_registry.provision(
+            device_id,
+            auto_approve=self.auto_approve,
+            model_id=model_id,
+            attestation_thumbprint=attestation_thumbprint,
+        )
+
+    def record_telemetry(self, device_id: str, body: bytes, properties: dict[str, str]) -> None:
+        self.device_registry.record_telemetry(device_id, body, properties)
+
+    def record_reported(self, device_id: str, patch: dict[str, Any]) -> None:
+        self.device_registry.record_reported(device_id, patch)
+
+    def device_twin(self, device_id: str) -> dict[str, Any]:
+        return self.get_device(device_id).twin()
+
+
+class CentralService:
+    """Every IoT Central application of the offline world."""
+
+    def __init__(self, clock: Clock, entropy: Entropy, settings: Settings) -> None:
+        self.clock = clock
+        self.entropy = entropy
+        self.settings = settings
+        self.apps: dict[str, App] = {}
+        self._default: App | None = None
+
+    def create_app(
+        self, subdomain: str | None = None, name: str | None = None, auto_approve: bool | None = None
+    ) -> App:
+        """A new application with a fresh ID, ID scope, hub and signing key (all from the world's entropy)."""
+        if subdomain is None:
+            subdomain = f"app-{self.entropy.hex(4)}"
+            while subdomain in self.apps:
+                subdomain = f"app-{self.entropy.hex(4)}"
+        subdomain = subdomain.lower()
+        if not SUBDOMAIN_PATTERN.match(subdomain):
+            raise ValueError(f"not a usable application subdomain: {subdomain!r}")
+        if subdomain in self.apps:
+            raise ValueError(f"an application with subdomain {subdomain!r} already exists")
+        id_scope = f"0ne{self.entropy.hex(4, upper=True)}"
+        while self.app_by_scope(id_scope) is not None:
+            id_scope = f"0ne{self.entropy.hex(4, upper=True)}"
+        app = App(
+            app_id=self.entropy.uuid(),
+            subdomain=subdomain,
+            name=name or subdomain,
+            id_scope=id_scope,
+            hub_host=f"iotc-{self.entropy.uuid()}.azure-devices.net",
+            auto_approve=self.settings.central.auto_approve if auto_approve is None else auto_approve,
+            clock=self.clock,
+            entropy=self.entropy,
+            settings=self.settings,
+        )
+        self.apps[subdomain] = app
+        return app
+
+    def app_by_subdomain(self, subdomain: str) -> App | None:
+        return self.apps.get(subdomain.lower())
+
+    def app_by_scope(self, id_scope: str) -> App | None:
+        """The application whose ID scope this is (compared case-insensitively), or None."""
+        wanted = id_scope.lower()
+        return next((app for app in self.apps.values() if app.id_scope.lower() == wanted), None)
+
+    def app_by_id(self, app_id: str) -> App | None:
+        return next((app for app in self.apps.values() if app.id == app_id), None)
+
+    @property
+    def default_app(self) -> App:
+        """The app for hosts without a known subdomain (e.g. ``127.0.0.1``): the one set with
+        :meth:`set_default_app`, else the first app created, else a new app ``default``."""
+        if self._default is not None and self._default.subdomain in self.apps:
+            return self._default
+        if self.apps:
+            return next(iter(self.apps.values()))
+        return self.create_app(subdomain="default")
+
+    def set_default_app(self, app: App) -> None:
+        if self.apps.get(app.subdomain) is not app:
+            raise ValueError(f"{app!r} does not belong to this world")
+        self._default = app
+
+    def app_for_host(self, host: str) -> App:
+        """The app a request's ``Host`` addresses: the one whose subdomain is the first label, else the default."""
+        hostname = host.strip().lower()
+        if hostname.startswith("["):  # an IPv6 literal, never a subdomain
+            return self.default_app
+        hostname = hostname.rsplit(":", 1)[0] if hostname.count(":") == 1 else hostname
+        first, dot, _ = hostname.partition(".")
+        if dot and not first.isdigit():
+            app = self.apps.get(first)
+            if app is not None:
+                return app
+        return self.default_app
+
+    def delete_app(self, subdomain: str) -> None:
+        if self.apps.pop(subdomain.lower(), None) is None:
+            raise KeyError(subdomain)

@@ -1,0 +1,163 @@
+"""Who may call an IoT Central application: API tokens and bearer tokens.
+
+The real application accepts two ``Authorization`` forms (central-api.md §2.1):
+
+* **API tokens** — ``SharedAccessSignature sr=<appId>&sig=<signature>&skn=<token id>&se=<expiry ms>``,
+  created in the application (``skn`` is the token's name, e.g. ``operator-token``; ``se`` is the expiry in
+  *milliseconds* since the epoch). How the real service computes ``sig`` is not documented, so the fake
+  defines it (open-questions.md C-2): base64 of HMAC-SHA256 over ``"{sr}\\n{skn}\\n{se}"`` under a secret
+  key that belongs to the application. The fake checks the signature, the expiry on the world's clock, and
+  that ``sr`` names *this* application — a token of app A is refused by app B.
+* **Bearer tokens** — in Azure an Azure AD access token for ``https://apps.azureiotcentral.com``. Offline
+  there is no Azure AD, so the fake issues opaque random tokens, bound to one application, with an expiry.
+
+The CLI's docstrings spell the scheme ``SharedAccessToken``; that alias is refused unless
+``central.accept_shared_access_token_alias`` is set (C-2). Every refusal is a 401 ``Unauthorized`` (C-22).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote, unquote
+
+from simulator.central.errors import CentralError
+from simulator.clock import Clock
+from simulator.entropy import Entropy
+
+SAS_SCHEME = "SharedAccessSignature"
+SAS_ALIAS = "SharedAccessToken"
+BEARER_SCHEME = "Bearer"
+_SAS_FIELDS = ("sr", "sig", "skn", "se")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request was authenticated as: the token kind and its name (``skn``) or a bearer handle."""
+
+    kind: str  # "api-token" | "bearer"
+    name: str
+
+
+@dataclass
+class _BearerGrant:
+    expires: datetime
+
+
+class TokenAuthority:
+    """Issues and checks the tokens of one IoT Central application.
+
+    ``app_id`` is what API tokens carry in ``sr``; ``key`` is the application's signing secret (from the
+    world's entropy, so a seeded world issues the same tokens every run).
+    """
+
+    def __init__(
+        self,
+        app_id: str,
+        clock: Clock,
+        entropy: Entropy,
+        *,
+        api_token_lifetime: timedelta,
+        bearer_lifetime: timedelta,
+        accept_alias: bool = False,
+        error_codes: Mapping[str, str] | None = None,
+    ) -> None:
+        self.app_id = app_id
+        self.clock = clock
+        self.entropy = entropy
+        self.key = entropy.bytes(32)
+        self.api_token_lifetime = api_token_lifetime
+        self.bearer_lifetime = bearer_lifetime
+        self.accept_alias = accept_alias
+        self.error_codes = error_codes or {}
+        self.revoked: set[str] = set()
+        self._bearers: dict[str, _BearerGrant] = {}
+
+    # -- issuing ---------------------------------------------------------------------------------------
+
+    def sign(self, sr: str, skn: str, se: str) -> str:
+        """The fake-defined API-token signature: base64(HMAC-SHA256(key, "{sr}\\n{skn}\\n{se}")) (C-2)."""
+        mac = hmac.new(self.key, f"{sr}\n{skn}\n{se}".encode(), hashlib.sha256).digest()
+        return base64.b64encode(mac).decode("ascii")
+
+    def issue_api_token(self, token_id: str = "operator-token", lifetime: timedelta | None = None) -> str:
+        """A complete ``Authorization`` value: ``SharedAccessSignature sr=…&sig=…&skn=…&se=…``."""
+        if not token_id or any(c in token_id for c in "&= \n"):
+            raise ValueError(f"not a usable API token id: {token_id!r}")
+        expires = self.clock.now() + (lifetime if lifetime is not None else self.api_token_lifetime)
+        se = str(int(expires.timestamp() * 1000))
+        self.revoked.discard(token_id)
+        sig = self.sign(self.app_id, token_id, se)
+        return f"{SAS_SCHEME} sr={self.app_id}&sig={quote(sig, safe='')}&skn={token_id}&se={se}"
+
+    def revoke_api_token(self, token_id: str) -> None:
+        """Refuse every token issued under ``token_id`` from now on (deleting the token in the app)."""
+        self.revoked.add(token_id)
+
+    def issue_bearer_token(self, lifetime: timedelta | None = None) -> str:
+        """A complete ``Authorization`` value ``Bearer <opaque>``, valid for this application only."""
+        token = self.entropy.hex(32)
+        expires = self.clock.now() + (lifetime if lifetime is not None else self.bearer_lifetime)
+        self._bearers[token] = _BearerGrant(expires)
+        return f"{BEARER_SCHEME} {token}"
+
+    # -- checking --------------------------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """Check an ``Authorization`` header value; return who it is or raise a 401 :class:`CentralError`."""
+        if authorization is None or not authorization.strip():
+            raise self._refuse("the request has no Authorization header")
+        scheme, _, credential = authorization.strip().partition(" ")
+        credential = credential.strip()
+        if scheme == SAS_ALIAS and not self.accept_alias:
+            raise self._refuse(
+                f"the authorization scheme {SAS_ALIAS!r} is not supported; use '{SAS_SCHEME} sr=…&sig=…&skn=…&se=…'"
+            )
+        if scheme in (SAS_SCHEME, SAS_ALIAS):
+            return self._check_sas(credential)
+        if scheme.lower() == BEARER_SCHEME.lower():
+            return self._check_bearer(credential)
+        raise self._refuse(f"unsupported authorization scheme {scheme!r}")
+
+    def _check_sas(self, credential: str) -> Principal:
+        fields: dict[str, str] = {}
+        for part in credential.split("&"):
+            name, sep, value = part.partition("=")
+            if not sep or name not in _SAS_FIELDS or name in fields or not value:
+                raise self._refuse("the API token is malformed (expected sr=…&sig=…&skn=…&se=…)")
+            fields[name] = unquote(value)
+        if set(fields) != set(_SAS_FIELDS):
+            missing = ", ".join(f for f in _SAS_FIELDS if f not in fields)
+            raise self._refuse(f"the API token is malformed (missing {missing})")
+        if not fields["se"].isdigit():
+            raise self._refuse("the API token's expiry 'se' is not a number of milliseconds")
+        expected = self.sign(fields["sr"], fields["skn"], fields["se"])
+        if not hmac.compare_digest(expected.encode(), fields["sig"].encode()):
+            if fields["sr"] != self.app_id:
+                raise self._refuse("the API token was not issued for this application")
+            raise self._refuse("the API token's signature is not valid")
+        if fields["sr"] != self.app_id:  # pragma: no cover - a valid signature binds sr to this app
+            raise self._refuse("the API token was not issued for this application")
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        if int(fields["se"]) <= now_ms:
+            raise self._refuse("the API token has expired")
+        if fields["skn"] in self.revoked:
+            raise self._refuse(f"the API token {fields['skn']!r} has been revoked")
+        return Principal("api-token", fields["skn"])
+
+    def _check_bearer(self, credential: str) -> Principal:
+        if not credential or " " in credential:
+            raise self._refuse("the bearer token is malformed")
+        grant = self._bearers.get(credential)
+        if grant is None:
+            raise self._refuse("the bearer token is not valid for this application")
+        if grant.expires <= self.clock.now():
+            raise self._refuse("the bearer token has expired")
+        return Principal("bearer", credential[:8])
+
+    def _refuse(self, message: str) -> CentralError:
+        return CentralError.of("unauthorized", message, self.error_codes)
