@@ -205,8 +205,12 @@ class SimulatedDevice:
     # -- over sockets --
 
     def client_context(self, ca_pem: str, *, server_hostname_check: bool = True) -> ssl.SSLContext:
-        """A TLS 1.2+ client context with this device's key and presented chain, trusting ``ca_pem``."""
+        """A TLS 1.2 client context (as the Azure SDK makes) with this device's key and chain, trusting ``ca_pem``.
+
+        With TLS 1.2 a refused client certificate fails the handshake itself, as the SDK sees it (§9).
+        """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
         context.check_hostname = server_hostname_check
         context.load_verify_locations(cadata=ca_pem)
         with tempfile.TemporaryDirectory() as tmp:
@@ -348,7 +352,9 @@ class MqttDeviceSession:
         while not self.pending:
             try:
                 data = self.sock.recv(65536)
-            except (TimeoutError, ssl.SSLError, OSError) as exc:
+            except TimeoutError:
+                raise DeviceConnectionError("timed out waiting for the server") from None
+            except (ssl.SSLError, OSError) as exc:
                 raise DeviceConnectionError(f"connection lost: {exc}") from exc
             if not data:
                 raise DeviceConnectionError("the server closed the connection")
@@ -397,6 +403,7 @@ class MqttDeviceSession:
         skipped: list[codec.Packet] = []
         try:
             while time.monotonic() < deadline:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
                 packet = self.receive()
                 if want(packet):
                     return packet

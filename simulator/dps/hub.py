@@ -126,14 +126,8 @@ class IotHub:
 
 
 def _central_device(app: Any, device_id: str) -> Any:
-    """The IoT Central device record, whatever accessor the Central model offers (None if unknown)."""
-    getter = getattr(app, "get_device", None)
-    if callable(getter):
-        try:
-            return getter(device_id)
-        except Exception:
-            return None
+    """The IoT Central device record (``app.devices`` is keyed by lower-cased ID), or None if unknown."""
     devices = getattr(app, "devices", None)
     if isinstance(devices, dict):
-        return devices.get(device_id) or devices.get(device_id.lower())
+        return devices.get(device_id.lower())
     return None
