@@ -153,6 +153,8 @@ def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, verified: bo
         items = items or []
     chain = []
     for item in items:
+        if item is None:  # 3.11 puts None where the server-side peer certificate is missing
+            continue
         der = item if isinstance(item, bytes) else item.public_bytes(_ENCODING_DER)
         chain.append(load_der(der))
     return chain
