@@ -180,3 +180,29 @@ def test_a_world_without_apps_creates_the_default_app_on_first_use() -> None:
     app = world.central.default_app
     assert app.subdomain == "default"
     assert world.central.default_app is app
+
+
+def snapshot(app: App) -> Any:
+    """Everything a request could change in an app: groups, entries (with codes), devices and twins."""
+    groups = {
+        gid: (
+            g.display_name,
+            g.enabled,
+            g.type,
+            g.attestation_type,
+            g.etag,
+            g.primary_key,
+            g.secondary_key,
+            {n: (e.thumbprint, e.verified, e.etag, e.code, e.code_issued) for n, e in g.entries.items()},
+        )
+        for gid, g in app.enrollment.groups.items()
+    }
+    devices = {k: (d.as_dict(), d.twin(), d.awaiting_approval, dict(d.telemetry)) for k, d in app.devices.items()}
+    return groups, devices
+
+
+def x509_group(app: App, group_id: str = "sphere", certificate: x509.Certificate | None = None) -> None:
+    """Arrange an X.509 group, optionally holding ``certificate`` as its unverified primary entry."""
+    app.put_group(group_id, dict(X509_GROUP))
+    if certificate is not None:
+        app.set_certificate(group_id, "primary", {"certificate": b64_pem(certificate)})
