@@ -8,6 +8,7 @@ if no address can be bound the test is skipped with the reason. The SDK polls a 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -16,7 +17,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from test_dps_model import World, central_device
 
@@ -71,6 +74,18 @@ def sdk_world() -> Iterator[tuple[World, MqttServerThread, str, str]]:
         pytest.skip("the SDK needs port 8883 and it could not be bound: " + "; ".join(errors))
 
 
+async def read_back_through_central_api(world: World, app: Any, device_id: str) -> tuple[Any, Any]:
+    transport = httpx.ASGITransport(app=world.cloud.central_app)
+    base = f"https://{app.subdomain}.azureiotcentral.com"
+    headers = {"Authorization": app.issue_api_token()}
+    params = {"api-version": "2022-07-31"}
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=headers, params=params) as client:
+        device = await client.get(f"/api/devices/{device_id}")
+        telemetry = await client.get(f"/api/devices/{device_id}/telemetry/temperature")
+    assert device.status_code == telemetry.status_code == 200, (device.text, telemetry.text)
+    return device.json(), telemetry.json()
+
+
 def test_the_unmodified_sdk_registers_connects_and_sends_telemetry_and_a_stranger_is_refused(
     sdk_world: tuple[World, MqttServerThread, str, str], tmp_path: Path
 ) -> None:
@@ -121,6 +136,11 @@ def test_the_unmodified_sdk_registers_connects_and_sends_telemetry_and_a_strange
         assert (device.provisioned, device.enabled) == (True, True)
         assert device.telemetry["temperature"].value == 22.5
         assert device.reported == {"firmwareVersion": "24.10"}
+
+    # ... and so does IoT Central's devices API (GET /api/devices/{id}, /telemetry/{name}).
+    device_body, telemetry = asyncio.run(read_back_through_central_api(world, app, ours.id.lower()))
+    assert (device_body["id"], device_body["provisioned"], device_body["enabled"]) == (ours.id.lower(), True, True)
+    assert telemetry["value"] == 22.5
 
     # 4. A device of another tenant: the SDK raises, and the device appears nowhere.
     refused = ProvisioningDeviceClient.create_from_x509_certificate(
