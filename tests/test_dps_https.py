@@ -248,3 +248,26 @@ def test_served_https_registration_uses_the_tls_client_certificate(
     with httpx.Client(verify=ssl.create_default_context(cadata=ca_pem)) as anonymous:
         refused = anonymous.put(url, params=API, json={"registrationId": rid}, headers=chain_header(device))
         assert (refused.status_code, refused.json()["errorCode"]) == (401, 401002)
+
+
+def test_unmodified_httpx_code_registers_in_process_through_the_real_host_name() -> None:
+    """``cloud.mock()`` routes global.azure-devices-provisioning.net into this adapter (no socket, chain header)."""
+    world = World()
+    _, app, device = enrolled(world)
+    rid = device.registration_id
+    with world.cloud.mock():
+        response = httpx.put(
+            f"{DPS_HOST}/{app.id_scope}/registrations/{rid}/register",
+            params=API,
+            json={"registrationId": rid, "payload": {"modelId": "dtmi:contoso:thermometer;1"}},
+            headers=chain_header(device),
+        )
+        assert response.status_code == 202
+        operation = response.json()["operationId"]
+        polled = httpx.get(
+            f"{DPS_HOST}/{app.id_scope}/registrations/{rid}/operations/{operation}",
+            params=API,
+            headers=chain_header(device),
+        )
+    assert polled.json()["status"] == "assigned"
+    assert rid.lower() in app.devices

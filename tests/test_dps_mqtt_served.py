@@ -247,3 +247,23 @@ def test_a_non_mqtt_311_client_gets_connack_1(served: Served) -> None:
 def test_usernames_tell_dps_from_the_hub(username: str | None, kind: str | None) -> None:
     parsed = parse_username(username)
     assert (type(parsed).__name__.removesuffix("Username").lower() if parsed else None) == kind
+
+
+def test_fault_rules_refuse_the_connect_or_fail_the_registration(served: Served) -> None:
+    from simulator.faults import FaultInjector
+
+    world = served.world
+    world.cloud.faults = FaultInjector(world.cloud.entropy.fork("faults"))
+    world.enroll(served.app, served.tenant)
+    device = world.device(served.tenant)
+    world.cloud.faults.add(
+        {"service": "dps", "operation": "connect", "nth": 1, "effect": {"kind": "connack", "connack_code": 3}}
+    )
+    with pytest.raises(DeviceConnectionError) as refused:
+        served.provision(device)
+    assert refused.value.connack == 3
+    world.cloud.faults.add({"service": "dps", "operation": "register", "nth": 1, "effect": {"kind": "dps_failed"}})
+    failed = served.provision(device)
+    assert (failed.status, failed.error_code) == ("failed", 400209)
+    assert central_device(served.app, device.id) is None
+    assert served.provision(device).status == "assigned"  # both rules have fired once; the third try is clean
