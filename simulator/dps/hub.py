@@ -17,6 +17,8 @@ the IoT Central app, so the Central devices API shows it afterwards.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -102,12 +104,14 @@ class IotHub:
         if unquote(topic_device).lower() != session.device_id.lower():
             raise HubError(403, f"device {session.device_id!r} cannot send as {topic_device!r}")
         properties = parse_property_bag(bag)
-        session.app.record_telemetry(session.device_id, body, properties)
+        with _central_refusal():
+            session.app.record_telemetry(session.device_id, body, properties)
         return properties
 
     def twin_get(self, session: HubSession) -> dict[str, Any]:
         """The twin document the device sees: ``{"desired": {…, "$version"}, "reported": {…, "$version"}}``."""
-        twin = session.app.device_twin(session.device_id)
+        with _central_refusal():
+            twin = session.app.device_twin(session.device_id)
         return {"desired": twin.get("desired", {"$version": 1}), "reported": twin.get("reported", {"$version": 1})}
 
     def twin_patch_reported(self, session: HubSession, body: bytes) -> int:
@@ -120,9 +124,22 @@ class IotHub:
             raise HubError(400, "the reported-properties patch must be a JSON object")
         if any(key.startswith("$") for key in patch):
             raise HubError(400, "reported properties cannot set '$' members")
-        session.app.record_reported(session.device_id, patch)
-        reported = session.app.device_twin(session.device_id).get("reported", {})
+        with _central_refusal():
+            session.app.record_reported(session.device_id, patch)
+            reported = session.app.device_twin(session.device_id).get("reported", {})
         return int(reported.get("$version", 1))
+
+
+@contextmanager
+def _central_refusal() -> Iterator[None]:
+    """IoT Central refusing (e.g. the device was deleted meanwhile) becomes a hub refusal with its status."""
+    try:
+        yield
+    except HubError:
+        raise
+    except Exception as exc:
+        status = getattr(exc, "status", 500)
+        raise HubError(status if isinstance(status, int) else 500, str(getattr(exc, "message", exc))) from exc
 
 
 def _central_device(app: Any, device_id: str) -> Any:

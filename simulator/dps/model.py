@@ -25,6 +25,7 @@ The IoT hub device surface (connect, telemetry, twin) lives in :mod:`simulator.d
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -190,8 +191,6 @@ def _etag_of(text: str) -> str:
 
 def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
     """``X509CertificateInfo`` of the DPS device API: names, thumbprints, serial, validity."""
-    import hashlib
-
     return {
         "subjectName": subject_string(cert.subject),
         "sha1Thumbprint": thumbprint(cert),
@@ -303,15 +302,14 @@ class DpsService:
         payload: dict[str, Any] | None = None,
         *,
         served_host: str | None = None,
-        attestation: Attestation | None = None,
         injected_failure: int | None = None,
     ) -> Operation:
         """Start a registration; the returned operation is ``assigning`` (D-15).
 
         ``served_host`` is the host name the request reached when served over sockets (C-13 ``served``).
-        ``attestation`` lets a caller that already authenticated this connection (MQTT CONNECT) skip a
-        second check; the chain is re-checked otherwise. ``injected_failure`` (a six-digit code from a fault
-        rule) makes the operation end ``failed`` instead of assigning the device.
+        The chain is checked again even on an MQTT connection admitted at CONNECT: the clock may have moved
+        past the certificate's expiry or the group may have been disabled since. ``injected_failure`` (a six-digit
+        code from a fault rule) makes the operation end ``failed`` instead of assigning the device.
         """
         self.settle()
         if payload is not None and not isinstance(payload, dict):
@@ -319,8 +317,7 @@ class DpsService:
         model_id = payload.get("modelId") if payload else None
         if model_id is not None and not isinstance(model_id, str):
             raise self.error("bad_request", "payload.modelId must be a string")
-        if attestation is None or attestation.registration_id.lower() != registration_id.lower():
-            attestation = self.authenticate(id_scope, registration_id, chain)
+        attestation = self.authenticate(id_scope, registration_id, chain)
         self._check_budget(attestation.id_scope)
         now = self.clock.now()
         delay = timedelta(seconds=self.settings.dps.assignment_delay_s)

@@ -400,7 +400,6 @@ class _Connection:
                         self.chain,
                         body.get("payload"),
                         served_host=self.server.served_host,
-                        attestation=self.attestation,
                         injected_failure=effect.dps_error_code or 400209
                         if effect is not None and effect.kind == "dps_failed"
                         else None,
@@ -440,8 +439,11 @@ class _Connection:
         path, _props, rid = split_topic(topic)
         if path == TWIN_GET and rid:
             self.hub_fault("twin_get")
-            with self.cloud.lock:
-                twin = self.cloud.dps.hub.twin_get(session)
+            try:
+                with self.cloud.lock:
+                    twin = self.cloud.dps.hub.twin_get(session)
+            except HubError as exc:
+                return f"$iothub/twin/res/{exc.status}/?$rid={rid}", json.dumps({"message": exc.message}).encode()
             return f"$iothub/twin/res/200/?$rid={rid}", json.dumps(twin).encode()
         if path == TWIN_PATCH_REPORTED and rid:
             self.hub_fault("twin_patch")
