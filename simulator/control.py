@@ -1,0 +1,493 @@
+"""The simulator control surface: arrange and inspect what Azure itself cannot do (DESIGN.md principle 4).
+
+A real tenant cannot be conjured, a real clock cannot jump 90 days, a real device cannot be minted. Scenarios that
+need such things say so (they are *fake-only*) and do them here — never through the service APIs, which stay
+faithful to Azure. Two forms, same semantics:
+
+* the **Python API** — :func:`create_tenant`, :func:`create_app`, :func:`create_devices`, :func:`travel`,
+  :func:`ensure_defaults` — plain functions over a :class:`~simulator.cloud.FakeCloud`;
+* the **HTTP API** under ``/_sim`` — :func:`build_control_app`. The served world mounts it on every HTTPS port
+  (``https://127.0.0.1:<port>/_sim/…``; the endpoints file names one as ``control_url``); in-process it answers on
+  ``https://sim.sphere-harness.local/_sim/…`` (:data:`CONTROL_HOST`, routed by :mod:`simulator.inprocess`).
+
+================================  ===========================================================================
+``GET  /_sim/health``             ``{"status": "ok", "now", "seed", "tenants", "apps"}``
+``POST /_sim/reset``              forget every tenant, app, device, registration and fault rule; the clock keeps
+                                  its time. A served world re-creates its default tenant/app (same IDs, new tokens)
+                                  and answers the new ``endpoints``.
+``GET  /_sim/clock``              ``{"now", "offset_s"}`` (offset from real time)
+``POST /_sim/clock``              ``{"advance": "90d"}`` or ``{"set": "<ISO 8601>"}`` → ``{"now", "offset_s"}``;
+                                  forward only (open-questions.md D-11)
+``POST /_sim/tenants``            ``{"name"?, "tenant_id"?, "email"?}`` → a tenant plus an Administrator user and
+                                  its legacy and ARM bearer tokens
+``POST /_sim/tokens``             ``{"email", "audience": "sphere"|"arm"}`` → a fresh bearer token (after travel)
+``POST /_sim/apps``               ``{"subdomain"?, "name"?, "auto_approve"?}`` → app ID, subdomain, API token,
+                                  ID scope, hub host
+``POST /_sim/devices``            ``{"count": N, "claim": true, "tenant_id": …}`` → each device's ID, private key
+                                  PEM and certificate chain PEM (leaf first, then what the device presents, K-12)
+``GET/POST/DELETE /_sim/faults``  fault rules (:mod:`simulator.faults`); ``DELETE /_sim/faults/{id}`` removes one
+================================  ===========================================================================
+
+Errors are ``{"error": {"code", "message"}}`` with 400 (bad input), 404 (unknown tenant, rule or path), 405 or
+409 (the model refused, e.g. a subdomain already taken). As everywhere in the world, a rejected request changes
+nothing: every input is checked before the first model call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulator.clock import ClockError, parse_duration
+
+CONTROL_HOST = "sim.sphere-harness.local"
+CONTROL_PREFIX = "/_sim"
+DEFAULT_USER_EMAIL = "admin@sphere-harness.local"
+DEFAULT_TENANT_NAME = "sphere-harness"
+DEFAULT_APP_SUBDOMAIN = "sphere-harness"
+#: tokens handed out by the control surface outlive a long session and a fair amount of clock travel
+CONTROL_TOKEN_LIFETIME = timedelta(days=3650)
+MAX_DEVICES_PER_CALL = 1000
+
+
+class ControlError(Exception):
+    """A control request that cannot be honoured; becomes ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+# -- Python API ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TenantAccess:
+    """A tenant and a user who administers it, with bearer tokens for both Sphere APIs."""
+
+    tenant_id: str
+    name: str
+    catalog: str
+    subscription_id: str
+    resource_group: str
+    user: str
+    token: str
+    arm_token: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class AppAccess:
+    """An IoT Central application and an operator API token for it."""
+
+    id: str
+    subdomain: str
+    name: str
+    id_scope: str
+    hub_host: str
+    auto_approve: bool
+    api_token: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class DeviceMaterial:
+    """What a simulated Sphere device holds: its ID, its private key, and (once claimed) its certificates."""
+
+    id: str
+    key_pem: str
+    certificate_chain_pem: str | None
+    tenant_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def issue_token(cloud: Any, email: str, audience: str = "sphere") -> str:
+    """A bearer token of the Sphere service for ``email`` (``audience`` ``"sphere"`` = legacy v2, ``"arm"``)."""
+    return cloud.sphere.issue_token(email, audience, CONTROL_TOKEN_LIFETIME)
+
+
+def create_tenant(
+    cloud: Any,
+    *,
+    name: str | None = None,
+    tenant_id: str | None = None,
+    email: str = DEFAULT_USER_EMAIL,
+    **placement: str | None,
+) -> TenantAccess:
+    """A new tenant with ``email`` as its Administrator (``placement``: subscription_id, resource_group, catalog)."""
+    with cloud.lock:
+        tenant = cloud.sphere.create_tenant(name=name, tenant_id=tenant_id, **placement)
+        _grant(cloud, email, tenant.id)
+        return _tenant_access(cloud, tenant, email)
+
+
+def create_app(
+    cloud: Any, *, subdomain: str | None = None, name: str | None = None, auto_approve: bool | None = None
+) -> AppAccess:
+    """A new IoT Central application and an operator API token for it."""
+    with cloud.lock:
+        app = cloud.central.create_app(subdomain=subdomain, name=name, auto_approve=auto_approve)
+        return _app_access(app)
+
+
+def create_devices(
+    cloud: Any, count: int = 1, *, claim: bool = True, tenant_id: str | None = None
+) -> list[DeviceMaterial]:
+    """Mint ``count`` simulated Sphere devices; with ``claim`` claim each into ``tenant_id`` and fetch its chain.
+
+    ``tenant_id`` may be omitted when the world has exactly one tenant. Checked before any device is created.
+    """
+    from simulator.device import presented, private_key_pem
+    from simulator.pki import to_pem
+
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_DEVICES_PER_CALL:
+        raise ControlError(400, "InvalidCount", f"count must be an integer from 1 to {MAX_DEVICES_PER_CALL}")
+    with cloud.lock:
+        if claim:
+            tenant_id = _pick_tenant(cloud, tenant_id)
+        elif tenant_id is not None:
+            raise ControlError(400, "InvalidRequest", "tenant_id only makes sense with claim: true")
+        devices = []
+        for _ in range(count):
+            identity = cloud.sphere.create_device()
+            chain_pem = None
+            if claim:
+                cloud.sphere.claim_device(tenant_id, identity.id)
+                chain = list(cloud.sphere.device_certificate_chain(identity.id))
+                shown = presented(chain, cloud.settings.dps.present_chain)
+                chain_pem = b"".join(to_pem(cert) for cert in shown).decode("ascii")
+            key_pem = private_key_pem(identity.private_key).decode("ascii")
+            devices.append(DeviceMaterial(identity.id, key_pem, chain_pem, tenant_id if claim else None))
+        return devices
+
+
+def travel(cloud: Any, *, advance: str | timedelta | None = None, set: str | datetime | None = None) -> datetime:
+    """Move the world's clock forward by ``advance`` (``"90d"``) or to ``set`` (ISO 8601); returns the new now."""
+    if (advance is None) == (set is None):
+        raise ControlError(400, "InvalidRequest", 'give exactly one of "advance" (e.g. "90d") or "set" (ISO 8601)')
+    try:
+        if advance is not None:
+            delta = parse_duration(advance) if isinstance(advance, str) else advance
+            if not isinstance(delta, timedelta):
+                raise ValueError("advance must be a duration such as '90d'")
+            with cloud.lock:
+                return cloud.clock.advance(delta)
+        instant = datetime.fromisoformat(set) if isinstance(set, str) else set
+        if not isinstance(instant, datetime):
+            raise ValueError("set must be an ISO 8601 instant")
+        with cloud.lock:
+            return cloud.clock.set(instant)
+    except ClockError as exc:
+        raise ControlError(400, "ClockCannotGoBack", str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise ControlError(400, "InvalidDuration" if advance is not None else "InvalidInstant", str(exc)) from None
+
+
+@dataclass
+class WorldDefaults:
+    """The tenant, user and app a served world advertises in its endpoints file."""
+
+    tenant: TenantAccess
+    app: AppAccess
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ensure_defaults(cloud: Any, *, tenant_id: str | None = None, subdomain: str | None = None) -> WorldDefaults:
+    """Make sure the world has a tenant with an Administrator and an IoT Central app; return access to both.
+
+    Reuses the first tenant and app when present (or the ones named), else creates ``sphere-harness`` ones; the app
+    becomes Central's default app, so requests to ``https://127.0.0.1:<port>`` (no subdomain) reach it.
+    """
+    with cloud.lock:
+        tenants = cloud.sphere.tenants
+        tenant = tenants.get(tenant_id) if tenant_id else next(iter(tenants.values()), None)
+        if tenant is None:
+            tenant = cloud.sphere.create_tenant(name=DEFAULT_TENANT_NAME, tenant_id=tenant_id)
+        _grant(cloud, DEFAULT_USER_EMAIL, tenant.id)
+        apps = cloud.central.apps
+        app = apps.get(subdomain) if subdomain else next(iter(apps.values()), None)
+        if app is None:
+            app = cloud.central.create_app(subdomain=subdomain or DEFAULT_APP_SUBDOMAIN, name="sphere-harness")
+        cloud.central.set_default_app(app)
+        return WorldDefaults(_tenant_access(cloud, tenant, DEFAULT_USER_EMAIL), _app_access(app))
+
+
+def _grant(cloud: Any, email: str, tenant_id: str) -> None:
+    cloud.sphere.create_user(email, {tenant_id: ["Administrator"]})
+
+
+def _tenant_access(cloud: Any, tenant: Any, email: str) -> TenantAccess:
+    return TenantAccess(
+        tenant_id=tenant.id,
+        name=tenant.name,
+        catalog=tenant.catalog,
+        subscription_id=tenant.subscription_id,
+        resource_group=tenant.resource_group,
+        user=email,
+        token=issue_token(cloud, email, "sphere"),
+        arm_token=issue_token(cloud, email, "arm"),
+    )
+
+
+def _app_access(app: Any) -> AppAccess:
+    return AppAccess(
+        id=app.id,
+        subdomain=app.subdomain,
+        name=app.name,
+        id_scope=app.id_scope,
+        hub_host=app.hub_host,
+        auto_approve=app.auto_approve,
+        api_token=app.issue_api_token(lifetime=CONTROL_TOKEN_LIFETIME),
+    )
+
+
+def _pick_tenant(cloud: Any, tenant_id: str | None) -> str:
+    tenants = cloud.sphere.tenants
+    if tenant_id is None:
+        if len(tenants) != 1:
+            raise ControlError(400, "TenantRequired", f"tenant_id is required: the world has {len(tenants)} tenants")
+        return next(iter(tenants))
+    if not isinstance(tenant_id, str):
+        raise ControlError(400, "InvalidRequest", "tenant_id must be a string")
+    match = next((t for t in tenants if t.lower() == tenant_id.lower()), None)
+    if match is None:
+        raise ControlError(404, "TenantNotFound", f"no tenant {tenant_id!r} in this world")
+    return match
+
+
+# -- HTTP API --------------------------------------------------------------------------------------------------
+
+
+ResetHook = Callable[[], dict[str, Any] | None]
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _json_object(request: Request, *, allowed: set[str]) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ControlError(400, "InvalidJson", f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ControlError(400, "InvalidJson", "the body must be a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        expected = ", ".join(sorted(allowed)) or "no fields"
+        raise ControlError(400, "UnknownField", f"unknown field(s) {', '.join(sorted(unknown))}; expected {expected}")
+    return body
+
+
+def _optional(body: dict[str, Any], key: str, kind: type) -> Any:
+    value = body.get(key)
+    if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise ControlError(400, "InvalidRequest", f"{key} must be a {kind.__name__}")
+    return value
+
+
+def _clock_json(cloud: Any) -> dict[str, Any]:
+    now = cloud.clock.now()
+    return {"now": now.isoformat(), "offset_s": cloud.clock.offset.total_seconds()}
+
+
+async def health(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    with cloud.lock:
+        body = {
+            "status": "ok",
+            "now": cloud.clock.now().isoformat(),
+            "seed": cloud.seed,
+            "tenants": len(cloud.sphere.tenants),
+            "apps": len(cloud.central.apps),
+        }
+    return JSONResponse(body)
+
+
+async def reset(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    await _json_object(request, allowed=set())
+    with cloud.lock:
+        cloud.reset()
+        faults = getattr(cloud, "faults", None)
+        if faults is not None:
+            faults.clear()
+        body: dict[str, Any] = {"reset": True, **_clock_json(cloud)}
+        for hook in request.app.state.on_reset:
+            extra = hook()
+            if extra:
+                body.update(extra)
+    return JSONResponse(body)
+
+
+async def clock(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    if request.method == "POST":
+        body = await _json_object(request, allowed={"advance", "set"})
+        for key in ("advance", "set"):
+            _optional(body, key, str)
+        travel(cloud, advance=body.get("advance"), set=body.get("set"))
+    with cloud.lock:
+        return JSONResponse(_clock_json(cloud))
+
+
+async def tenants(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    body = await _json_object(
+        request, allowed={"name", "tenant_id", "email", "subscription_id", "resource_group", "catalog"}
+    )
+    values = {key: _optional(body, key, str) for key in body}
+    email = values.pop("email", None) or DEFAULT_USER_EMAIL
+    access = create_tenant(cloud, email=email, **values)
+    return JSONResponse(access.to_json(), status_code=201)
+
+
+async def tokens(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    body = await _json_object(request, allowed={"email", "audience"})
+    email = _optional(body, "email", str) or DEFAULT_USER_EMAIL
+    audience = _optional(body, "audience", str) or "sphere"
+    if audience not in ("sphere", "arm"):
+        raise ControlError(400, "InvalidAudience", 'audience must be "sphere" (legacy v2) or "arm"')
+    with cloud.lock:
+        token = issue_token(cloud, email, audience)
+    return JSONResponse({"user": email, "audience": audience, "token": token}, status_code=201)
+
+
+async def apps(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    body = await _json_object(request, allowed={"subdomain", "name", "auto_approve"})
+    access = create_app(
+        cloud,
+        subdomain=_optional(body, "subdomain", str),
+        name=_optional(body, "name", str),
+        auto_approve=_optional(body, "auto_approve", bool),
+    )
+    return JSONResponse(access.to_json(), status_code=201)
+
+
+async def devices(request: Request) -> Response:
+    cloud = request.app.state.cloud
+    body = await _json_object(request, allowed={"count", "claim", "tenant_id"})
+    count = body.get("count", 1)
+    claim = _optional(body, "claim", bool)
+    made = create_devices(
+        cloud, count, claim=True if claim is None else claim, tenant_id=_optional(body, "tenant_id", str)
+    )
+    return JSONResponse({"devices": [d.to_json() for d in made]}, status_code=201)
+
+
+async def faults(request: Request) -> Response:
+    """Fault rules of the world (:class:`simulator.faults.FaultInjector`): list, add, clear all or one."""
+    from simulator.faults import FaultRuleError
+
+    cloud = request.app.state.cloud
+    injector = getattr(cloud, "faults", None)
+    if injector is None:
+        raise ControlError(404, "FaultsUnavailable", "this world has no fault injector (cloud.faults)")
+    rule_id = request.path_params.get("rule_id")
+    if request.method == "GET":
+        return JSONResponse({"rules": [rule.to_dict() for rule in injector.list()]})
+    if request.method == "DELETE":
+        removed = injector.clear(rule_id)
+        if rule_id is not None and removed == 0:
+            raise ControlError(404, "FaultRuleNotFound", f"no fault rule {rule_id!r}")
+        return JSONResponse({"removed": removed})
+    raw = await request.body()
+    try:
+        spec = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ControlError(400, "InvalidJson", f"the body is not JSON: {exc}") from None
+    try:
+        rule = injector.add(spec)
+    except FaultRuleError as exc:
+        raise ControlError(400, "InvalidFaultRule", str(exc)) from None
+    return JSONResponse(rule.to_dict(), status_code=201)
+
+
+def _control_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ControlError)
+    return _error(exc.status, exc.code, exc.message)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
+    return _error(exc.status_code, code, str(exc.detail))
+
+
+def _model_error(request: Request, exc: Exception) -> Response:
+    """A refusal by a model (its domain exception, or ValueError/KeyError) in the control error shape."""
+    status = getattr(exc, "status", None)
+    code = getattr(exc, "code", None)
+    if isinstance(status, int) and 400 <= status < 500:
+        return _error(status, str(code or "Rejected"), str(getattr(exc, "message", exc)))
+    if isinstance(exc, KeyError):
+        return _error(404, "NotFound", f"not found: {exc.args[0] if exc.args else exc}")
+    if isinstance(exc, ValueError):
+        return _error(409 if "already exists" in str(exc) else 400, "Rejected", str(exc))
+    raise exc
+
+
+def _model_exceptions() -> list[type[Exception]]:
+    found: list[type[Exception]] = [ValueError, KeyError]
+    for module, name in (
+        ("simulator.sphere.model", "SphereError"),
+        ("simulator.central.errors", "CentralError"),
+        ("simulator.dps.model", "DpsError"),
+    ):
+        try:
+            found.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            continue
+    return found
+
+
+def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) -> Starlette:
+    """The ``/_sim`` API of ``cloud`` as a Starlette app (routes carry the ``/_sim`` prefix themselves).
+
+    ``on_reset`` hooks run after ``POST /_sim/reset`` inside the world's lock; a dict they return is merged into
+    the response (the served world uses this to re-create its defaults and report the new endpoints).
+    """
+    p = CONTROL_PREFIX
+    routes = [
+        Route(f"{p}/health", health, methods=["GET"], name="health"),
+        Route(f"{p}/reset", reset, methods=["POST"], name="reset"),
+        Route(f"{p}/clock", clock, methods=["GET", "POST"], name="clock"),
+        Route(f"{p}/tenants", tenants, methods=["POST"], name="tenants"),
+        Route(f"{p}/tokens", tokens, methods=["POST"], name="tokens"),
+        Route(f"{p}/apps", apps, methods=["POST"], name="apps"),
+        Route(f"{p}/devices", devices, methods=["POST"], name="devices"),
+        Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"], name="faults"),
+        Route(f"{p}/faults/{{rule_id}}", faults, methods=["DELETE"], name="fault"),
+    ]
+    handlers: dict[Any, Callable[[Request, Exception], Response]] = {
+        ControlError: _control_error,
+        HTTPException: _http_error,
+    }
+    for exc_type in _model_exceptions():
+        handlers[exc_type] = _model_error
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.cloud = cloud
+    app.state.on_reset = list(on_reset or [])
+    return app
