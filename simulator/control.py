@@ -36,7 +36,7 @@ nothing: every input is checked before the first model call.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -425,18 +425,18 @@ async def faults(request: Request) -> Response:
     return JSONResponse(rule.to_dict(), status_code=201)
 
 
-def _control_error(request: Request, exc: Exception) -> Response:
+async def _control_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ControlError)
     return _error(exc.status, exc.code, exc.message)
 
 
-def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
     return _error(exc.status_code, code, str(exc.detail))
 
 
-def _model_error(request: Request, exc: Exception) -> Response:
+async def _model_error(request: Request, exc: Exception) -> Response:
     """A refusal by a model (its domain exception, or ValueError/KeyError) in the control error shape."""
     status = getattr(exc, "status", None)
     code = getattr(exc, "code", None)
@@ -481,7 +481,7 @@ def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) ->
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"], name="faults"),
         Route(f"{p}/faults/{{rule_id}}", faults, methods=["DELETE"], name="fault"),
     ]
-    handlers: dict[Any, Callable[[Request, Exception], Response]] = {
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ControlError: _control_error,
         HTTPException: _http_error,
     }

@@ -351,6 +351,7 @@ class ServedCloud:
             config.load()
             config.ssl = context
             server = uvicorn.Server(config)
+            server.lifespan = config.lifespan_class(config)  # what Server.serve() sets up before startup()
             await server.startup(sockets=[listener.sock])
             listener.server = server
         if self.requested_mqtt_port is None:
@@ -373,9 +374,8 @@ class ServedCloud:
             self._mqtt.close()
             with contextlib.suppress(Exception):
                 await self._mqtt.wait_closed()
-        for listener in self._listeners:
-            if listener.server is not None and listener.server.started:
-                await listener.server.shutdown()
+        running = [listener.server for listener in self._listeners if listener.server and listener.server.started]
+        await asyncio.gather(*(server.shutdown() for server in running))
 
     def _probe(self) -> None:
         """Prove each listener is up: ``GET /_sim/health`` over verified TLS, a TCP connect to MQTT.

@@ -1,0 +1,242 @@
+"""In-process routing (simulator.inprocess): the real Azure host names reach the world's ASGI apps, nothing else.
+
+These tests exercise the router itself, so each service app is a small echo app reporting what arrived (app name,
+Host header, path, body, the thread that served it); the service adapters have their own tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulator.cloud import FakeCloud
+from simulator.entropy import Entropy
+from simulator.fault_middleware import FaultMiddleware
+from simulator.faults import FaultInjector
+from simulator.inprocess import CloudRouter, mock_cloud, service_for_host
+
+
+def echo_app(name: str) -> Starlette:
+    async def echo(request: Request) -> Response:
+        body = await request.body()
+        if request.url.path == "/gzip":
+            return Response(gzip.compress(b"squeezed"), headers={"content-encoding": "gzip"})
+        return JSONResponse(
+            {
+                "app": name,
+                "method": request.method,
+                "host": request.headers.get("host"),
+                "path": request.url.path,
+                "query": request.url.query,
+                "body": body.decode("latin-1"),
+                "thread": threading.current_thread().name,
+            },
+            status_code=201 if request.method == "POST" else 200,
+            headers={"x-served-by": name},
+        )
+
+    return Starlette(routes=[Route("/{rest:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+
+
+class EchoCloud(FakeCloud):
+    """A world whose four service adapters are echo apps (no models needed to test routing)."""
+
+    def _build_models(self) -> None:
+        self.faults = FaultInjector(Entropy(1))
+        self.legacy_app = echo_app("legacy")
+        self.arm_app = echo_app("arm")
+        self.central_app = echo_app("central")
+        dps = echo_app("dps")
+        dps.add_middleware(FaultMiddleware, cloud=self, service="dps", error_response=_plain_error)
+        self.dps_app = dps
+
+
+def _plain_error(request: Request, status: int, code: str, message: str) -> Response:
+    return JSONResponse({"errorCode": code, "message": message}, status_code=status)
+
+
+@pytest.fixture
+def cloud() -> EchoCloud:
+    return EchoCloud(seed=1)
+
+
+ROUTES = [
+    ("https://prod.core.sphere.azure.net/v2/tenants", "legacy"),
+    ("https://management.azure.com/subscriptions/s/providers/Microsoft.AzureSphere/catalogs", "arm"),
+    ("https://contoso.azureiotcentral.com/api/enrollmentGroups", "central"),
+    ("https://global.azure-devices-provisioning.net/0ne0001/registrations/r/register", "dps"),
+]
+
+
+@pytest.mark.parametrize(("url", "app"), ROUTES)
+def test_unmodified_sync_httpx_reaches_the_app_of_each_real_host(cloud: EchoCloud, url: str, app: str) -> None:
+    with cloud.mock():
+        response = httpx.get(url, params={"api-version": "2024-04-01"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["app"] == app
+    assert body["host"] == httpx.URL(url).host
+    assert body["path"] == httpx.URL(url).path
+    assert body["query"] == "api-version=2024-04-01"
+    assert response.headers["x-served-by"] == app
+
+
+@pytest.mark.parametrize(("url", "app"), ROUTES)
+def test_async_clients_reach_the_same_apps_in_the_callers_event_loop(cloud: EchoCloud, url: str, app: str) -> None:
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient() as client:
+            return await client.post(url, json={"n": 1})
+
+    with cloud.mock():
+        response = asyncio.run(call())
+    assert response.status_code == 201
+    assert response.json()["app"] == app
+    assert response.json()["body"] == '{"n":1}'
+    assert response.json()["thread"] == threading.current_thread().name  # awaited directly, no portal
+
+
+def test_sync_requests_run_on_one_shared_background_loop(cloud: EchoCloud) -> None:
+    with cloud.mock():
+        threads = {httpx.get(url).json()["thread"] for url, _ in ROUTES}
+    assert len(threads) == 1
+    assert threads != {threading.current_thread().name}
+
+
+def test_a_sync_client_inside_a_coroutine_still_takes_the_sync_path(cloud: EchoCloud) -> None:
+    async def main() -> dict[str, Any]:
+        with httpx.Client() as client:
+            return client.get("https://management.azure.com/subscriptions").json()
+
+    with cloud.mock():
+        assert asyncio.run(main())["app"] == "arm"
+
+
+@settings(max_examples=40, deadline=None)
+@given(subdomain=st.from_regex(r"\A[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?\Z"), upper=st.booleans())
+def test_any_central_subdomain_reaches_the_central_app_with_its_host_intact(subdomain: str, upper: bool) -> None:
+    cloud = EchoCloud(seed=1)
+    host = f"{subdomain}.azureiotcentral.com"
+    with cloud.mock():
+        body = httpx.get(f"https://{host.upper() if upper else host}/api/devices").json()
+    assert body["app"] == "central"
+    assert body["host"] == host  # httpx lower-cases host names; the subdomain arrives as the app's name
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/",
+        "https://azureiotcentral.com/api/devices",  # no subdomain: not an app
+        "https://contoso.azureiotcentral.com.evil.example/api",
+        "https://xmanagement.azure.com/subscriptions",
+        "https://prod.core.sphere.azure.net.example/v2/tenants",
+        "http://management.azure.com/subscriptions",  # Azure has no plain-HTTP endpoint
+        "https://contoso.azure-devices.net/devices",
+    ],
+)
+def test_other_hosts_are_refused_not_forwarded(cloud: EchoCloud, url: str) -> None:
+    with cloud.mock(), pytest.raises(respx.models.AllMockedAssertionError):
+        httpx.get(url)
+
+
+def test_routes_the_caller_adds_work_and_are_removed_afterwards(cloud: EchoCloud) -> None:
+    with cloud.mock() as router:
+        router.get("https://login.microsoftonline.com/token").respond(json={"access_token": "t"})
+        assert httpx.get("https://login.microsoftonline.com/token").json() == {"access_token": "t"}
+        assert httpx.get(ROUTES[0][0]).json()["app"] == "legacy"
+        assert len(router.calls) == 2
+    with cloud.mock(), pytest.raises(respx.models.AllMockedAssertionError):
+        httpx.get("https://login.microsoftonline.com/token")
+
+
+def test_service_for_host_names_each_service() -> None:
+    assert service_for_host("PROD.core.sphere.azure.net") == "sphere-legacy"
+    assert service_for_host("management.azure.com.") == "sphere-arm"
+    assert service_for_host("a-b.azureiotcentral.com") == "central"
+    assert service_for_host("global.azure-devices-provisioning.net") == "dps"
+    assert service_for_host("sim.sphere-harness.local") == "control"
+    assert service_for_host("-bad.azureiotcentral.com") is None
+    assert service_for_host("example.com") is None
+
+
+def test_bodies_and_encodings_pass_through_unchanged(cloud: EchoCloud) -> None:
+    payload = bytes(range(256))
+    with cloud.mock():
+        echoed = httpx.put(ROUTES[3][0], content=payload).json()
+        squeezed = httpx.get("https://management.azure.com/gzip")
+    assert echoed["body"].encode("latin-1") == payload
+    assert squeezed.headers["content-encoding"] == "gzip"
+    assert squeezed.content == b"squeezed"  # decoded exactly once, by the client
+
+
+def test_adapters_are_looked_up_per_request_so_reset_worlds_are_seen(cloud: EchoCloud) -> None:
+    with cloud.mock():
+        assert httpx.get(ROUTES[1][0]).json()["app"] == "arm"
+        cloud.arm_app = echo_app("arm-after-reset")
+        assert httpx.get(ROUTES[1][0]).json()["app"] == "arm-after-reset"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_injected_connection_drop_is_a_read_error(cloud: EchoCloud, mode: str) -> None:
+    cloud.faults.add({"service": "dps", "effect": {"kind": "drop"}, "count": 1})
+    url = ROUTES[3][0]
+
+    async def call_async() -> httpx.Response:
+        async with httpx.AsyncClient() as client:
+            return await client.put(url, json={})
+
+    with cloud.mock():
+        with pytest.raises(httpx.ReadError):
+            httpx.put(url, json={}) if mode == "sync" else asyncio.run(call_async())
+        assert httpx.put(url, json={}).json()["app"] == "dps"  # the rule fired once
+
+
+def test_transport_hooks_inject_transport_errors_before_the_app(cloud: EchoCloud) -> None:
+    seen: list[str] = []
+
+    def refuse_central(request: httpx.Request, service: str) -> None:
+        seen.append(service)
+        if service == "central":
+            raise httpx.ConnectError("injected: connection refused", request=request)
+
+    with cloud.mock() as router:
+        router.transport_hooks.append(refuse_central)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(ROUTES[2][0])
+        assert httpx.get(ROUTES[0][0]).json()["app"] == "legacy"
+    assert seen == ["central", "sphere-legacy"]
+
+
+def test_assert_all_called_reports_unused_service_routes(cloud: EchoCloud) -> None:
+    router = mock_cloud(cloud, assert_all_called=True)
+    with pytest.raises(AssertionError), router:
+        httpx.get(ROUTES[0][0])
+
+
+def test_leaving_the_block_stops_the_background_loop_and_patching(cloud: EchoCloud) -> None:
+    before = set(threading.enumerate())
+    for _ in range(3):  # usable many times
+        with cloud.mock() as router:
+            assert isinstance(router, CloudRouter)
+            httpx.get(ROUTES[0][0])
+    assert set(threading.enumerate()) <= before
+    transport = httpx.MockTransport(lambda request: httpx.Response(299))
+    assert httpx.Client(transport=transport).get(ROUTES[0][0]).status_code == 299  # httpx is no longer patched
+
+
+def test_a_router_that_was_not_entered_says_so(cloud: EchoCloud) -> None:
+    router = mock_cloud(cloud)
+    with pytest.raises(RuntimeError, match="not started"):
+        router.run_sync(cloud.legacy_app, httpx.Request("GET", ROUTES[0][0]))
