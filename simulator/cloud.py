@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.clock import Clock
 from simulator.entropy import Entropy
+from simulator.faults import FaultInjector
 from simulator.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class FakeCloud:
         self.clock = clock or Clock(start)
         self.entropy = Entropy(seed)
         self.lock = threading.RLock()
+        self.faults = FaultInjector(self.entropy.fork("faults"))
         self._build_models()
 
     def _build_models(self) -> None:
@@ -67,42 +69,50 @@ class FakeCloud:
         )
 
     def reset(self) -> None:
-        """Forget every tenant, app, device and registration (the clock keeps its time)."""
+        """Forget every tenant, app, device, registration and fault rule (the clock keeps its time)."""
         with self.lock:
             self.entropy = Entropy(self.seed)
+            self.faults = FaultInjector(self.entropy.fork("faults"))
             self._build_models()
             for name in ("legacy_app", "arm_app", "central_app", "dps_app"):
                 self.__dict__.pop(name, None)
 
     # -- wire adapters (ASGI apps), built once per world --------------------------------------------------
 
+    def _adapter(self, module_name: str, service: str):
+        """Build one service adapter and wrap it in the fault layer (:mod:`simulator.fault_middleware`).
+
+        The adapter module provides ``build_app(cloud)`` and ``error_response(request, status, code, message)``
+        (its own wire error shape), which injected ``status`` faults answer with.
+        """
+        import importlib
+
+        from simulator.fault_middleware import FaultMiddleware
+
+        module = importlib.import_module(module_name)
+        return FaultMiddleware(
+            module.build_app(self), cloud=self, service=service, error_response=module.error_response
+        )
+
     @cached_property
     def legacy_app(self):
         """The Sphere legacy v2 API (``https://prod.core.sphere.azure.net/v2/...``)."""
-        from simulator.sphere.legacy_api import build_app
-
-        return build_app(self)
+        return self._adapter("simulator.sphere.legacy_api", "sphere-legacy")
 
     @cached_property
     def arm_app(self):
         """The Sphere ARM API (``https://management.azure.com/subscriptions/...``)."""
-        from simulator.sphere.arm_api import build_app
-
-        return build_app(self)
+        return self._adapter("simulator.sphere.arm_api", "sphere-arm")
 
     @cached_property
     def central_app(self):
         """The IoT Central data-plane API (``https://{subdomain}.azureiotcentral.com/api/...``)."""
-        from simulator.central.api import build_app
-
-        return build_app(self)
+        return self._adapter("simulator.central.api", "central")
 
     @cached_property
     def dps_app(self):
         """The DPS device HTTPS API (``https://global.azure-devices-provisioning.net/{idScope}/...``)."""
-        from simulator.dps.https_api import build_app
-
-        return build_app(self)
+        return self._adapter("simulator.dps.https_api", "dps")
 
     # -- ways in ------------------------------------------------------------------------------------------
 

@@ -1,0 +1,91 @@
+"""The ASGI side of fault injection: wraps a service's Starlette app and applies firing rules.
+
+For each HTTP request the middleware finds the route that will serve it (the route's ``name`` is the
+*operation* a rule matches), asks the world's :class:`~simulator.faults.FaultInjector`, and then:
+
+* ``status`` — answers with the service's own error shape (the adapter's ``error_response`` function), plus
+  ``Retry-After`` when the rule says so; the model is never reached, so state is unchanged;
+* ``latency`` — sleeps ``latency_s`` (real time), then lets the request through;
+* ``drop`` — starts a response and aborts it, so the server closes the connection mid-response and the client
+  sees a transport error (in-process, :mod:`simulator.inprocess` raises ``httpx.ReadError`` instead);
+* ``dps_failed`` / ``connack`` — not HTTP effects; the DPS model and the MQTT server apply them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+ErrorShaper = Callable[[Request, int, str, str], Response]
+
+
+class InjectedDrop(Exception):
+    """Raised inside the app to abort a response half-way (served) — the connection is dropped."""
+
+
+class FaultMiddleware:
+    """Apply the world's fault rules to one service's ASGI app."""
+
+    def __init__(self, app: ASGIApp, *, cloud: Any, service: str, error_response: ErrorShaper) -> None:
+        self.app = app
+        self.cloud = cloud
+        self.service = service
+        self.error_response = error_response
+
+    def _operation(self, scope: Scope) -> tuple[str, dict[str, Any]]:
+        for route in getattr(self.app, "routes", []):
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return getattr(route, "name", None) or "*", child.get("path_params", {})
+        return "unrouted", {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        injector = getattr(self.cloud, "faults", None)
+        if scope["type"] != "http" or injector is None or not injector.rules:
+            await self.app(scope, receive, send)
+            return
+        operation, params = self._operation(scope)
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        app_label = host.split(".", 1)[0] if "." in host and not host[0].isdigit() else None
+        tenant = params.get("tenant_id") or params.get("tenantId") or params.get("catalog") or params.get("id_scope")
+        effect = injector.check(self.service, operation, app=app_label, tenant=tenant)
+        if effect is None or effect.kind in ("connack", "dps_failed"):
+            await self.app(scope, receive, send)
+            return
+        if effect.kind == "latency":
+            await asyncio.sleep(effect.latency_s)
+            await self.app(scope, receive, send)
+            return
+        if effect.kind == "drop":
+            scope.setdefault("state", {})["sphere_harness_drop"] = True
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+            await send({"type": "http.response.body", "body": b"{", "more_body": True})
+            raise InjectedDrop(f"injected connection drop on {self.service}/{operation}")
+        scope.setdefault("app", self.app)  # error shapers read request.app.state like the routes do
+        request = Request(scope, receive)
+        code = effect.code or _default_code(effect.status)
+        response = self.error_response(request, effect.status, code, effect.message)
+        if effect.retry_after is not None:
+            response.headers["Retry-After"] = str(effect.retry_after)
+        await response(scope, receive, send)
+
+
+def _default_code(status: int) -> str:
+    return {
+        400: "BadRequest",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "NotFound",
+        409: "Conflict",
+        429: "TooManyRequests",
+        500: "InternalServerError",
+        502: "BadGateway",
+        503: "ServiceUnavailable",
+        504: "GatewayTimeout",
+    }.get(status, "InjectedFault")
