@@ -1,0 +1,847 @@
+"""The Azure Sphere security service as a pure, synchronous model: tenants, tenant CAs, devices, claims, proofs.
+
+One object backs both wire surfaces (sphere-legacy-api.md §1): a legacy **tenant** and an ARM **catalog** are the
+same :class:`Tenant`, known by its GUID and friendly name on ``prod.core.sphere.azure.net/v2`` and by
+subscription / resource group / catalog name on ``management.azure.com``.
+
+What the service does for the IoT Central trust workflow:
+
+* every tenant owns a **tenant CA** (``CN=Microsoft Azure Sphere <tenantId>``, P-256, two years) signed by the
+  policy CA, which the root CA signs. The CA is replaced in **generations** (open-questions.md K-9): 90 days before
+  a generation expires the successor appears ``Inactive``; 30 days later it becomes ``Active`` and its predecessor
+  ``Inactive``; at its notAfter the predecessor becomes ``Expired``. Generations are rolled lazily from the clock,
+  so a jump of five years creates every generation that would have appeared meanwhile;
+* it signs **proof-of-possession certificates** whose CN is a verification code from IoT Central/DPS, with
+  the generation the caller names by thumbprint or serial (the Active one by default) — never with an expired or
+  revoked one (SL-13);
+* devices are **claimed** into exactly one tenant, once, forever (SL-5); a claimed device gets 24-hour device
+  certificates ``CN=<device id>`` from the Active generation, chained ``[leaf, tenant CA, policy CA, root]``.
+
+The model reads time only from the injected :class:`~simulator.clock.Clock` and randomness only from the injected
+:class:`~simulator.entropy.Entropy`. Every refusal is a :class:`SphereError` raised before any state changes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as _uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from simulator import pki
+from simulator.clock import Clock
+from simulator.entropy import Entropy
+from simulator.settings import Settings
+from simulator.sphere.errors import SphereError, bad_request, not_found
+
+__all__ = [
+    "ACTIVE_ALIASES",
+    "ROLES",
+    "CAGeneration",
+    "ClaimOperation",
+    "DeviceGroup",
+    "DeviceRecord",
+    "Principal",
+    "Product",
+    "SimulatedDeviceIdentity",
+    "SphereError",
+    "SphereService",
+    "Tenant",
+    "User",
+]
+
+GenerationStatus = Literal["Active", "Inactive", "Expired", "Revoked"]
+Audience = Literal["sphere", "arm"]
+
+ROLES = ("Administrator", "Contributor", "Reader")
+CLAIM_ROLES = frozenset({"Administrator", "Contributor"})
+# Serial aliases of the Active generation on ARM (open-questions.md SA-3), compared case-insensitively.
+ACTIVE_ALIASES = frozenset({".default", "default", "active"})
+SPECIAL_NAMES = (".default", ".unassigned")
+MAX_BULK_CLAIM = 1000
+
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{128}$")  # SL-5 / swagger deviceName
+CATALOG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+PRODUCT_NAME_PATTERN = re.compile(r"^(?:[\w][\w\s]{1,48}[\w]|\.default|\.unassigned)$")
+DEVICE_GROUP_NAME_PATTERN = re.compile(
+    r"^(?:[A-Za-z0-9]{1,2}|[A-Za-z0-9][A-Za-z0-9\s]{1,48}[A-Za-z0-9]|\.default|\.unassigned)$"
+)
+MAX_CODE_LENGTH = 128
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tenant CA generations
+
+
+@dataclass(eq=False)
+class CAGeneration:
+    """One tenant CA certificate and its key, with the instants that drive its status.
+
+    ``activates_at`` is when this generation becomes the one that issues device certificates; the status of a
+    generation also depends on its siblings (a newer Active generation makes it ``Inactive``), so it is asked of
+    the generation but answered by the tenant.
+    """
+
+    tenant: Tenant = field(repr=False)
+    index: int
+    issuer: pki.Issuer = field(repr=False)
+    activates_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.issuer.certificate
+
+    @property
+    def thumbprint(self) -> str:
+        """SHA-1 of the DER, 40 uppercase hex (K-7)."""
+        return pki.thumbprint(self.certificate)
+
+    @property
+    def serial(self) -> str:
+        """The X.509 serial as uppercase hex, the ARM certificate ``name`` (K-8)."""
+        return pki.serial_hex(self.certificate)
+
+    @property
+    def not_before(self) -> datetime:
+        return self.certificate.not_valid_before_utc
+
+    @property
+    def not_after(self) -> datetime:
+        return self.certificate.not_valid_after_utc
+
+    def status(self, now: datetime | None = None) -> GenerationStatus:
+        """``Active`` | ``Inactive`` | ``Expired`` | ``Revoked`` at ``now`` (default: the world's now)."""
+        return self.tenant.generation_status(self, now)
+
+    def usable(self, now: datetime | None = None) -> bool:
+        """May sign proofs (Active or Inactive, K-9)."""
+        return self.status(now) in ("Active", "Inactive")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Products, device groups, devices
+
+
+@dataclass(eq=False)
+class DeviceGroup:
+    """A device group of a product; ``.default`` and ``.unassigned`` stand for "no group" (claim to catalog only)."""
+
+    id: str
+    name: str
+    product: Product = field(repr=False)
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.name in SPECIAL_NAMES
+
+
+@dataclass(eq=False)
+class Product:
+    """A product of a tenant; ``.default`` and ``.unassigned`` stand for "no product"."""
+
+    id: str
+    name: str
+    device_groups: dict[str, DeviceGroup] = field(default_factory=dict)  # keyed by lower-cased name
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.name in SPECIAL_NAMES
+
+    def device_group(self, name: str) -> DeviceGroup:
+        group = self.device_groups.get(name.lower())
+        if group is None:
+            raise not_found("device group", name)
+        return group
+
+
+@dataclass(eq=False)
+class SimulatedDeviceIdentity:
+    """What a chip holds: its 128-hex device ID and its own P-256 key (K-4). Created by the simulator, not Azure."""
+
+    id: str
+    private_key: ec.EllipticCurvePrivateKey = field(repr=False)
+
+
+@dataclass(eq=False)
+class DeviceRecord:
+    """The service's record of a device: which tenant (once claimed), product and device group it belongs to."""
+
+    identity: SimulatedDeviceIdentity
+    tenant_id: str | None = None
+    product_id: str | None = None
+    device_group_id: str | None = None
+    claimed_at: datetime | None = None
+    chip_sku: int = 0  # 0 = MT3620AN
+
+    @property
+    def id(self) -> str:
+        return self.identity.id
+
+
+@dataclass(eq=False)
+class Tenant:
+    """A legacy tenant, which is also an ARM catalog (sphere-arm-api.md §1)."""
+
+    service: SphereService = field(repr=False)
+    id: str
+    name: str
+    catalog: str
+    subscription_id: str
+    resource_group: str
+    created_at: datetime
+    entropy: Entropy = field(repr=False)
+    products: dict[str, Product] = field(default_factory=dict)  # keyed by lower-cased name
+    _generations: list[CAGeneration] = field(default_factory=list, repr=False)
+
+    @property
+    def generations(self) -> list[CAGeneration]:
+        """Every CA generation that exists at the world's now, oldest first."""
+        self.roll()
+        return list(self._generations)
+
+    def roll(self, now: datetime | None = None) -> None:
+        """Create every successor whose creation time (predecessor notAfter − lead) has come (K-9)."""
+        now = now or self.service.clock.now()
+        lead = timedelta(days=self.service.settings.pki.successor_lead_days)
+        delay = timedelta(days=self.service.settings.pki.activation_delay_days)
+        while True:
+            newest = self._generations[-1]
+            due = newest.not_after - lead
+            if due > now:
+                return
+            self._add_generation(due, activates_at=due + delay)
+
+    def _add_generation(self, not_before: datetime, *, activates_at: datetime) -> CAGeneration:
+        issuer = pki.make_tenant_ca(self.service.policy, self.id, self.entropy, not_before)
+        generation = CAGeneration(self, len(self._generations), issuer, activates_at)
+        self._generations.append(generation)
+        return generation
+
+    def active_generation(self, now: datetime | None = None) -> CAGeneration | None:
+        """The generation that issues device certificates now: of the unrevoked, unexpired generations whose
+        activation has come, the one activated last. Should activation lag expiry (lead ≤ delay), the
+        earliest-activating valid generation stands in, so a tenant with a valid CA always has an Active one."""
+        now = now or self.service.clock.now()
+        self.roll(now)
+        valid = [g for g in self._generations if g.revoked_at is None and now <= g.not_after and g.not_before <= now]
+        if not valid:
+            return None
+        activated = [g for g in valid if g.activates_at <= now]
+        if activated:
+            return max(activated, key=lambda g: (g.activates_at, g.index))
+        return min(valid, key=lambda g: (g.activates_at, g.index))
+
+    def generation_status(self, generation: CAGeneration, now: datetime | None = None) -> GenerationStatus:
+        now = now or self.service.clock.now()
+        if generation.revoked_at is not None and generation.revoked_at <= now:
+            return "Revoked"
+        if now > generation.not_after:
+            return "Expired"
+        return "Active" if self.active_generation(now) is generation else "Inactive"
+
+    def find_generation(self, selector: str | None = None) -> CAGeneration:
+        """The generation named by thumbprint, serial or an Active alias (SA-3); ``None`` = the Active one.
+
+        Matching is case-insensitive (K-7); an unknown name is 404.
+        """
+        now = self.service.clock.now()
+        if selector is None or selector.strip().lower() in ACTIVE_ALIASES:
+            active = self.active_generation(now)
+            if active is None:
+                raise not_found("active certificate of tenant", self.id)
+            return active
+        wanted = selector.strip().upper()
+        for generation in self.generations:
+            if wanted in (generation.thumbprint, generation.serial):
+                return generation
+        raise not_found("certificate", selector)
+
+    def product(self, name: str) -> Product:
+        product = self.products.get(name.lower())
+        if product is None:
+            raise not_found("product", name)
+        return product
+
+    def product_by_id(self, product_id: str) -> Product:
+        for product in self.products.values():
+            if product.id.lower() == product_id.lower() and not product.is_placeholder:
+                return product
+        raise not_found("product", product_id)
+
+    def device_group_by_id(self, group_id: str) -> DeviceGroup:
+        for product in self.products.values():
+            for group in product.device_groups.values():
+                if group.id.lower() == group_id.lower() and not group.is_placeholder:
+                    return group
+        raise not_found("device group", group_id)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Users and tokens
+
+
+@dataclass(eq=False)
+class User:
+    """A Sphere user (a person, or a service principal ``<objectId>@<aadTenant>.onmicrosoft.com``) and its roles."""
+
+    email: str
+    roles: dict[str, list[str]] = field(default_factory=dict)  # tenant id (lower) -> roles
+
+    def roles_in(self, tenant_id: str) -> list[str]:
+        return list(self.roles.get(tenant_id.lower(), []))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a bearer token speaks for. ``everything`` is the accept-any mode's caller (SL-10)."""
+
+    email: str
+    audience: str
+    user: User | None = None
+    everything: bool = False
+
+    def roles_in(self, tenant_id: str) -> list[str]:
+        if self.everything:
+            return list(ROLES[:2])
+        return self.user.roles_in(tenant_id) if self.user else []
+
+
+@dataclass(frozen=True)
+class _Token:
+    email: str
+    audience: str
+    expires_at: datetime
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Claim operations
+
+
+@dataclass(eq=False)
+class ClaimOperation:
+    """An asynchronous claim (legacy ``Operation``, ARM ``operationStatuses``).
+
+    The claim takes effect ``claim_delay_s`` after it was accepted (SL-14): until then the legacy ``State`` is
+    1 (InProgress) and the ARM poll answers 202. Conflicts found at request time in ``async`` mode (SL-5) are held
+    in ``failures`` and reported once the operation completes.
+    """
+
+    id: str
+    tenant_id: str
+    operation_type: int  # 0 DeviceClaim, 11 BulkDeviceClaim
+    device_ids: list[str]
+    created_at: datetime
+    completes_at: datetime
+    product_id: str | None = None
+    device_group_id: str | None = None
+    failures: dict[str, SphereError] = field(default_factory=dict)
+    applied: bool = False
+
+    def done(self, now: datetime) -> bool:
+        return now >= self.completes_at
+
+    def state(self, now: datetime) -> int:
+        """0 NotStarted (never shown after creation), 1 InProgress, 2 Complete, 3 Failed, 4 CompleteWithErrors."""
+        if not self.done(now):
+            return 1
+        if not self.failures:
+            return 2
+        return 3 if len(self.failures) == len(self.device_ids) else 4
+
+    @property
+    def error(self) -> SphereError | None:
+        """The first failure, as the operation's ``Error``."""
+        return next(iter(self.failures.values()), None)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The service
+
+
+class SphereService:
+    """The Azure Sphere security service of one offline world.
+
+    ::
+
+        sphere = SphereService(clock, entropy, settings)
+        tenant = sphere.create_tenant(name="Contoso")
+        sphere.create_user("ops@contoso.com", {tenant.id: ["Administrator"]})
+        token = sphere.issue_token("ops@contoso.com")             # Bearer token for /v2 (audience "sphere")
+        device = sphere.create_device()                            # a chip fresh from the factory
+        sphere.claim_device(tenant.id, device.id)
+        leaf, tenant_ca, policy, root = sphere.device_certificate_chain(device.id)
+        proof = sphere.issue_proof(tenant.id, "75B86466DA34D2B0")  # CN=75B86466DA34D2B0, signed by the Active CA
+    """
+
+    def __init__(self, clock: Clock, entropy: Entropy, settings: Settings | None = None) -> None:
+        self.clock = clock
+        self.entropy = entropy
+        self.settings = settings or Settings()
+        now = clock.now()
+        p = self.settings.pki
+        self.root: pki.Issuer = pki.make_root_ca(
+            entropy.fork("root"), now, common_name=p.root_common_name, years=p.root_years
+        )
+        self.policy: pki.Issuer = pki.make_policy_ca(
+            self.root, entropy.fork("policy"), now, common_name=p.policy_common_name, years=p.policy_years
+        )
+        self.tenants: dict[str, Tenant] = {}
+        self.users: dict[str, User] = {}
+        self.devices: dict[str, DeviceRecord] = {}
+        self.operations: dict[str, ClaimOperation] = {}
+        self._tokens: dict[str, _Token] = {}
+
+    # -- tenants -----------------------------------------------------------------------------------------------
+
+    def create_tenant(
+        self,
+        name: str | None = None,
+        tenant_id: str | None = None,
+        subscription_id: str | None = None,
+        resource_group: str | None = None,
+        catalog: str | None = None,
+    ) -> Tenant:
+        """A new tenant (= catalog) with its first CA generation, Active from now.
+
+        Defaults: a random GUID, ``tenant-<8 hex>`` as name, catalog name derived from the name, a random
+        subscription and resource group ``sphere-harness``. A duplicate tenant ID or catalog placement is 409.
+        """
+        tenant_id = self._guid(tenant_id, "tenant_id") if tenant_id is not None else self.entropy.uuid()
+        if tenant_id in self.tenants:
+            raise SphereError(409, "Conflict", f"The tenant '{tenant_id}' already exists.", target=tenant_id)
+        name = name if name is not None else f"tenant-{tenant_id[:8]}"
+        if not isinstance(name, str) or not name.strip() or len(name) > 50:
+            raise bad_request("The tenant name must be 1 to 50 characters.", target="name")
+        if catalog is None:
+            catalog = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:50] or f"catalog-{tenant_id[:8]}"
+        if not isinstance(catalog, str) or not CATALOG_NAME_PATTERN.match(catalog):
+            raise bad_request(f"Invalid catalog name '{catalog}'.", target="catalog", code="InvalidResourceName")
+        subscription_id = (
+            self._guid(subscription_id, "subscription_id") if subscription_id is not None else self.entropy.uuid()
+        )
+        resource_group = resource_group if resource_group is not None else "sphere-harness"
+        if not isinstance(resource_group, str) or not re.match(r"^[-\w._()]{1,90}$", resource_group):
+            raise bad_request(f"Invalid resource group name '{resource_group}'.", code="InvalidResourceName")
+        try:
+            existing = self.catalog(subscription_id, resource_group, catalog)
+        except SphereError:
+            existing = None
+        if existing is not None:
+            raise SphereError(409, "Conflict", f"The catalog '{catalog}' already exists.", target=catalog)
+        now = self.clock.now()
+        tenant = Tenant(
+            service=self,
+            id=tenant_id,
+            name=name,
+            catalog=catalog,
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            created_at=now,
+            entropy=self.entropy.fork(f"tenant:{tenant_id}"),
+        )
+        for product_name in SPECIAL_NAMES:
+            product = Product(id=tenant.entropy.uuid(), name=product_name)
+            for group_name in SPECIAL_NAMES:
+                product.device_groups[group_name] = DeviceGroup(tenant.entropy.uuid(), group_name, product)
+            tenant.products[product_name] = product
+        tenant._add_generation(now, activates_at=now)
+        self.tenants[tenant_id] = tenant
+        return tenant
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        """The tenant with this GUID (case-insensitive, SL-9), or 404."""
+        tenant = self.tenants.get(tenant_id.lower()) if isinstance(tenant_id, str) else None
+        if tenant is None:
+            raise not_found("tenant", str(tenant_id))
+        return tenant
+
+    def catalog(self, subscription_id: str, resource_group: str, catalog: str) -> Tenant:
+        """The tenant behind an ARM catalog path (names compared case-insensitively, as ARM does), or 404."""
+        for tenant in self.tenants.values():
+            if (
+                tenant.subscription_id.lower() == subscription_id.lower()
+                and tenant.resource_group.lower() == resource_group.lower()
+                and tenant.catalog.lower() == catalog.lower()
+            ):
+                return tenant
+        raise not_found("catalog", catalog)
+
+    def catalogs(self, subscription_id: str, resource_group: str | None = None) -> list[Tenant]:
+        return [
+            t
+            for t in self.tenants.values()
+            if t.subscription_id.lower() == subscription_id.lower()
+            and (resource_group is None or t.resource_group.lower() == resource_group.lower())
+        ]
+
+    def create_product(self, tenant_id: str, name: str) -> Product:
+        tenant = self.get_tenant(tenant_id)
+        if not isinstance(name, str) or not PRODUCT_NAME_PATTERN.match(name) or name in SPECIAL_NAMES:
+            raise bad_request(f"Invalid product name '{name}'.", target=str(name), code="InvalidResourceName")
+        if name.lower() in tenant.products:
+            raise SphereError(409, "Conflict", f"The product '{name}' already exists.", target=name)
+        product = Product(id=tenant.entropy.uuid(), name=name)
+        tenant.products[name.lower()] = product
+        return product
+
+    def create_device_group(self, tenant_id: str, product_name: str, name: str) -> DeviceGroup:
+        product = self.get_tenant(tenant_id).product(product_name)
+        if product.is_placeholder:
+            raise bad_request(f"Device groups cannot be created under '{product.name}'.", target=product.name)
+        if not isinstance(name, str) or not DEVICE_GROUP_NAME_PATTERN.match(name) or name in SPECIAL_NAMES:
+            raise bad_request(f"Invalid device group name '{name}'.", target=str(name), code="InvalidResourceName")
+        if name.lower() in product.device_groups:
+            raise SphereError(409, "Conflict", f"The device group '{name}' already exists.", target=name)
+        group = DeviceGroup(self.get_tenant(tenant_id).entropy.uuid(), name, product)
+        product.device_groups[name.lower()] = group
+        return group
+
+    def revoke_generation(self, tenant_id: str, selector: str | None = None) -> CAGeneration:
+        """Revoke a CA generation now (model-only: tests and fault scenarios; the real service does this itself).
+
+        If the Active generation is revoked, the newest remaining valid generation becomes Active at once; if none
+        remains, a replacement is issued and is Active at once. If the newest generation is revoked while an older
+        one stays Active, a replacement successor is issued that activates after the usual delay.
+        """
+        tenant = self.get_tenant(tenant_id)
+        generation = tenant.find_generation(selector)
+        now = self.clock.now()
+        if not generation.usable(now):
+            raise SphereError(
+                409, "Conflict", f"The certificate '{generation.serial}' is already {generation.status(now)}."
+            )
+        was_active = generation.status(now) == "Active"
+        generation.revoked_at = now
+        remaining = [g for g in tenant._generations if g.usable(now)]
+        if was_active:
+            if remaining:
+                promoted = max(remaining, key=lambda g: g.index)
+                promoted.activates_at = min(promoted.activates_at, now)
+            else:
+                tenant._add_generation(now, activates_at=now)
+        elif generation is tenant._generations[-1]:
+            delay = timedelta(days=self.settings.pki.activation_delay_days)
+            tenant._add_generation(now, activates_at=now + delay)
+        return generation
+
+    # -- users and tokens --------------------------------------------------------------------------------------
+
+    def create_user(self, email: str, roles: dict[str, list[str]] | None = None) -> User:
+        """A Sphere user, or the existing one with ``roles`` merged in (roles per tenant: Administrator,
+        Contributor, Reader)."""
+        if not isinstance(email, str) or "@" not in email:
+            raise bad_request(f"'{email}' is not a user name (expected an e-mail address).", target="email")
+        checked: dict[str, list[str]] = {}
+        for tenant_id, tenant_roles in (roles or {}).items():
+            tenant = self.get_tenant(tenant_id)
+            unknown = [r for r in tenant_roles if r not in ROLES]
+            if unknown:
+                raise bad_request(f"Unknown role(s) {unknown}; expected {list(ROLES)}.", target="roles")
+            checked[tenant.id] = list(tenant_roles)
+        user = self.users.get(email.lower())
+        if user is None:
+            user = self.users[email.lower()] = User(email)
+        for tenant_id, tenant_roles in checked.items():
+            merged = user.roles.setdefault(tenant_id, [])
+            merged.extend(r for r in tenant_roles if r not in merged)
+        return user
+
+    def issue_token(self, email: str, audience: Audience = "sphere", lifetime: timedelta | float | None = None) -> str:
+        """An opaque bearer token for a known user (SL-10). ``audience`` ``"sphere"`` is accepted by the legacy
+        API, ``"arm"`` by ARM. ``lifetime`` defaults to ``settings.sphere.token_lifetime_s``."""
+        user = self.users.get(email.lower()) if isinstance(email, str) else None
+        if user is None:
+            raise not_found("user", str(email))
+        if audience not in ("sphere", "arm"):
+            raise bad_request(f"Unknown token audience '{audience}'.", target="audience")
+        if lifetime is None:
+            lifetime = self.settings.sphere.token_lifetime_s
+        if not isinstance(lifetime, timedelta):
+            lifetime = timedelta(seconds=float(lifetime))
+        token = f"sphere-{audience}-{self.entropy.hex(24)}"
+        self._tokens[token] = _Token(user.email, audience, self.clock.now() + lifetime)
+        return token
+
+    def authenticate(self, token: str | None, audience: Audience) -> Principal:
+        """Who ``token`` speaks for, or 401: missing, unknown, expired or for the other audience (SL-4, SL-10).
+
+        ``code`` is ``AuthenticationFailed`` when no token came, ``InvalidAuthenticationToken`` otherwise (SA-5).
+        """
+        if not token:
+            raise SphereError(
+                401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+            )
+        if self.settings.sphere.auth_mode == "accept-any":
+            return Principal(email="anyone@accept-any", audience=audience, everything=True)
+        record = self._tokens.get(token)
+        if record is None or record.audience != audience:
+            raise SphereError(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        if self.clock.now() >= record.expires_at:
+            raise SphereError(401, "InvalidAuthenticationToken", "The access token has expired.")
+        return Principal(email=record.email, audience=audience, user=self.users.get(record.email.lower()))
+
+    def authorize(self, principal: Principal, tenant: Tenant, *, claim: bool = False) -> list[str]:
+        """The caller's roles in ``tenant``; 403 without any (or 404 with ``foreign_tenant_status=404``, SL-4),
+        403 for a claim without Administrator or Contributor."""
+        roles = principal.roles_in(tenant.id)
+        if not roles:
+            if self.settings.sphere.foreign_tenant_status == 404:
+                raise not_found("tenant", tenant.id)
+            raise SphereError(403, "AuthorizationFailed", f"The caller has no role in tenant '{tenant.id}'.")
+        if claim and not CLAIM_ROLES.intersection(roles):
+            raise SphereError(
+                403, "AuthorizationFailed", "You must have Administrator or Contributor permissions to claim a device."
+            )
+        return roles
+
+    def visible_tenants(self, principal: Principal) -> list[Tenant]:
+        """The tenants the caller has a role in (``GET /v2/tenants``)."""
+        return [t for t in self.tenants.values() if principal.roles_in(t.id)]
+
+    # -- devices and claims ------------------------------------------------------------------------------------
+
+    def create_device(self, device_id: str | None = None) -> SimulatedDeviceIdentity:
+        """A simulated chip: 128 lower-hex ID from the world's entropy and its own P-256 key (K-4)."""
+        if device_id is None:
+            device_id = self.entropy.hex(64)
+        elif not isinstance(device_id, str) or not re.fullmatch(r"[0-9A-Fa-f]{128}", device_id):
+            raise bad_request("A device ID is 128 hexadecimal characters.", target="device_id")
+        device_id = device_id.lower()
+        if device_id in self.devices:
+            raise SphereError(409, "Conflict", f"The device '{device_id}' already exists.", target=device_id)
+        identity = SimulatedDeviceIdentity(device_id, self.entropy.ec_private_key(ec.SECP256R1()))
+        self.devices[device_id] = DeviceRecord(identity)
+        return identity
+
+    def get_device(self, device_id: str) -> DeviceRecord:
+        """The record of a device known to the world (case-insensitive), or 404."""
+        self._settle()
+        record = self.devices.get(device_id.lower()) if isinstance(device_id, str) else None
+        if record is None:
+            raise not_found("device", str(device_id))
+        return record
+
+    def claim_device(self, tenant_id: str, device_id: str) -> ClaimOperation:
+        """Claim one device into a tenant (legacy ``PUT …/devices/{id}/claim``, OperationType 0). SL-5 rules."""
+        return self.claim_devices(tenant_id, [device_id], operation_type=0)
+
+    def claim_devices(
+        self,
+        tenant_id: str,
+        device_ids: list[str],
+        *,
+        product: str | None = None,
+        device_group: str | None = None,
+        operation_type: int = 11,
+    ) -> ClaimOperation:
+        """Claim devices into a tenant, optionally into a product's device group (ARM ``claimDevices``).
+
+        Validated before anything changes (SL-5): IDs must match ``^[A-Za-z0-9-]{128}$`` (400), at most 1000
+        (400), no duplicates (400), known to the world (404). A device already claimed — or with a claim pending —
+        is a 409 in ``sync`` mode; in ``async`` mode it is accepted and the operation later reports it.
+        ``.default``/``.unassigned`` product and group names mean "claim to the catalog only".
+        """
+        self._settle()
+        tenant = self.get_tenant(tenant_id)
+        group = None
+        if product is not None or device_group is not None:
+            group = tenant.product(product or ".default").device_group(device_group or ".default")
+            if group.is_placeholder != group.product.is_placeholder:
+                raise bad_request("Use '.default' or '.unassigned' for both product and device group, or neither.")
+        if not isinstance(device_ids, list) or not device_ids:
+            raise bad_request("At least one device identifier is required.", target="deviceIdentifiers")
+        if len(device_ids) > MAX_BULK_CLAIM:
+            raise bad_request(f"At most {MAX_BULK_CLAIM} devices can be claimed at once.", target="deviceIdentifiers")
+        for device_id in device_ids:
+            if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
+                raise bad_request(f"'{device_id}' is not a valid device ID.", target="deviceIdentifiers")
+        ids = [d.lower() for d in device_ids]
+        if len(set(ids)) != len(ids):
+            raise bad_request("A device ID appears more than once.", target="deviceIdentifiers")
+        for device_id in ids:
+            if device_id not in self.devices:
+                raise not_found("device", device_id)
+        conflicts = {d: self._claim_conflict(d, tenant) for d in ids if self._is_claimed_or_pending(d)}
+        if conflicts and self.settings.sphere.claim_conflict_mode == "sync":
+            raise next(iter(conflicts.values()))
+        now = self.clock.now()
+        operation = ClaimOperation(
+            id=self.entropy.uuid(),
+            tenant_id=tenant.id,
+            operation_type=operation_type,
+            device_ids=ids,
+            created_at=now,
+            completes_at=now + timedelta(seconds=self.settings.sphere.claim_delay_s),
+            product_id=None if group is None or group.is_placeholder else group.product.id,
+            device_group_id=None if group is None or group.is_placeholder else group.id,
+            failures=conflicts,
+        )
+        self.operations[operation.id] = operation
+        self._settle()
+        return operation
+
+    def get_operation(self, tenant_id: str, operation_id: str) -> ClaimOperation:
+        self._settle()
+        operation = self.operations.get(operation_id.lower()) if isinstance(operation_id, str) else None
+        if operation is None or operation.tenant_id != tenant_id.lower():
+            raise not_found("operation", str(operation_id))
+        return operation
+
+    def list_devices(
+        self, tenant_id: str, *, product_id: str | None = None, device_group_id: str | None = None
+    ) -> list[DeviceRecord]:
+        """Devices claimed into a tenant, in claim order; narrowed by product or device group ID when given."""
+        self._settle()
+        tenant = self.get_tenant(tenant_id)
+        records = [r for r in self.devices.values() if r.tenant_id == tenant.id]
+        if product_id is not None:
+            records = [r for r in records if r.product_id == product_id]
+        if device_group_id is not None:
+            records = [r for r in records if r.device_group_id == device_group_id]
+        return sorted(records, key=lambda r: (r.claimed_at, r.id))
+
+    def devices_in_group(self, tenant_id: str, product: str, device_group: str) -> list[DeviceRecord]:
+        """ARM ``…/products/{p}/deviceGroups/{g}/devices``; the placeholder names list catalog-only devices."""
+        group = self.get_tenant(tenant_id).product(product).device_group(device_group)
+        if group.is_placeholder:
+            return [r for r in self.list_devices(tenant_id) if r.device_group_id is None]
+        return self.list_devices(tenant_id, device_group_id=group.id)
+
+    def device_certificate_chain(self, device_id: str) -> list[x509.Certificate]:
+        """``[leaf, tenant CA, policy CA, root]``: a fresh 24-hour certificate from the Active generation.
+
+        ``CN`` is the device ID in the case of ``pki.device_cn_case`` (K-11). A device not (yet) claimed has no
+        tenant and therefore no certificate: 409 ``DeviceNotClaimed``.
+        """
+        record = self.get_device(device_id)
+        if record.tenant_id is None:
+            raise SphereError(409, "DeviceNotClaimed", f"The device '{record.id}' is not claimed into any tenant.")
+        tenant = self.get_tenant(record.tenant_id)
+        now = self.clock.now()
+        generation = tenant.active_generation(now)
+        if generation is None:
+            raise SphereError(409, "NoActiveCertificate", f"Tenant '{tenant.id}' has no active CA certificate.")
+        cn = record.id.upper() if self.settings.pki.device_cn_case == "upper" else record.id.lower()
+        leaf = pki.make_device_certificate(
+            generation.issuer, cn, record.identity.private_key.public_key(), tenant.entropy, now
+        )
+        return [leaf, generation.certificate, self.policy.certificate, self.root.certificate]
+
+    # -- proofs ------------------------------------------------------------------------------------------------
+
+    def issue_proof(self, tenant_id: str, code: str, thumbprint: str | None = None) -> x509.Certificate:
+        """A proof-of-possession certificate ``CN=<code>`` signed by the generation named by ``thumbprint``
+        (a thumbprint, a serial or an Active alias; default the Active generation).
+
+        An Expired or Revoked generation signs nothing (404, SL-13). The code must be 1–128 characters without
+        control characters (400).
+        """
+        tenant = self.get_tenant(tenant_id)
+        self.check_code(code)
+        generation = self.usable_generation(tenant, thumbprint)
+        p = self.settings.pki
+        return pki.make_proof_certificate(
+            generation.issuer,
+            code,
+            tenant.entropy,
+            self.clock.now(),
+            lifetime=timedelta(hours=p.proof_hours),
+            backdate=timedelta(seconds=p.proof_backdate_s),
+        )
+
+    def usable_generation(self, tenant: Tenant, selector: str | None) -> CAGeneration:
+        """The named generation if it may still be downloaded and sign (Active or Inactive), else 404 (SL-13)."""
+        generation = tenant.find_generation(selector)
+        status = generation.status()
+        if status not in ("Active", "Inactive"):
+            raise SphereError(404, "ResourceNotFound", f"The certificate '{generation.serial}' is {status}.")
+        return generation
+
+    @staticmethod
+    def check_code(code: Any) -> str:
+        if not isinstance(code, str) or not code or len(code) > MAX_CODE_LENGTH:
+            raise bad_request(
+                f"A proof-of-possession nonce is 1 to {MAX_CODE_LENGTH} characters.", target="proofOfPossessionNonce"
+            )
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in code):
+            raise bad_request(
+                "A proof-of-possession nonce cannot hold control characters.", target="proofOfPossessionNonce"
+            )
+        return code
+
+    # -- observation -------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a request could change, as plain data (tests compare it before and after a refusal)."""
+        self._settle()
+        now = self.clock.now()
+        return {
+            "tenants": {
+                t.id: (
+                    t.name,
+                    t.catalog,
+                    t.subscription_id,
+                    t.resource_group,
+                    tuple((g.serial, g.status(now), g.activates_at, g.revoked_at) for g in t.generations),
+                    tuple(sorted((p.name, p.id, tuple(sorted(p.device_groups))) for p in t.products.values())),
+                )
+                for t in self.tenants.values()
+            },
+            "users": {u.email: {k: tuple(v) for k, v in u.roles.items()} for u in self.users.values()},
+            "tokens": len(self._tokens),
+            "devices": {
+                d.id: (d.tenant_id, d.product_id, d.device_group_id, d.claimed_at) for d in self.devices.values()
+            },
+            "operations": {
+                o.id: (o.tenant_id, tuple(o.device_ids), o.applied, tuple(o.failures)) for o in self.operations.values()
+            },
+        }
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _is_claimed_or_pending(self, device_id: str) -> bool:
+        if self.devices[device_id].tenant_id is not None:
+            return True
+        return any(
+            not o.applied and device_id in o.device_ids and device_id not in o.failures
+            for o in self.operations.values()
+        )
+
+    def _claim_conflict(self, device_id: str, tenant: Tenant) -> SphereError:
+        owner = self.devices[device_id].tenant_id
+        where = "this tenant" if owner in (None, tenant.id) else "another tenant"
+        return SphereError(
+            409, "Conflict", f"The device '{device_id}' has already been claimed into {where}.", target=device_id
+        )
+
+    def _settle(self) -> None:
+        """Apply every claim whose time has come (SL-14)."""
+        now = self.clock.now()
+        for operation in self.operations.values():
+            if operation.applied or not operation.done(now):
+                continue
+            for device_id in operation.device_ids:
+                if device_id in operation.failures:
+                    continue
+                record = self.devices[device_id]
+                record.tenant_id = operation.tenant_id
+                record.product_id = operation.product_id
+                record.device_group_id = operation.device_group_id
+                record.claimed_at = operation.completes_at
+            operation.applied = True
+
+    @staticmethod
+    def _guid(value: Any, what: str) -> str:
+        try:
+            return str(_uuid.UUID(str(value))).lower() if isinstance(value, str) and len(value) == 36 else _fail()
+        except ValueError:
+            raise bad_request(f"'{value}' is not a GUID.", target=what) from None
+
+
+def _fail() -> str:
+    raise ValueError("not a GUID")
