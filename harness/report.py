@@ -1,0 +1,158 @@
+"""Reports of scenario runs: a console line per step and a summary (rich), JSON, and JUnit XML for CI.
+
+Console::
+
+    enable-trust on fake (seed 7) — files in /work/run
+      ✓  1 sphere.login                                 Sign in and select the tenant           0.010s
+      ✓  2 sphere.ca-certificate.download               Download CAcertificate.cer              0.004s
+      ✗  9 expect                                       the primary certificate is verified     0.000s
+           expected values to be equal
+           --- expected
+           +++ actual
+           -true
+           +false
+    FAILED enable-trust: 8 passed, 1 failed, 0 skipped in 0.08s
+
+JSON (``--report-json``) is ``{"passed": bool, "scenarios": [Result.to_json(), …]}``. JUnit (``--junit``) has one
+``<testsuite>`` per scenario and one ``<testcase>`` per step, with ``<failure>``/``<error>``/``<skipped>``.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness.runner import ERROR, FAILED, PASSED, SKIPPED, Result, StepResult
+
+SYMBOLS = {PASSED: ("✓", "green"), FAILED: ("✗", "red"), ERROR: ("!", "red bold"), SKIPPED: ("-", "yellow")}
+
+
+class ConsoleReporter:
+    """Prints each step as it finishes, then a summary line. Use :meth:`listen` as the runner's listener."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False, soft_wrap=True)
+
+    def listen(self, event: str, payload: Any) -> None:
+        if event == "start":
+            self.start(payload)
+        elif event == "step":
+            self.step(payload)
+        elif event == "finish":
+            self.finish(payload)
+
+    def start(self, result: Result) -> None:
+        self.console.print(
+            f"[bold]{escape(result.scenario)}[/] on [cyan]{result.target}[/] (seed {result.seed}) — "
+            f"files in {escape(str(result.workdir))}"
+        )
+
+    def step(self, step: StepResult) -> None:
+        symbol, style = SYMBOLS.get(step.outcome, ("?", "white"))
+        label = step.name if step.name != step.kind else ""
+        self.console.print(
+            f"  [{style}]{symbol}[/] {step.index + 1:>2} {escape(step.kind):<40} {escape(label):<40} "
+            f"{step.seconds:.3f}s"
+        )
+        if step.error:
+            for line in step.error.rstrip().splitlines():
+                self.console.print(f"       {escape(line)}", style=_line_style(line))
+        elif step.reason and step.reason != "after failure":
+            self.console.print(f"       skipped: {escape(step.reason)}", style="yellow")
+
+    def finish(self, result: Result) -> None:
+        if result.error:
+            self.console.print(f"[red]error:[/] {escape(result.error)}")
+        for cleanup in result.cleanups:
+            mark = "[green]cleaned up[/]" if cleanup.get("ok") else "[red]cleanup failed[/]"
+            detail = f": {cleanup.get('error')}" if cleanup.get("error") else ""
+            self.console.print(f"  {mark} {escape(cleanup['description'])}{escape(detail)}")
+        counts = {outcome: sum(1 for s in result.steps if s.outcome == outcome) for outcome in SYMBOLS}
+        verdict = "[green bold]PASSED[/]" if result.passed else "[red bold]FAILED[/]"
+        failed = result.failed_step
+        where = f" at step {failed.index + 1} ({escape(failed.name)}, line {failed.line})" if failed else ""
+        self.console.print(
+            f"{verdict} {escape(result.scenario)}{where}: {counts[PASSED]} passed, "
+            f"{counts[FAILED] + counts[ERROR]} failed, {counts[SKIPPED]} skipped in {result.seconds:.2f}s"
+        )
+
+
+def _line_style(line: str) -> str | None:
+    if line.startswith("+") and not line.startswith("+++"):
+        return "green"
+    if line.startswith("-") and not line.startswith("---"):
+        return "red"
+    return None
+
+
+def to_json(results: list[Result]) -> dict[str, Any]:
+    return {"passed": all(r.passed for r in results), "scenarios": [r.to_json() for r in results]}
+
+
+def write_json(results: list[Result], path: str | Path) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(to_json(results), indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def junit_xml(results: list[Result]) -> ET.Element:
+    """JUnit XML: ``<testsuites>`` → a ``<testsuite>`` per scenario → a ``<testcase>`` per step."""
+    suites = ET.Element("testsuites", name="sphere-harness")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for result in results:
+        counts = {
+            "tests": len(result.steps),
+            "failures": sum(1 for s in result.steps if s.outcome == FAILED),
+            "errors": sum(1 for s in result.steps if s.outcome == ERROR) + (1 if result.error else 0),
+            "skipped": sum(1 for s in result.steps if s.outcome == SKIPPED),
+        }
+        for key, value in counts.items():
+            totals[key] += value
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"{result.scenario} [{result.target}]",
+            time=f"{result.seconds:.3f}",
+            file=result.source,
+            **{k: str(v) for k, v in counts.items()},
+        )
+        properties = ET.SubElement(suite, "properties")
+        for key, value in (("seed", result.seed), ("target", result.target), ("workdir", result.workdir)):
+            ET.SubElement(properties, "property", name=key, value=str(value))
+        if result.error:
+            case = ET.SubElement(suite, "testcase", name="(target)", classname=result.scenario, time="0")
+            ET.SubElement(case, "error", message=result.error.splitlines()[0]).text = result.error
+        for step in result.steps:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                name=f"{step.index + 1:02d} {step.name}",
+                classname=f"{result.scenario}.{step.kind}",
+                time=f"{step.seconds:.3f}",
+                file=result.source,
+                line=str(step.line),
+            )
+            if step.outcome in (FAILED, ERROR):
+                tag = "failure" if step.outcome == FAILED else "error"
+                message = (step.error or "").splitlines()[0] if step.error else step.outcome
+                ET.SubElement(case, tag, message=message).text = step.error
+            elif step.outcome == SKIPPED:
+                ET.SubElement(case, "skipped", message=step.reason or "skipped")
+    for key, value in totals.items():
+        suites.set(key, str(value))
+    return suites
+
+
+def write_junit(results: list[Result], path: str | Path) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tree = ET.ElementTree(junit_xml(results))
+    ET.indent(tree)
+    tree.write(target, encoding="utf-8", xml_declaration=True)
+    return target

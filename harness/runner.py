@@ -1,0 +1,246 @@
+"""Running a scenario: open the target, run each step in order, keep what they save, report each outcome.
+
+For each step the runner fills the ``{variables}`` into its arguments, validates them with the step's model, calls
+it, and decides the outcome:
+
+* ``passed`` — it returned (and, with ``expect_error``, it failed exactly as expected);
+* ``failed`` — a service error, a broken expectation, an argument that became invalid once filled in, or an
+  ``expect_error`` step that did not fail as expected; the remaining steps are ``skipped`` (after failure);
+* ``error`` — the step crashed (a bug, not a finding); the remaining steps are skipped too;
+* ``skipped`` — a fake-only step in a live run (with the reason), or a step after a failure.
+
+``save_as`` stores the step's return value — or, for an ``expect_error`` step, the error
+(``{status, code, message, request_id}``). Times are wall-clock seconds, for reporting only.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.clients.errors import HarnessClientError, ServiceError
+from harness.scenario import Scenario, ScenarioError, StepSpec, find_scenario, load_scenario
+from harness.steps import StepContext, StepFailure, registry
+from harness.targets import Session, Target, TargetError, make_target
+from harness.variables import VariableError, substitute
+
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+
+
+@dataclass
+class StepResult:
+    index: int
+    kind: str
+    name: str
+    line: int
+    outcome: str = SKIPPED
+    seconds: float = 0.0
+    error: str | None = None
+    reason: str | None = None
+    value: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index + 1,
+            "kind": self.kind,
+            "name": self.name,
+            "line": self.line,
+            "outcome": self.outcome,
+            "seconds": round(self.seconds, 6),
+            "error": self.error,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Result:
+    """The outcome of one scenario run."""
+
+    scenario: str
+    source: str
+    target: str
+    seed: int
+    workdir: Path
+    steps: list[StepResult] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    cleanups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when no step failed or crashed, the target opened, and every live cleanup worked."""
+        return (
+            self.error is None
+            and all(step.outcome in (PASSED, SKIPPED) for step in self.steps)
+            and all(c.get("ok") for c in self.cleanups)
+        )
+
+    @property
+    def failed_step(self) -> StepResult | None:
+        return next((s for s in self.steps if s.outcome in (FAILED, ERROR)), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "source": self.source,
+            "target": self.target,
+            "seed": self.seed,
+            "workdir": str(self.workdir),
+            "passed": self.passed,
+            "seconds": round(self.seconds, 6),
+            "error": self.error,
+            "steps": [s.to_json() for s in self.steps],
+            "cleanups": self.cleanups,
+        }
+
+
+Listener = Callable[[str, Any], None]
+
+
+def run(
+    scenario: Scenario,
+    target: Target,
+    *,
+    seed: int | None = None,
+    workdir: str | Path | None = None,
+    listener: Listener | None = None,
+) -> Result:
+    """Run ``scenario`` on ``target``. ``listener(event, payload)`` hears ``start``, ``step`` and ``finish``.
+
+    Raises :class:`TargetError` when the target cannot be used at all (nothing ran).
+    """
+    seed = seed if seed is not None else scenario.seed if scenario.seed is not None else secrets.randbelow(2**31)
+    folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=f"sphere-harness-{scenario.name}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder = folder.resolve()
+    result = Result(scenario.name, scenario.source, target.name, seed, folder)
+    result.steps = [StepResult(s.index, s.kind, s.name, s.line) for s in scenario.steps]
+    notify = listener or (lambda event, payload: None)
+    notify("start", result)
+    started = time.perf_counter()
+    try:
+        with target.session(scenario, seed=seed, workdir=folder) as session:
+            variables = session.builtin_variables()
+            result.variables = variables
+            stopped = False
+            for spec, step_result in zip(scenario.steps, result.steps, strict=True):
+                if stopped:
+                    step_result.outcome, step_result.reason = SKIPPED, "after failure"
+                elif session.live and spec.fake_only:
+                    step_result.outcome = SKIPPED
+                    step_result.reason = "fake-only step (simulator control); skipped on a live target"
+                else:
+                    _run_step(spec, step_result, session, variables)
+                    stopped = step_result.outcome in (FAILED, ERROR)
+                notify("step", step_result)
+            result.cleanups = _cleanups(session)
+    except HarnessClientError as exc:  # given could not be set up
+        result.error = f"setting up `given` failed: {exc}"
+    result.seconds = time.perf_counter() - started
+    notify("finish", result)
+    return result
+
+
+def _run_step(spec: StepSpec, outcome: StepResult, session: Session, variables: dict[str, Any]) -> None:
+    step_type = registry()[spec.kind]
+    started = time.perf_counter()
+    where = f"{spec.kind} (line {spec.line})"
+    try:
+        try:
+            raw = substitute(spec.args, variables)
+            args = step_type.args.model_validate(raw)
+        except (VariableError, ValidationError) as exc:
+            raise StepFailure(f"invalid arguments for {where}: {_first_error(exc)}") from None
+        ctx = StepContext(session=session, variables=variables)
+        try:
+            value = step_type.function(ctx, args)
+        except ServiceError as exc:
+            if spec.expect_error is None:
+                raise
+            value = _check_expected_error(spec, exc)
+        except KeyError as exc:  # an unknown tenant/app key and the like
+            raise StepFailure(str(exc.args[0]) if exc.args else str(exc)) from None
+        else:
+            if spec.expect_error is not None:
+                wanted = spec.expect_error
+                raise StepFailure(
+                    f"expected the step to fail with {wanted.status}{' ' + wanted.code if wanted.code else ''}, "
+                    "but it succeeded"
+                )
+        outcome.outcome, outcome.value = PASSED, value
+        if spec.save_as:
+            variables[spec.save_as] = value
+    except StepFailure as exc:
+        outcome.outcome, outcome.error = FAILED, str(exc)
+    except HarnessClientError as exc:
+        outcome.outcome, outcome.error = FAILED, str(exc)
+    except Exception as exc:  # a crash inside a step: report it, do not take the run down
+        outcome.outcome = ERROR
+        outcome.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+    finally:
+        outcome.seconds = time.perf_counter() - started
+
+
+def _check_expected_error(spec: StepSpec, exc: ServiceError) -> dict[str, Any]:
+    wanted = spec.expect_error
+    assert wanted is not None
+    problems = []
+    if exc.status != wanted.status:
+        problems.append(f"status {exc.status}, expected {wanted.status}")
+    if wanted.code is not None and exc.code != wanted.code:
+        problems.append(f"code {exc.code!r}, expected {wanted.code!r}")
+    if wanted.message_contains is not None and wanted.message_contains not in (exc.message or ""):
+        problems.append(f"message {exc.message!r} does not contain {wanted.message_contains!r}")
+    if problems:
+        raise StepFailure(f"the step failed differently than expected: {'; '.join(problems)}", str(exc))
+    return exc.to_dict()
+
+
+def _cleanups(session: Session) -> list[dict[str, Any]]:
+    return [{"description": c.description, "ok": c.ok, "error": c.error} for c in session.cleanups]
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        loc = ".".join(str(p) for p in error.get("loc", ())) or "arguments"
+        return f"{loc}: {error.get('msg')}"
+    return str(exc)
+
+
+def run_scenario(
+    name_or_path: str | Path,
+    target: str | Target = "fake",
+    seed: int | None = None,
+    workdir: str | Path | None = None,
+    console: bool = False,
+    *,
+    live_config: str | Path | None = None,
+    opt_in: bool = False,
+) -> Result:
+    """Load and run a scenario by name (``enable-trust``) or path; the Python API of the harness.
+
+    ``target`` is ``"fake"`` (default), ``"served"``, ``"live"`` or a :class:`~harness.targets.Target`. With
+    ``console=True`` each step is printed as it finishes. Raises :class:`ScenarioError` for an invalid scenario
+    and :class:`TargetError` for a target that cannot be used (e.g. live without the opt-in).
+    """
+    scenario = load_scenario(find_scenario(name_or_path))
+    chosen = target if isinstance(target, Target) else make_target(target, live_config=live_config, opt_in=opt_in)
+    listener = None
+    if console:
+        from harness.report import ConsoleReporter
+
+        listener = ConsoleReporter().listen
+    return run(scenario, chosen, seed=seed, workdir=workdir, listener=listener)
+
+
+__all__ = ["Result", "ScenarioError", "StepResult", "TargetError", "run", "run_scenario"]

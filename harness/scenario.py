@@ -1,0 +1,432 @@
+"""Scenario files: YAML, validated on load, with errors that name the file, the line and what was expected.
+
+A scenario is data (DESIGN.md principle 5)::
+
+    name: enable-trust
+    description: The seed unit — enable trust between IoT Central and an Azure Sphere tenant.
+    seed: 7                                  # optional; makes names, keys, IDs and codes repeatable
+    given:                                   # what the world holds before the first step
+      tenants: [{key: contoso, name: Contoso}]   # omit name → a faker company name from the seed
+      apps: [{key: central}]                     # omit subdomain → a faker one
+      settings: {central: {code_reuse: true}}    # open-questions defaults to change (fake-only)
+    steps:
+      - sphere.login
+      - sphere.ca-certificate.download: {destination: CAcertificate.cer}
+      - central.verification-code.generate: {group: azure-sphere}
+        save_as: code                          # later strings may say "{code}"
+      - central.certificate.verify: {group: azure-sphere, path: Bad.cer}
+        expect_error: {status: 400, code: InvalidProofOfPossession}
+      - expect: {actual: "{entry.verified}", equals: true}
+        name: the primary certificate is verified
+
+Each step is a mapping with exactly one *step kind* (from :mod:`harness.steps`) whose value holds the step's
+arguments, plus optional ``name``, ``save_as`` and ``expect_error``; a bare string is a step without arguments.
+
+Validation happens entirely at load time: YAML syntax, the document's shape (pydantic), each step's kind and
+arguments (the step's own pydantic model), world settings, and that every ``{variable}`` is saved by an earlier
+step or provided by the harness. Every problem is a :class:`ScenarioError` carrying ``file:line``. Arguments that
+contain placeholders are type-checked again once the values are known, when the step runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from harness.variables import references
+
+META_KEYS = frozenset({"name", "save_as", "expect_error"})
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+#: variables every run provides before the first step (see :mod:`harness.targets`)
+BUILTIN_VARIABLES = frozenset({"tenant", "tenants", "app", "apps", "workdir", "run_prefix", "target", "seed"})
+MAX_NODES = 100_000
+
+Path_ = tuple[str | int, ...]
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be run as written: ``source:line: message``."""
+
+    def __init__(self, source: str, line: int | None, message: str) -> None:
+        self.source = source
+        self.line = line
+        self.message = message
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+# -- YAML with line numbers ------------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader (plain YAML types only) without aliases; its nodes carry marks for line numbers.
+
+    Aliases (``*name``) are refused: they could make a value contain itself, and scenarios do not need them.
+    """
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not supported in scenario files", event.start_mark
+            )
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """Parse one YAML document into plain Python values plus a map from value path to its 1-based line."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ScenarioError(source, 1, "the file is empty; expected a mapping with `steps:`")
+        lines: dict[Path_, int] = {}
+        counter = [0]
+        value = _construct(loader, node, (), lines, source, counter)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
+        raise ScenarioError(source, line, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:  # reader errors (bad characters) carry a position too
+        line = None
+        position = getattr(exc, "position", None)
+        if isinstance(position, int):
+            line = text.count("\n", 0, position) + 1
+        raise ScenarioError(source, line, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(source, None, "the document nests too deeply") from None
+    finally:
+        loader.dispose()
+    return value, lines
+
+
+def _construct(
+    loader: _Loader, node: Node, path: Path_, lines: dict[Path_, int], source: str, counter: list[int]
+) -> Any:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise ScenarioError(source, node.start_mark.line + 1, f"the document has more than {MAX_NODES} values")
+    line = node.start_mark.line + 1
+    lines[path] = line
+    if isinstance(node, MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            raise ScenarioError(source, line, f"unsupported tag {node.tag!r}; expected a plain mapping")
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise ScenarioError(source, key_node.start_mark.line + 1, "mapping keys must be plain scalars")
+            key = loader.construct_object(key_node)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise ScenarioError(source, key_node.start_mark.line + 1, f"unsupported mapping key {key!r}")
+            if key in result:
+                raise ScenarioError(source, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            key_path = (*path, key if isinstance(key, str | int) else str(key))
+            result[key] = _construct(loader, value_node, key_path, lines, source, counter)
+            lines[key_path] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            raise ScenarioError(source, line, f"unsupported tag {node.tag!r}; expected a plain list")
+        return [_construct(loader, item, (*path, i), lines, source, counter) for i, item in enumerate(node.value)]
+    return loader.construct_object(node)
+
+
+# -- the document's shape --------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TenantGiven(_Strict):
+    """A Sphere tenant the world should hold (in live runs: bound to the configured tenant)."""
+
+    key: str = Field(default="default", pattern=KEY_PATTERN)
+    name: str | None = None
+    tenant_id: str | None = None
+
+
+class AppGiven(_Strict):
+    """An IoT Central application the world should hold (in live runs: bound to the configured app)."""
+
+    key: str = Field(default="default", pattern=KEY_PATTERN)
+    subdomain: str | None = None
+    name: str | None = None
+    auto_approve: bool | None = None
+
+
+class Given(_Strict):
+    tenants: list[TenantGiven] = Field(default_factory=lambda: [TenantGiven()])
+    apps: list[AppGiven] = Field(default_factory=lambda: [AppGiven()])
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("tenants", "apps")
+    @classmethod
+    def _unique_keys(cls, items: list[Any]) -> list[Any]:
+        keys = [item.key for item in items]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate key(s) {', '.join(duplicates)}")
+        return items
+
+
+class ExpectedError(_Strict):
+    """The error a step must end with: HTTP ``status`` and, optionally, the service's error ``code``."""
+
+    status: int = Field(ge=100, le=599)
+    code: str | None = None
+    message_contains: str | None = None
+
+
+class _Document(_Strict):
+    name: str | None = None
+    description: str = ""
+    seed: int | None = None
+    given: Given = Field(default_factory=Given)
+    steps: list[Any] = Field(min_length=1)
+
+
+# -- the loaded scenario ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepSpec:
+    """One step as written: its kind, raw arguments (placeholders unfilled), and where it is in the file."""
+
+    index: int
+    kind: str
+    args: dict[str, Any]
+    name: str
+    line: int
+    save_as: str | None = None
+    expect_error: ExpectedError | None = None
+    fake_only: bool = False
+    arg_lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    source: str
+    seed: int | None
+    given: Given
+    steps: list[StepSpec]
+
+    @property
+    def fake_only(self) -> bool:
+        return all(step.fake_only for step in self.steps)
+
+
+def parse_scenario(text: str, source: str = "<scenario>", *, default_name: str | None = None) -> Scenario:
+    """Validate a scenario document; raise :class:`ScenarioError` (with a line) on the first problem."""
+    data, lines = _load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise ScenarioError(source, lines.get((), 1), f"expected a mapping with `steps:`, got {_kind(data)}")
+    try:
+        document = _Document.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation(exc, (), lines, source) from None
+    if document.given.settings:
+        _check_settings(document.given.settings, lines, source)
+    steps = [_parse_step(raw, i, lines, source) for i, raw in enumerate(document.steps)]
+    _check_variables(steps, source)
+    return Scenario(
+        name=document.name or default_name or Path(source).stem,
+        description=document.description.strip(),
+        source=source,
+        seed=document.seed,
+        given=document.given,
+        steps=steps,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), None, f"not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(str(path), None, f"cannot read the file: {exc.strerror or exc}") from None
+    return parse_scenario(text, str(path), default_name=path.stem)
+
+
+def scenario_dirs() -> list[Path]:
+    """Where scenario names are looked up: ``./scenarios`` then the project's own ``scenarios/``."""
+    here = Path(__file__).resolve().parent.parent / "scenarios"
+    dirs = [Path.cwd() / "scenarios", here]
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+def find_scenario(name_or_path: str | Path) -> Path:
+    """A scenario file by path, or by name (``enable-trust`` → ``scenarios/enable-trust.yaml``)."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.exists():
+            raise ScenarioError(str(candidate), None, "no such file")
+        return candidate
+    for directory in scenario_dirs():
+        for suffix in (".yaml", ".yml"):
+            path = directory / f"{name_or_path}{suffix}"
+            if path.exists():
+                return path
+    known = ", ".join(sorted(name for name, _ in list_scenarios())) or "none"
+    raise ScenarioError(str(name_or_path), None, f"no scenario file or known scenario by that name (known: {known})")
+
+
+def list_scenarios() -> list[tuple[str, Path]]:
+    """(name, path) of every scenario file in :func:`scenario_dirs`, first directory winning."""
+    seen: dict[str, Path] = {}
+    for directory in scenario_dirs():
+        if directory.is_dir():
+            for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+                seen.setdefault(path.stem, path)
+    return sorted(seen.items())
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _parse_step(raw: Any, index: int, lines: dict[Path_, int], source: str) -> StepSpec:
+    from harness.steps import registry
+
+    path: Path_ = ("steps", index)
+    line = lines.get(path, 1)
+    if isinstance(raw, str):
+        kind, args, meta = raw, {}, {}
+    elif isinstance(raw, dict):
+        actions = [key for key in raw if key not in META_KEYS]
+        if len(actions) != 1:
+            found = ", ".join(map(str, actions)) or "none"
+            raise ScenarioError(source, line, f"step {index + 1}: expected exactly one step kind, found {found}")
+        kind = actions[0]
+        if not isinstance(kind, str):
+            raise ScenarioError(source, line, f"step {index + 1}: the step kind must be a name, not {kind!r}")
+        args = raw[kind]
+        meta = {key: raw[key] for key in raw if key in META_KEYS}
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ScenarioError(
+                source, lines.get((*path, kind), line), f"step {index + 1} ({kind}): arguments must be a mapping"
+            )
+    else:
+        raise ScenarioError(source, line, f"step {index + 1}: expected a step (mapping or name), got {_kind(raw)}")
+    steps = registry()
+    step_type = steps.get(kind)
+    if step_type is None:
+        raise ScenarioError(source, line, f"step {index + 1}: unknown step kind {kind!r}{_suggest(kind, steps)}")
+    name = meta.get("name", kind)
+    if not isinstance(name, str):
+        raise ScenarioError(source, lines.get((*path, "name"), line), "`name` must be text")
+    save_as = meta.get("save_as")
+    if save_as is not None and (not isinstance(save_as, str) or not VARIABLE_NAME.match(save_as)):
+        raise ScenarioError(
+            source, lines.get((*path, "save_as"), line), "`save_as` must be a variable name like `code` or `entry_1`"
+        )
+    if save_as in BUILTIN_VARIABLES:
+        raise ScenarioError(source, lines.get((*path, "save_as"), line), f"`{save_as}` is a built-in variable")
+    expect_error = None
+    if "expect_error" in meta:
+        try:
+            expect_error = ExpectedError.model_validate(meta["expect_error"])
+        except ValidationError as exc:
+            raise _from_validation(exc, (*path, "expect_error"), lines, source) from None
+    args_path = (*path, kind)
+    _check_args(step_type.args, args, args_path, lines, source, f"step {index + 1} ({kind})")
+    return StepSpec(
+        index=index,
+        kind=kind,
+        args=args,
+        name=name,
+        line=line,
+        save_as=save_as,
+        expect_error=expect_error,
+        fake_only=step_type.fake_only,
+        arg_lines={str(k): lines.get((*args_path, k), line) for k in args},
+    )
+
+
+def _check_args(model: type[BaseModel], args: dict[str, Any], path: Path_, lines: dict[Path_, int], source, what):
+    """Unknown and missing arguments always; full type validation when no argument holds a placeholder."""
+    fields = model.model_fields
+    aliases = {f.alias or name for name, f in fields.items()} | set(fields)
+    for key in args:
+        if key not in aliases:
+            expected = ", ".join(sorted(fields)) or "no arguments"
+            raise ScenarioError(
+                source, lines.get((*path, key)), f"{what}: unknown argument {key!r}; expected {expected}"
+            )
+    if references(args):
+        for name, info in fields.items():
+            if info.is_required() and name not in args and (info.alias or name) not in args:
+                raise ScenarioError(source, lines.get(path), f"{what}: missing required argument {name!r}")
+        return
+    try:
+        model.model_validate(args)
+    except ValidationError as exc:
+        raise _from_validation(exc, path, lines, source, prefix=f"{what}: ") from None
+
+
+def _check_settings(settings: dict[str, Any], lines: dict[Path_, int], source: str) -> None:
+    from simulator.settings import Settings
+
+    try:
+        Settings.from_mapping(settings)
+    except (ValueError, TypeError) as exc:
+        raise ScenarioError(source, lines.get(("given", "settings")), f"given.settings: {exc}") from None
+
+
+def _check_variables(steps: list[StepSpec], source: str) -> None:
+    defined = set(BUILTIN_VARIABLES)
+    for step in steps:
+        for name in sorted(references(step.args)):
+            if name not in defined:
+                line = next((ln for key, ln in step.arg_lines.items() if name in references(step.args[key])), step.line)
+                raise ScenarioError(
+                    source,
+                    line,
+                    f"step {step.index + 1} ({step.kind}) uses {{{name}}}, but no earlier step saves it "
+                    f"(add `save_as: {name}` to the step that produces it)",
+                )
+        if step.save_as:
+            defined.add(step.save_as)
+
+
+def _from_validation(exc: ValidationError, base: Path_, lines: dict[Path_, int], source: str, prefix: str = ""):
+    error = exc.errors()[0]
+    loc = tuple(error.get("loc", ()))
+    full = (*base, *loc)
+    line = None
+    for cut in range(len(full), -1, -1):
+        if full[:cut] in lines:
+            line = lines[full[:cut]]
+            break
+    where = ".".join(str(part) for part in loc) if loc else "document"
+    message = error.get("msg", "invalid")
+    if error.get("type") == "extra_forbidden":
+        message = "unknown field"
+    elif error.get("type") == "missing":
+        message = "required field is missing"
+    return ScenarioError(source, line, f"{prefix}{where}: {message}")
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def _suggest(kind: str, steps: dict[str, Any]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(kind, list(steps), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(sorted(steps))})"

@@ -1,0 +1,138 @@
+"""The step machinery: how a step kind is declared, and what a running step can reach.
+
+A step kind is a function registered under a dotted name, with a pydantic model for its arguments::
+
+    class DownloadArgs(StepArgs):
+        destination: str = "CAcertificate.cer"
+
+    @step("sphere.ca-certificate.download", DownloadArgs)
+    def download(ctx: StepContext, args: DownloadArgs) -> dict:
+        der = ctx.sphere().get_certificate(ctx.tenant().tenant_id)
+        return {"path": str(ctx.write(args.destination, der))}
+
+The function's return value is what ``save_as`` stores. It fails by raising: a
+:class:`~harness.clients.errors.ServiceError` from a client (which ``expect_error`` may expect), a
+:class:`StepFailure` for a broken expectation. ``fake_only=True`` marks steps that use the simulator control
+surface; live runs skip them with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from harness.targets import Session
+
+
+class StepArgs(BaseModel):
+    """Base of every step's argument model: unknown arguments are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoArgs(StepArgs):
+    """A step that takes no arguments."""
+
+
+class StepFailure(Exception):
+    """A step did not do what it promised (an expectation failed, a value is missing). ``detail`` may hold a diff."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message if not self.detail else f"{self.message}\n{self.detail}"
+
+
+StepFunction = Callable[["StepContext", Any], Any]
+
+
+@dataclass(frozen=True)
+class StepType:
+    """A registered step kind."""
+
+    kind: str
+    function: StepFunction
+    args: type[StepArgs]
+    fake_only: bool
+    summary: str
+
+
+_REGISTRY: dict[str, StepType] = {}
+
+
+def step(
+    kind: str, args: type[StepArgs] = NoArgs, *, fake_only: bool = False
+) -> Callable[[StepFunction], StepFunction]:
+    """Register ``function`` as step kind ``kind`` (``family.thing.verb``)."""
+
+    def register(function: StepFunction) -> StepFunction:
+        if kind in _REGISTRY and _REGISTRY[kind].function is not function:
+            raise ValueError(f"step kind {kind!r} is registered twice")
+        summary = (function.__doc__ or "").strip().splitlines()[0] if function.__doc__ else ""
+        _REGISTRY[kind] = StepType(kind, function, args, fake_only, summary)
+        return function
+
+    return register
+
+
+@dataclass
+class StepContext:
+    """What a running step reaches: the target session (clients, control, given tenants and apps) and the run."""
+
+    session: Session
+    variables: dict[str, Any]
+
+    # -- shorthands over the session --
+
+    @property
+    def live(self) -> bool:
+        return self.session.live
+
+    def tenant(self, key: str | None = None) -> Any:
+        return self.session.tenant(key)
+
+    def app(self, key: str | None = None) -> Any:
+        return self.session.app(key)
+
+    def sphere(self, key: str | None = None) -> Any:
+        return self.session.sphere(key)
+
+    def arm(self, key: str | None = None) -> Any:
+        return self.session.arm(key)
+
+    def central(self, key: str | None = None) -> Any:
+        return self.session.central(key)
+
+    @property
+    def control(self) -> Any:
+        if self.session.control is None:
+            raise StepFailure("this target has no simulator control surface (fake-only step on a live target)")
+        return self.session.control
+
+    # -- files in the work folder --
+
+    def path(self, name: str) -> Path:
+        """``name`` inside the run's work folder (absolute paths are used as they are)."""
+        candidate = Path(name)
+        return candidate if candidate.is_absolute() else self.session.workdir / candidate
+
+    def write(self, name: str, data: bytes) -> Path:
+        target = self.path(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return target
+
+    def read(self, name: str) -> bytes:
+        target = self.path(name)
+        try:
+            return target.read_bytes()
+        except OSError as exc:
+            raise StepFailure(f"cannot read {target}: {exc.strerror or exc}") from None

@@ -1,0 +1,182 @@
+"""``central.*`` steps: the IoT Central side of the trust workflow (data-plane API 2022-07-31).
+
+=======================================  ===========================================================================
+``central.enrollment-group.create``      ``PUT /api/enrollmentGroups/{id}`` (IoT devices, X.509 by default)
+``central.enrollment-group.get|list``    ``GET …``
+``central.enrollment-group.update``      ``PATCH …`` (merge patch of ``displayName`` / ``enabled``)
+``central.enrollment-group.delete``      ``DELETE …``
+``central.certificate.set``              ``PUT …/certificates/{entry}`` with a certificate file (e.g. the tenant CA)
+``central.certificate.get|remove``       ``GET`` / ``DELETE …/certificates/{entry}``
+``central.verification-code.generate``   ``POST …/generateVerificationCode`` → the code (``save_as: code``)
+``central.certificate.verify``           ``POST …/verify`` with the proof-of-possession certificate
+``central.device.list|get``              ``GET /api/devices[/{id}]``
+=======================================  ===========================================================================
+
+Every step takes ``app:`` (a key from ``given.apps``; default: the first). Group IDs are as written in the
+scenario; in live runs they get the run prefix (``sh-20261129-ab12-azure-sphere``) and every group a run creates
+is deleted when the run ends, failed or not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pydantic import model_validator
+
+from harness.clients.central import certificate_string
+from harness.steps.base import StepArgs, StepContext, StepFailure, step
+
+
+class AppArgs(StepArgs):
+    app: str | None = None
+
+
+class GroupArgs(AppArgs):
+    id: str
+
+
+class CreateGroupArgs(GroupArgs):
+    display_name: str
+    type: Literal["iot", "iotEdge"] = "iot"
+    attestation: Literal["x509", "symmetricKey"] = "x509"
+    enabled: bool = True
+
+
+class UpdateGroupArgs(GroupArgs):
+    display_name: str | None = None
+    enabled: bool | None = None
+    if_match: str | None = None
+
+
+class EntryArgs(AppArgs):
+    group: str
+    entry: Literal["primary", "secondary"] = "primary"
+
+
+class CertificateArgs(EntryArgs):
+    """A certificate from ``path`` (a .cer/.pem file in the work folder) or given inline as ``certificate``."""
+
+    path: str | None = None
+    certificate: str | None = None
+    encoding: Literal["der-base64", "pem-base64", "pem"] = "der-base64"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CertificateArgs:
+        if (self.path is None) == (self.certificate is None):
+            raise ValueError("give exactly one of `path` (a certificate file) or `certificate` (the string to send)")
+        return self
+
+
+class SetCertificateArgs(CertificateArgs):
+    verified: bool | None = False
+
+
+class DeviceArgs(AppArgs):
+    id: str
+
+
+@step("central.enrollment-group.create", CreateGroupArgs)
+def group_create(ctx: StepContext, args: CreateGroupArgs) -> dict[str, Any]:
+    """Create an enrollment group (IoT Central: Permissions > Device connection groups > + New)."""
+    group_id = ctx.session.resource_name(args.id)
+    central = ctx.central(args.app)
+    body = central.create_group(
+        group_id, display_name=args.display_name, attestation=args.attestation, type=args.type, enabled=args.enabled
+    )
+    ctx.session.add_cleanup(f"delete enrollment group {group_id}", lambda: central.delete_group(group_id))
+    return body
+
+
+@step("central.enrollment-group.get", GroupArgs)
+def group_get(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
+    """Read an enrollment group."""
+    return ctx.central(args.app).get_group(ctx.session.resource_name(args.id))
+
+
+@step("central.enrollment-group.list", AppArgs)
+def group_list(ctx: StepContext, args: AppArgs) -> list[dict[str, Any]]:
+    """List the application's enrollment groups."""
+    return ctx.central(args.app).list_groups()
+
+
+@step("central.enrollment-group.update", UpdateGroupArgs)
+def group_update(ctx: StepContext, args: UpdateGroupArgs) -> dict[str, Any]:
+    """Change a group's display name or enabled flag (JSON merge patch)."""
+    patch: dict[str, Any] = {}
+    if args.display_name is not None:
+        patch["displayName"] = args.display_name
+    if args.enabled is not None:
+        patch["enabled"] = args.enabled
+    return ctx.central(args.app).update_group(ctx.session.resource_name(args.id), patch, if_match=args.if_match)
+
+
+@step("central.enrollment-group.delete", GroupArgs)
+def group_delete(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
+    """Delete an enrollment group."""
+    group_id = ctx.session.resource_name(args.id)
+    ctx.central(args.app).delete_group(group_id)
+    return {"deleted": group_id}
+
+
+@step("central.certificate.set", SetCertificateArgs)
+def certificate_set(ctx: StepContext, args: SetCertificateArgs) -> dict[str, Any]:
+    """Upload a certificate (e.g. the tenant CA) as the group's primary or secondary entry."""
+    certificate = _certificate(ctx, args)
+    group_id = ctx.session.resource_name(args.group)
+    return ctx.central(args.app).set_certificate(group_id, args.entry, certificate=certificate, verified=args.verified)
+
+
+@step("central.certificate.get", EntryArgs)
+def certificate_get(ctx: StepContext, args: EntryArgs) -> dict[str, Any]:
+    """Read a certificate entry (``verified``, ``info.sha1Thumbprint``, ``etag``)."""
+    return ctx.central(args.app).get_certificate(ctx.session.resource_name(args.group), args.entry)
+
+
+@step("central.certificate.remove", EntryArgs)
+def certificate_remove(ctx: StepContext, args: EntryArgs) -> dict[str, Any]:
+    """Remove a certificate entry."""
+    group_id = ctx.session.resource_name(args.group)
+    ctx.central(args.app).remove_certificate(group_id, args.entry)
+    return {"removed": f"{group_id}/{args.entry}"}
+
+
+@step("central.verification-code.generate", EntryArgs)
+def verification_code_generate(ctx: StepContext, args: EntryArgs) -> str:
+    """Generate the verification code that the proof-of-possession certificate's CN must carry."""
+    return ctx.central(args.app).generate_verification_code(ctx.session.resource_name(args.group), args.entry)
+
+
+@step("central.certificate.verify", CertificateArgs)
+def certificate_verify(ctx: StepContext, args: CertificateArgs) -> dict[str, Any]:
+    """Verify the entry with a proof-of-possession certificate (204 No Content on success)."""
+    certificate = _certificate(ctx, args)
+    group_id = ctx.session.resource_name(args.group)
+    ctx.central(args.app).verify_certificate(group_id, args.entry, certificate=certificate)
+    return {"verified": True, "group": group_id, "entry": args.entry}
+
+
+@step("central.device.list", AppArgs)
+def device_list(ctx: StepContext, args: AppArgs) -> list[dict[str, Any]]:
+    """List the application's devices."""
+    return ctx.central(args.app).list_devices()
+
+
+@step("central.device.get", DeviceArgs)
+def device_get(ctx: StepContext, args: DeviceArgs) -> dict[str, Any]:
+    """Read one device (``provisioned``, ``enabled``, ``template`` …)."""
+    return ctx.central(args.app).get_device(args.id)
+
+
+def _certificate(ctx: StepContext, args: CertificateArgs) -> str:
+    if args.certificate is not None:
+        return args.certificate
+    assert args.path is not None
+    data = ctx.read(args.path)
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            data = x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
+        return certificate_string(data, args.encoding)
+    except ValueError as exc:
+        raise StepFailure(f"{args.path} cannot be sent as {args.encoding}: {exc}") from None

@@ -1,0 +1,490 @@
+"""Where a scenario runs: ``fake`` (in-process), ``served`` (HTTPS on loopback) or ``live`` (real endpoints).
+
+One world, three ways in (DESIGN.md principle 3). The steps do not know which: they get a :class:`Session` with
+clients of the wire contracts and the scenario's tenants and apps.
+
+=========  ==========================================================================================================
+``fake``   A fresh :class:`~simulator.cloud.FakeCloud` seeded with the run's seed; ``cloud.mock()`` routes the real
+           host names (``prod.core.sphere.azure.net``, ``management.azure.com``, ``<app>.azureiotcentral.com``) into
+           it, so the clients run with their default URLs. ``given`` goes through ``/_sim`` (in-process host).
+``served`` The same world served over HTTPS on loopback (``cloud.serve()``). Clients use the endpoints' URLs and
+           trust the generated CA (``verify=ca_bundle``); IoT Central apps are addressed by ``Host:
+           <subdomain>.azureiotcentral.com`` on the Central port. ``given`` goes through ``control_url``.
+``live``   Real endpoints (or URL overrides) and credentials from :mod:`harness.config`; needs the explicit opt-in.
+           ``given`` tenants and apps are *bound* to the configured ones, fake-only steps are skipped, resources a
+           run creates carry the run prefix and are deleted when it ends, even after a failure.
+=========  ==========================================================================================================
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.clients import (
+    ARM_SCOPE,
+    CENTRAL_SCOPE,
+    SPHERE_USER_SCOPE,
+    CentralClient,
+    ControlClient,
+    RetryPolicy,
+    SphereArmClient,
+    SphereLegacyClient,
+    auth_from,
+)
+from harness.clients.sphere_arm import DEFAULT_URL as ARM_URL
+from harness.clients.sphere_legacy import DEFAULT_URL as LEGACY_URL
+from harness.config import OPT_IN_ENV, OPT_IN_FLAG, LiveConfig, load_live_config, opted_in
+
+if TYPE_CHECKING:
+    from harness.scenario import Given, Scenario
+
+TARGETS = ("fake", "served", "live")
+CENTRAL_DOMAIN = "azureiotcentral.com"
+
+
+class TargetError(Exception):
+    """The target cannot be used as asked (no opt-in, bad configuration, a world that will not start)."""
+
+
+@dataclass
+class TenantBinding:
+    """A Sphere tenant of the run and how to act in it."""
+
+    key: str
+    tenant_id: str
+    name: str | None
+    user: str | None
+    token: str | None = None
+    arm_token: str | None = None
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    catalog: str | None = None
+    scope: str | None = None
+
+    def variable(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "id": self.tenant_id,
+            "name": self.name,
+            "user": self.user,
+            "catalog": self.catalog,
+            "subscription_id": self.subscription_id,
+            "resource_group": self.resource_group,
+        }
+
+
+@dataclass
+class AppBinding:
+    """An IoT Central application of the run and how to reach it."""
+
+    key: str
+    subdomain: str | None
+    name: str | None
+    id_scope: str | None
+    api_token: str | None
+    base_url: str | None = None
+    host_header: str | None = None
+    dns_suffix: str = CENTRAL_DOMAIN
+
+    def variable(self) -> dict[str, Any]:
+        return {"key": self.key, "subdomain": self.subdomain, "name": self.name, "id_scope": self.id_scope}
+
+
+@dataclass
+class Cleanup:
+    description: str
+    action: Callable[[], Any]
+    ok: bool | None = None
+    error: str | None = None
+
+
+@dataclass
+class Session:
+    """One run's connection to a target: clients per tenant and app, the control surface, the work folder."""
+
+    target: str
+    live: bool
+    workdir: Path
+    seed: int
+    run_prefix: str = ""
+    legacy_url: str = LEGACY_URL
+    arm_url: str = ARM_URL
+    verify: bool | str = True
+    control: ControlClient | None = None
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    tenants: dict[str, TenantBinding] = field(default_factory=dict)
+    apps: dict[str, AppBinding] = field(default_factory=dict)
+    cleanups: list[Cleanup] = field(default_factory=list)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    given_hook: Callable[[Session], None] | None = None
+    credential: Any = None
+    _selected: str | None = None
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    # -- the scenario's tenants and apps --
+
+    def tenant(self, key: str | None = None) -> TenantBinding:
+        key = key or self._selected or next(iter(self.tenants), None)
+        if key is None or key not in self.tenants:
+            known = ", ".join(self.tenants) or "none"
+            raise KeyError(f"no tenant {key!r} in this run (given tenants: {known})")
+        return self.tenants[key]
+
+    def app(self, key: str | None = None) -> AppBinding:
+        key = key or next(iter(self.apps), None)
+        if key is None or key not in self.apps:
+            known = ", ".join(self.apps) or "none"
+            raise KeyError(f"no app {key!r} in this run (given apps: {known})")
+        return self.apps[key]
+
+    def select_tenant(self, key: str) -> None:
+        self._selected = key
+
+    def reapply_given(self) -> None:
+        """Set up ``given`` again (after ``sim.reset``); clients are rebuilt with the new tokens."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self.tenants.clear()
+        self.apps.clear()
+        self._selected = None
+        if self.given_hook is not None:
+            self.given_hook(self)
+
+    def builtin_variables(self) -> dict[str, Any]:
+        tenants = {key: binding.variable() for key, binding in self.tenants.items()}
+        apps = {key: binding.variable() for key, binding in self.apps.items()}
+        return {
+            "tenant": next(iter(tenants.values()), None),
+            "tenants": tenants,
+            "app": next(iter(apps.values()), None),
+            "apps": apps,
+            "workdir": str(self.workdir),
+            "run_prefix": self.run_prefix,
+            "target": self.target,
+            "seed": self.seed,
+        }
+
+    # -- clients --
+
+    def sphere(self, key: str | None = None) -> SphereLegacyClient:
+        binding = self.tenant(key)
+        cache = ("sphere", binding.key)
+        if cache not in self._clients:
+            auth = auth_from(binding.token, scope=binding.scope or SPHERE_USER_SCOPE, credential=self.credential)
+            self._clients[cache] = SphereLegacyClient(auth, self.legacy_url, verify=self.verify, retry=self.retry)
+        return self._clients[cache]
+
+    def arm(self, key: str | None = None) -> SphereArmClient:
+        binding = self.tenant(key)
+        cache = ("arm", binding.key)
+        if cache not in self._clients:
+            missing = [n for n in ("subscription_id", "resource_group", "catalog") if not getattr(binding, n)]
+            if missing:
+                raise KeyError(f"tenant {binding.key!r} has no ARM placement ({', '.join(missing)}) for api: arm")
+            self._clients[cache] = SphereArmClient(
+                auth_from(binding.arm_token, scope=ARM_SCOPE, credential=self.credential),
+                subscription_id=str(binding.subscription_id),
+                resource_group=str(binding.resource_group),
+                catalog=str(binding.catalog),
+                base_url=self.arm_url,
+                verify=self.verify,
+                retry=self.retry,
+            )
+        return self._clients[cache]
+
+    def central(self, key: str | None = None) -> CentralClient:
+        binding = self.app(key)
+        cache = ("central", binding.key)
+        if cache not in self._clients:
+            self._clients[cache] = CentralClient(
+                auth_from(binding.api_token, scope=CENTRAL_SCOPE, credential=self.credential),
+                subdomain=binding.subdomain,
+                base_url=binding.base_url,
+                dns_suffix=binding.dns_suffix,
+                host_header=binding.host_header,
+                verify=self.verify,
+                retry=self.retry,
+            )
+        return self._clients[cache]
+
+    # -- resources the run creates --
+
+    def resource_name(self, name: str) -> str:
+        """The name a resource gets on this target: the run prefix in live runs, as written otherwise."""
+        return f"{self.run_prefix}{name}" if self.live and not name.startswith(self.run_prefix) else name
+
+    def add_cleanup(self, description: str, action: Callable[[], Any]) -> None:
+        """Undo something at the end of a live run (in reverse order, whatever happened)."""
+        if self.live:
+            self.cleanups.append(Cleanup(description, action))
+
+    def run_cleanups(self) -> list[Cleanup]:
+        from harness.clients.errors import HarnessClientError
+
+        for cleanup in reversed(self.cleanups):
+            try:
+                cleanup.action()
+                cleanup.ok = True
+            except HarnessClientError as exc:
+                if getattr(exc, "status", None) == 404:  # already gone (e.g. the scenario deleted it)
+                    cleanup.ok = True
+                else:
+                    cleanup.ok, cleanup.error = False, str(exc)
+        return self.cleanups
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self.control is not None:
+            self.control.close()
+
+
+# -- targets ---------------------------------------------------------------------------------------------------
+
+
+class Target:
+    """A way into a world. :meth:`session` sets up ``given`` and yields a :class:`Session` for the steps."""
+
+    name = "target"
+    live = False
+
+    @contextmanager
+    def session(self, scenario: Scenario, *, seed: int, workdir: Path) -> Iterator[Session]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+
+def _fake_names(seed: int) -> Any:
+    from faker import Faker
+
+    faker = Faker()
+    faker.seed_instance(seed)
+    return faker
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-") or "app"
+
+
+def given_through_control(given: Given, seed: int) -> Callable[[Session], None]:
+    """Set up ``given`` tenants and apps in a fake world through ``/_sim`` (faker names from the seed)."""
+
+    def apply(session: Session) -> None:
+        assert session.control is not None
+        faker = _fake_names(seed)
+        for tenant in given.tenants:
+            name = tenant.name or faker.company()
+            made = session.control.create_tenant(
+                name=name, tenant_id=tenant.tenant_id, email=f"admin-{tenant.key.lower()}@sphere-harness.local"
+            )
+            session.tenants[tenant.key] = TenantBinding(
+                key=tenant.key,
+                tenant_id=made["tenant_id"],
+                name=made.get("name", name),
+                user=made.get("user"),
+                token=made["token"],
+                arm_token=made.get("arm_token"),
+                subscription_id=made.get("subscription_id"),
+                resource_group=made.get("resource_group"),
+                catalog=made.get("catalog"),
+            )
+        for app in given.apps:
+            name = app.name or faker.company()
+            subdomain = app.subdomain or f"{_slug(name, 30)}-{faker.hexify('^^^^')}"
+            made = session.control.create_app(subdomain=subdomain, name=name, auto_approve=app.auto_approve)
+            session.apps[app.key] = _app_binding(session, app.key, made)
+
+    return apply
+
+
+def _app_binding(session: Session, key: str, made: dict[str, Any]) -> AppBinding:
+    central_url = (session.endpoints.get("central") or {}).get("url")
+    return AppBinding(
+        key=key,
+        subdomain=made["subdomain"],
+        name=made.get("name"),
+        id_scope=made.get("id_scope"),
+        api_token=made["api_token"],
+        # served: dial the Central port and name the app in Host, as Azure's DNS would
+        base_url=central_url,
+        host_header=f"{made['subdomain']}.{CENTRAL_DOMAIN}" if central_url else None,
+    )
+
+
+def _new_cloud(scenario: Scenario, seed: int) -> Any:
+    from simulator.cloud import FakeCloud
+
+    try:
+        return FakeCloud(seed, settings=scenario.given.settings or None)
+    except ValueError as exc:
+        raise TargetError(f"given.settings: {exc}") from None
+
+
+class FakeTarget(Target):
+    """The offline world in this process. ``cloud`` reuses a world (its ``cloud.mock()`` must then be active
+    already when ``mocked=True``)."""
+
+    name = "fake"
+
+    def __init__(self, cloud: Any = None, *, mocked: bool = False) -> None:
+        self.cloud = cloud
+        self.mocked = mocked
+
+    @contextmanager
+    def session(self, scenario: Scenario, *, seed: int, workdir: Path) -> Iterator[Session]:
+        if self.cloud is not None and scenario.given.settings:
+            raise TargetError("given.settings needs a fresh world; this target reuses one")
+        cloud = self.cloud if self.cloud is not None else _new_cloud(scenario, seed)
+        with ExitStack() as stack:
+            if not self.mocked:
+                stack.enter_context(cloud.mock())
+            session = Session(target=self.name, live=False, workdir=workdir, seed=seed, control=ControlClient())
+            session.given_hook = given_through_control(scenario.given, seed)
+            stack.callback(session.close)
+            session.given_hook(session)
+            yield session
+
+
+class ServedTarget(Target):
+    """The offline world over HTTPS on loopback. ``served`` reuses a running :class:`ServedCloud`."""
+
+    name = "served"
+
+    def __init__(self, served: Any = None, *, mqtt_port: int | None = None) -> None:
+        self.served = served
+        self.mqtt_port = mqtt_port
+
+    @contextmanager
+    def session(self, scenario: Scenario, *, seed: int, workdir: Path) -> Iterator[Session]:
+        if self.served is not None and scenario.given.settings:
+            raise TargetError("given.settings needs a fresh world; this target reuses a served one")
+        with ExitStack() as stack:
+            served = self.served
+            if served is None:
+                cloud = _new_cloud(scenario, seed)
+                try:
+                    served = stack.enter_context(cloud.serve(port=0, mqtt_port=self.mqtt_port))
+                except (OSError, RuntimeError) as exc:
+                    raise TargetError(f"the served world did not start: {exc}") from exc
+            endpoints = served.endpoints
+            ca_bundle = endpoints["ca_bundle"]
+            session = Session(
+                target=self.name,
+                live=False,
+                workdir=workdir,
+                seed=seed,
+                legacy_url=endpoints["sphere"]["legacy_url"],
+                arm_url=endpoints["sphere"]["arm_url"],
+                verify=ca_bundle,
+                control=ControlClient(endpoints["control_url"], verify=ca_bundle),
+                endpoints=endpoints,
+            )
+            session.given_hook = given_through_control(scenario.given, seed)
+            stack.callback(session.close)
+            session.given_hook(session)
+            yield session
+
+
+class LiveTarget(Target):
+    """Real endpoints (or a served world posing as them) from a :class:`~harness.config.LiveConfig`."""
+
+    name = "live"
+    live = True
+
+    def __init__(self, config: LiveConfig, *, credential: Any = None) -> None:
+        self.config = config
+        self.credential = credential
+
+    @contextmanager
+    def session(self, scenario: Scenario, *, seed: int, workdir: Path) -> Iterator[Session]:
+        config = self.config
+        prefix = config.run_prefix or f"sh-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+        prefix = prefix if prefix.endswith("-") else prefix + "-"
+        given = scenario.given
+        if len(given.tenants) > 1 or len(given.apps) > 1:
+            raise TargetError(
+                f"the scenario needs {len(given.tenants)} tenant(s) and {len(given.apps)} app(s); "
+                "a live configuration provides one of each"
+            )
+        session = Session(
+            target=self.name,
+            live=True,
+            workdir=workdir,
+            seed=seed,
+            run_prefix=prefix,
+            legacy_url=config.sphere.legacy_url,
+            arm_url=config.sphere.arm_url,
+            verify=config.ca_bundle or True,
+            credential=self.credential,
+        )
+
+        def bind(session: Session) -> None:
+            for tenant in given.tenants:
+                s = config.sphere
+                session.tenants[tenant.key] = TenantBinding(
+                    key=tenant.key,
+                    tenant_id=s.tenant_id,
+                    name=s.name or tenant.name,
+                    user=s.user,
+                    token=s.token,
+                    arm_token=s.arm_token,
+                    subscription_id=s.subscription_id,
+                    resource_group=s.resource_group,
+                    catalog=s.catalog,
+                    scope=s.scope,
+                )
+            for app in given.apps:
+                c = config.central
+                session.apps[app.key] = AppBinding(
+                    key=app.key,
+                    subdomain=c.subdomain,
+                    name=app.name,
+                    id_scope=c.id_scope,
+                    api_token=c.api_token,
+                    base_url=c.url,
+                    dns_suffix=c.dns_suffix,
+                )
+
+        session.given_hook = bind
+        bind(session)
+        try:
+            yield session
+        finally:
+            session.run_cleanups()
+            session.close()
+
+
+def make_target(
+    name: str,
+    *,
+    live_config: str | Path | None = None,
+    opt_in: bool = False,
+    env: dict[str, str] | None = None,
+) -> Target:
+    """The target called ``name``; ``live`` refuses without the opt-in and validates its configuration."""
+    from harness.config import LiveConfigError
+
+    if name == "fake":
+        return FakeTarget()
+    if name == "served":
+        return ServedTarget()
+    if name == "live":
+        if not opted_in(opt_in, env):
+            raise TargetError(
+                f"refusing to run against live endpoints without the opt-in: pass {OPT_IN_FLAG} "
+                f"or set {OPT_IN_ENV}=1 (a live run creates and deletes real resources)"
+            )
+        try:
+            return LiveTarget(load_live_config(live_config, env))
+        except LiveConfigError as exc:
+            raise TargetError(str(exc)) from None
+    raise TargetError(f"unknown target {name!r}; expected one of {', '.join(TARGETS)}")
