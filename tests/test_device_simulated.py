@@ -13,6 +13,7 @@ from test_dps_model import World, central_device
 from simulator import pki
 from simulator.device import DeviceConnectionError, export_devices, presented, telemetry_topic
 from simulator.dps.hub import HubError, parse_property_bag
+from simulator.sphere.errors import SphereError
 
 
 def test_a_device_has_a_128_hex_id_and_its_own_p256_key() -> None:
@@ -39,8 +40,9 @@ def test_the_certificate_is_reused_while_valid_and_renewed_once_expired() -> Non
 def test_an_unclaimed_device_has_no_certificate() -> None:
     world = World()
     device = world.device()  # never claimed
-    with pytest.raises(Exception):  # noqa: B017 - whatever the Sphere model raises for an unclaimed device
+    with pytest.raises(SphereError) as refused:
         device.certificate_chain()
+    assert (refused.value.status, refused.value.code) == (409, "DeviceNotClaimed")
 
 
 def test_in_process_auto_enrollment_then_telemetry_and_reported_properties() -> None:

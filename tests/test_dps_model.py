@@ -8,6 +8,7 @@ test modules import it from here.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -400,3 +401,24 @@ TestRegistrationLifecycle = RegistrationLifecycle.TestCase
 TestRegistrationLifecycle.settings = settings(
     max_examples=15, stateful_step_count=12, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def test_after_tenant_ca_rotation_devices_need_the_successor_verified_too() -> None:
+    """K-9: device certificates come from the Active generation; DPS admits them only via a verified entry."""
+    world = World()
+    tenant, app = world.tenant(), world.app()
+    world.enroll(app, tenant)
+    device = world.device(tenant)
+    assert device.provision(app.id_scope).status == "assigned"
+    old = world.tenant_ca(tenant)
+    world.cloud.clock.set(old.not_valid_after_utc - timedelta(days=59))  # successor Active, predecessor Inactive
+    successor = world.tenant_ca(tenant)
+    assert successor != old
+    result = device.provision(app.id_scope)  # renewed certificate, issued by the successor
+    assert (result.status, result.error_code) == ("failed", 401002)
+    book = enrollment_book(app)
+    book.set_entry("sphere", "secondary", {"certificate": pki.to_b64(successor)})
+    code = book.generate_code("sphere", "secondary")
+    proof = world.cloud.sphere.issue_proof(tenant.id, code, pki.thumbprint(successor))
+    book.verify("sphere", "secondary", {"certificate": pki.to_b64(proof)})
+    assert device.provision(app.id_scope).status == "assigned"
