@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -422,3 +422,44 @@ def test_after_tenant_ca_rotation_devices_need_the_successor_verified_too() -> N
     proof = world.cloud.sphere.issue_proof(tenant.id, code, pki.thumbprint(successor))
     book.verify("sphere", "secondary", {"certificate": pki.to_b64(proof)})
     assert device.provision(app.id_scope).status == "assigned"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    registration_id=st.one_of(st.text(max_size=140), st.sampled_from(["<self>", "<SELF>"])),
+    payload=st.one_of(st.none(), st.dictionaries(st.text(max_size=8), st.integers(), max_size=3), st.integers()),
+)
+def test_any_registration_id_or_payload_is_admitted_or_refused_cleanly(registration_id: str, payload: Any) -> None:
+    """For arbitrary input DPS either refuses with its own error (state untouched) or — only for the device's
+    own ID, in any letter case — admits the registration."""
+    world = _shared_world()
+    app, device = world.shared_app, world.shared_device
+    chain = device.presented_chain()
+    if registration_id in ("<self>", "<SELF>"):
+        own = device.registration_id
+        registration_id = own.upper() if registration_id == "<SELF>" else own.lower()
+    world.dps.settle()
+    before = snapshot(world, app)
+    try:
+        with world.cloud.lock:
+            world.dps.register(app.id_scope, registration_id, chain, payload)
+    except DpsError as error:
+        assert error.status in (400, 401) and len(str(error.error_code)) == 6
+        assert snapshot(world, app) == before
+    else:
+        assert registration_id.lower() == device.registration_id.lower()
+        assert payload is None or isinstance(payload, dict)
+
+
+_WORLD: list[World] = []
+
+
+def _shared_world() -> World:
+    """One enrolled world for the property test above (building PKI per example would be slow)."""
+    if not _WORLD:
+        world = World(seed=5)
+        tenant, app = world.tenant(), world.app()
+        world.enroll(app, tenant)
+        world.shared_app, world.shared_device = app, world.device(tenant)  # type: ignore[attr-defined]
+        _WORLD.append(world)
+    return _WORLD[0]
