@@ -1,0 +1,366 @@
+"""The legacy Azure Sphere public API v2 (``https://prod.core.sphere.azure.net/v2/…``) over the Sphere model.
+
+This adapter only translates (docs/architecture.md): it matches the path, reads the bearer token, calls
+:class:`~simulator.sphere.model.SphereService` inside ``with cloud.lock:`` and shapes the answer the way
+sphere-legacy-api.md describes it:
+
+* PascalCase JSON, integer enums, ``…UTC`` timestamps with seven fractional digits (SL-12);
+* certificate bodies as a JSON string literal of base64 (SL-1/SL-2, ``sphere.legacy_string_body``);
+* errors as an array of ``PublicApiErrorDetails`` (SL-3, ``sphere.legacy_error_body``), 401 with
+  ``WWW-Authenticate: Bearer`` (SL-4);
+* fixed path segments matched case-insensitively (``/v2/Tenants`` works, SL-9);
+* device lists paged with ``?maxPageSize`` and the ``Sphere-Continuation`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulator import pki
+from simulator.sphere.errors import SphereError, bad_request
+from simulator.sphere.model import CAGeneration, ClaimOperation, DeviceRecord, Principal, SphereService, Tenant
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+CONTINUATION_HEADER = "Sphere-Continuation"
+
+
+def utc(value: datetime | None) -> str | None:
+    """``2026-11-29T10:00:00.0000000Z`` — ISO 8601 UTC with seven fractional digits (SL-12)."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}0Z"
+
+
+# -- bodies ----------------------------------------------------------------------------------------------------
+
+
+def tenant_body(tenant: Tenant, principal: Principal) -> dict[str, Any]:
+    """``TenantIdentity`` (§6.2)."""
+    return {"Id": tenant.id, "Name": tenant.name, "Roles": principal.roles_in(tenant.id)}
+
+
+def certificate_status_body(generation: CAGeneration, now: datetime) -> dict[str, Any]:
+    """``TenantCertificateStatus`` (§6.3): metadata of every generation, expired and revoked ones included."""
+    status = generation.status(now)
+    return {
+        "Certificate": pki.to_b64(generation.certificate),
+        "IsActive": status == "Active",
+        "IsRevoked": status == "Revoked",
+        "Thumbprint": generation.thumbprint,
+    }
+
+
+def operation_body(operation: ClaimOperation, now: datetime, *, fresh: bool = False) -> dict[str, Any]:
+    """``Operation`` (§6.4). ``fresh`` is the 202 answer to the claim itself: State 0, NotStarted (SL-14)."""
+    state = 0 if fresh else operation.state(now)
+    error = operation.error if state in (3, 4) else None
+    return {
+        "OperationId": operation.id,
+        "OperationType": operation.operation_type,
+        "State": state,
+        "TenantId": operation.tenant_id,
+        "CreatedDateUTC": utc(operation.created_at),
+        "StartedDateUTC": None if state == 0 else utc(operation.created_at),
+        "CompletedDateUTC": utc(operation.completes_at) if state in (2, 3, 4) else None,
+        "ResourceLocation": None,
+        "DetailsLocation": None,
+        "Error": None if error is None else {"Code": error.operation_code, "Message": error.message},
+    }
+
+
+def device_body(record: DeviceRecord) -> dict[str, Any]:
+    """``DeviceV2`` (§6.4)."""
+    return {
+        "DeviceId": record.id,
+        "TenantId": record.tenant_id,
+        "ProductId": record.product_id,
+        "DeviceGroupId": record.device_group_id,
+        "ChipSku": record.chip_sku,
+        "LastAvailableOSVersion": None,
+        "LastInstalledOSVersion": None,
+        "LastOSUpdateUTC": None,
+        "LastUpdateRequestUTC": None,
+    }
+
+
+# -- the adapter -----------------------------------------------------------------------------------------------
+
+
+class LegacyApi:
+    """Request translation for one world: each route reads the request, calls the model under the world's lock and
+    shapes the answer. Route names are the operation names fault rules match (:mod:`simulator.fault_middleware`)."""
+
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        t = "/v2/tenants/{tenant_id}"
+        self.table: list[tuple[str, str, str, Callable[..., Response]]] = [
+            ("GET", "/v2/tenants", "list_tenants", self.list_tenants),
+            ("GET", t, "get_tenant", self.get_tenant),
+            ("GET", t + "/certificates", "list_certificates", self.list_certificates),
+            ("GET", t + "/cert", "get_certificate", self.get_certificate),
+            ("GET", t + "/certchain", "get_certificate_chain", self.get_certificate_chain),
+            ("GET", t + "/verification/{code}", "get_proof", self.get_proof),
+            ("GET", t + "/certs", "list_certs", self.list_certs_deprecated),
+            ("GET", t + "/certchains", "list_certchains", self.list_certchains_deprecated),
+            ("PUT", t + "/devices/{device_id}/claim", "claim_device", self.claim),
+            ("PUT", t + "/devices", "bulk_claim", self.bulk_claim),
+            ("GET", t + "/operations/{operation_id}", "get_operation", self.get_operation),
+            ("GET", t + "/devices", "list_devices", self.list_devices),
+            ("GET", t + "/products/{product_id}/devices", "list_product_devices", self.list_product_devices),
+            ("GET", t + "/devicegroups/{group_id}/devices", "list_group_devices", self.list_group_devices),
+        ]
+
+    def routes(self) -> list[Route]:
+        """One Starlette route per operation; paths match case-insensitively (SL-9)."""
+        routes = []
+        for method, path, name, handler in self.table:
+            route = Route(path, self._endpoint(handler), methods=[method], name=name)
+            route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
+            routes.append(route)
+        return routes
+
+    def _endpoint(self, handler: Callable[..., Response]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            body = await request.body() if request.method in ("PUT", "POST") else b""
+            try:
+                with self.cloud.lock:
+                    self._check_retired()
+                    return handler(request, body, **request.path_params)
+            except SphereError as exc:
+                return self.error(request, exc)
+
+        return endpoint
+
+    @property
+    def sphere(self) -> SphereService:
+        return self.cloud.sphere
+
+    @property
+    def settings(self) -> Any:
+        return self.cloud.settings.sphere
+
+    def _check_retired(self) -> None:
+        retire_at = self.settings.legacy_retire_at
+        if retire_at and self.sphere.clock.now() >= datetime.fromisoformat(retire_at):
+            raise SphereError(410, "Gone", "The Azure Sphere legacy public API has been retired (G-2).")
+
+    def _principal(self, request: Request) -> Principal:
+        header = request.headers.get("authorization")
+        if header is None:
+            return self.sphere.authenticate(None, "sphere")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise SphereError(401, "InvalidAuthenticationToken", "The Authorization header must be 'Bearer <token>'.")
+        return self.sphere.authenticate(token.strip(), "sphere")
+
+    def _tenant(self, request: Request, tenant_id: str, *, claim: bool = False) -> tuple[Principal, Tenant]:
+        principal = self._principal(request)
+        tenant = self.sphere.get_tenant(tenant_id)
+        self.sphere.authorize(principal, tenant, claim=claim)
+        return principal, tenant
+
+    # -- responses ---------------------------------------------------------------------------------------------
+
+    def json(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        return Response(
+            json.dumps(data, separators=(",", ":")),
+            status_code=status,
+            media_type="application/json; charset=utf-8",
+            headers=headers,
+        )
+
+    def string(self, text: str) -> Response:
+        """A ``string`` body: a quoted JSON literal (SL-1 ``json``) or raw text (``text``), SL-2 content types."""
+        if self.settings.legacy_string_body == "text":
+            return Response(text, media_type="text/plain; charset=utf-8")
+        return self.json(text)
+
+    def error(self, request: Request, exc: SphereError) -> Response:
+        return error_response(request, exc.status, exc.legacy_code, exc.message, settings=self.settings)
+
+    def _download(self, request: Request, tenant_id: str, make: Callable[[Tenant, str | None], str]) -> Response:
+        _, tenant = self._tenant(request, tenant_id)
+        thumbprint = request.query_params.get("thumbprint")
+        try:
+            return self.string(make(tenant, thumbprint))
+        except SphereError as exc:
+            if exc.status == 404 and self.settings.expired_body == "null" and thumbprint is not None:
+                generation = tenant.find_generation(thumbprint)  # unknown thumbprints stay 404
+                if generation.status() in ("Expired", "Revoked"):
+                    return self.json(None)
+            raise
+
+    # -- tenants and certificates ------------------------------------------------------------------------------
+
+    def list_tenants(self, request: Request, body: bytes) -> Response:
+        principal = self._principal(request)
+        return self.json([tenant_body(t, principal) for t in self.sphere.visible_tenants(principal)])
+
+    def get_tenant(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        principal, found = self._tenant(request, tenant_id)
+        return self.json(tenant_body(found, principal))
+
+    def list_certificates(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        _, found = self._tenant(request, tenant_id)
+        now = self.sphere.clock.now()
+        items = [certificate_status_body(g, now) for g in found.generations]
+        if self.settings.cert_list_envelope:
+            return self.json({"Items": items, "ContinuationToken": None})
+        return self.json(items)
+
+    def get_certificate(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        def make(found: Tenant, thumbprint: str | None) -> str:
+            return pki.to_b64(self.sphere.usable_generation(found, thumbprint).certificate)
+
+        return self._download(request, tenant_id, make)
+
+    def get_certificate_chain(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        def make(found: Tenant, thumbprint: str | None) -> str:
+            generation = self.sphere.usable_generation(found, thumbprint)
+            chain = [generation.certificate, self.sphere.policy.certificate, self.sphere.root.certificate]
+            return base64.b64encode(pki.chain_to_p7b(chain)).decode("ascii")
+
+        return self._download(request, tenant_id, make)
+
+    def get_proof(self, request: Request, body: bytes, tenant_id: str, code: str) -> Response:
+        def make(found: Tenant, thumbprint: str | None) -> str:
+            return pki.to_b64(self.sphere.issue_proof(found.id, code, thumbprint))
+
+        return self._download(request, tenant_id, make)
+
+    def list_certs_deprecated(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        """(Deprecated) every downloadable tenant CA certificate, as one base64 PKCS#7 blob."""
+        _, found = self._tenant(request, tenant_id)
+        certificates = [g.certificate for g in found.generations if g.usable()]
+        return self.string(base64.b64encode(pki.chain_to_p7b(certificates)).decode("ascii"))
+
+    def list_certchains_deprecated(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        """(Deprecated) the downloadable tenant CAs plus the chain "up to and including the root CA"."""
+        _, found = self._tenant(request, tenant_id)
+        certificates = [g.certificate for g in found.generations if g.usable()]
+        certificates += [self.sphere.policy.certificate, self.sphere.root.certificate]
+        return self.string(base64.b64encode(pki.chain_to_p7b(certificates)).decode("ascii"))
+
+    # -- devices and claims ------------------------------------------------------------------------------------
+
+    def claim(self, request: Request, body: bytes, tenant_id: str, device_id: str) -> Response:
+        _, found = self._tenant(request, tenant_id, claim=True)
+        operation = self.sphere.claim_device(found.id, device_id)
+        return self.json(operation_body(operation, self.sphere.clock.now(), fresh=True), 202)
+
+    def bulk_claim(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        _, found = self._tenant(request, tenant_id, claim=True)
+        try:
+            device_ids = json.loads(body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise bad_request("The request body must be a JSON array of device IDs.") from None
+        if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
+            raise bad_request("The request body must be a JSON array of device IDs.")
+        operation = self.sphere.claim_devices(found.id, device_ids, operation_type=11)
+        return self.json(operation_body(operation, self.sphere.clock.now(), fresh=True), 202)
+
+    def get_operation(self, request: Request, body: bytes, tenant_id: str, operation_id: str) -> Response:
+        _, found = self._tenant(request, tenant_id)
+        return self.json(operation_body(self.sphere.get_operation(found.id, operation_id), self.sphere.clock.now()))
+
+    def list_devices(self, request: Request, body: bytes, tenant_id: str) -> Response:
+        _, found = self._tenant(request, tenant_id)
+        return self._page(request, self.sphere.list_devices(found.id))
+
+    def list_product_devices(self, request: Request, body: bytes, tenant_id: str, product_id: str) -> Response:
+        _, found = self._tenant(request, tenant_id)
+        product_id = found.product_by_id(product_id).id
+        return self._page(request, self.sphere.list_devices(found.id, product_id=product_id))
+
+    def list_group_devices(self, request: Request, body: bytes, tenant_id: str, group_id: str) -> Response:
+        _, found = self._tenant(request, tenant_id)
+        group_id = found.device_group_by_id(group_id).id
+        return self._page(request, self.sphere.list_devices(found.id, device_group_id=group_id))
+
+    def _page(self, request: Request, records: list[DeviceRecord]) -> Response:
+        """``{"Items", "ContinuationToken"}``: ``?maxPageSize`` items from the offset the header's token names."""
+        raw_size = request.query_params.get("maxPageSize")
+        size = DEFAULT_PAGE_SIZE
+        if raw_size is not None:
+            if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_PAGE_SIZE:
+                raise bad_request(f"maxPageSize must be an integer from 1 to {MAX_PAGE_SIZE}.", target="maxPageSize")
+            size = int(raw_size)
+        offset = decode_continuation(request.headers.get(CONTINUATION_HEADER), len(records))
+        items = records[offset : offset + size]
+        following = offset + size
+        token = encode_continuation(following) if following < len(records) else None
+        return self.json({"Items": [device_body(r) for r in items], "ContinuationToken": token})
+
+
+def error_response(request: Request, status: int, code: str, message: str, *, settings: Any | None = None) -> Response:
+    """``PublicApiErrorDetails`` (SL-3): one object in an array (default), or alone as ``application/problem+json``.
+
+    401 answers carry ``WWW-Authenticate: Bearer`` (SL-4). Also what injected faults answer with.
+    """
+    if settings is None:
+        cloud = getattr(getattr(request.scope.get("app"), "state", None), "cloud", None)
+        settings = cloud.settings.sphere if cloud is not None else None
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    detail = {
+        "Type": "about:blank",
+        "Title": title,
+        "Status": status,
+        "Detail": message,
+        "Instance": request.url.path,
+        "ErrorCode": code,
+        "Extensions": {},
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if settings is not None and settings.legacy_error_body == "object":
+        return JSONResponse(detail, status, headers=headers, media_type="application/problem+json")
+    return JSONResponse([detail], status, headers=headers)
+
+
+def encode_continuation(offset: int) -> str:
+    """An opaque continuation token (its content is the fake's business; clients echo it back)."""
+    return base64.urlsafe_b64encode(f"sphere-harness:{offset}".encode()).decode("ascii")
+
+
+def decode_continuation(token: str | None, total: int) -> int:
+    if token is None:
+        return 0
+    try:
+        prefix, _, number = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii").partition(":")
+        offset = int(number)
+    except (ValueError, UnicodeError, binascii.Error):
+        offset = -1
+        prefix = ""
+    if prefix != "sphere-harness" or not 0 <= offset <= total:
+        raise bad_request("The Sphere-Continuation token is not valid.", target=CONTINUATION_HEADER)
+    return offset
+
+
+def build_app(cloud: Any) -> Starlette:
+    """The legacy v2 API of ``cloud`` as a Starlette app (mount it at ``https://prod.core.sphere.azure.net``)."""
+    api = LegacyApi(cloud)
+
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        if status == 405:
+            return api.error(request, SphereError(405, "MethodNotAllowed", f"{request.method} is not allowed here."))
+        return api.error(request, SphereError(404, "ResourceNotFound", f"No resource at '{request.url.path}'."))
+
+    app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted})
+    app.state.cloud = cloud
+    return app
