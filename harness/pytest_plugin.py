@@ -1,1 +1,99 @@
-"""pytest plugin: fixtures for the fake world (being built)."""
+"""pytest plugin ``sphere_harness`` (installed with the package, entry point ``pytest11``): the fake world as fixtures.
+
+Fixtures:
+
+* ``fake_cloud`` — a fresh :class:`~simulator.cloud.FakeCloud` (seed 0) per test with ``cloud.mock()`` active, so
+  any httpx code in the test that calls ``https://prod.core.sphere.azure.net``, ``https://management.azure.com``
+  or ``https://<app>.azureiotcentral.com`` reaches the fake;
+* ``served_cloud`` — one world served over HTTPS on loopback for the whole session (a
+  :class:`~simulator.server.ServedCloud`: ``.endpoints``, ``.ca_bundle``, ``.cloud``; no MQTT listener);
+* ``run_scenario`` — a function ``run_scenario(name_or_path, **kwargs) -> Result`` that runs a scenario on the
+  fake target (``--harness-target served`` switches the default) with the test's ``tmp_path`` as work folder.
+
+Markers: ``fake_only`` (the test needs the simulator control surface; skipped with ``--harness-target live``) and
+``served`` (the test opens sockets on loopback).
+
+Example::
+
+    import httpx
+
+    def test_seed_workflow(run_scenario):
+        result = run_scenario("enable-trust", seed=7)
+        assert result.passed, result.failed_step
+        assert result.variables["entry"]["verified"] is True
+
+    def test_my_client_against_the_fake(fake_cloud):
+        from simulator.control import create_tenant
+        access = create_tenant(fake_cloud, name="Contoso")
+        tenants = httpx.get("https://prod.core.sphere.azure.net/v2/tenants",
+                            headers={"Authorization": f"Bearer {access.token}"}).json()
+        assert tenants[0]["Id"] == access.tenant_id
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TARGET_OPTION = "--harness-target"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sphere_harness", "sphere-harness fake world")
+    group.addoption(
+        TARGET_OPTION,
+        action="store",
+        default="fake",
+        choices=("fake", "served", "live"),
+        help="default target of the run_scenario fixture (live also needs SPHERE_HARNESS_LIVE=1 and a configuration)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fake_only: needs the simulator control surface; skipped on the live target")
+    config.addinivalue_line("markers", "served: starts real HTTPS/MQTT listeners on loopback")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption(TARGET_OPTION, "fake") != "live":
+        return
+    skip = pytest.mark.skip(reason="fake-only test: the live target has no simulator control surface")
+    for item in items:
+        if item.get_closest_marker("fake_only") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def fake_cloud() -> Iterator[Any]:
+    """A fresh in-process fake world (seed 0) with respx routing the real Azure host names into it."""
+    from simulator.cloud import FakeCloud
+
+    cloud = FakeCloud(seed=0)
+    with cloud.mock():
+        yield cloud
+
+
+@pytest.fixture(scope="session")
+def served_cloud() -> Iterator[Any]:
+    """One fake world served over HTTPS on loopback for the session (``.endpoints``, ``.ca_bundle``)."""
+    from simulator.cloud import FakeCloud
+
+    cloud = FakeCloud(seed=0)
+    with cloud.serve(port=0, mqtt_port=None) as served:
+        yield served
+
+
+@pytest.fixture
+def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """``run_scenario(name_or_path, target=None, seed=None, workdir=None, **kw) -> harness.Result``."""
+    from harness.runner import run_scenario as run
+
+    default_target = request.config.getoption(TARGET_OPTION, "fake")
+
+    def runner(name_or_path: str | Path, target: Any = None, seed: int | None = None, workdir: Any = None, **kw):
+        return run(name_or_path, target or default_target, seed=seed, workdir=workdir or tmp_path, **kw)
+
+    return runner
