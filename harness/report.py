@@ -3,15 +3,15 @@
 Console::
 
     enable-trust on fake (seed 7) — files in /work/run
-      ✓  1 sphere.login                                 Sign in and select the tenant           0.010s
-      ✓  2 sphere.ca-certificate.download               Download CAcertificate.cer              0.004s
-      ✗  9 expect                                       the primary certificate is verified     0.000s
+      ✓  1   0.010s  sphere.login  azsphere login; azsphere tenant select
+      ✓  2   0.004s  sphere.ca-certificate.download  azsphere ca-certificate download --destination CAcertificate.cer
+      ✗ 11   0.000s  expect  the primary certificate is verified
            expected values to be equal
            --- expected
            +++ actual
            -true
            +false
-    FAILED enable-trust: 8 passed, 1 failed, 0 skipped in 0.08s
+    FAILED enable-trust at step 11 (the primary certificate is verified, line 68): 10 passed, 1 failed, 0 skipped
 
 JSON (``--report-json``) is ``{"passed": bool, "scenarios": [Result.to_json(), …]}``. JUnit (``--junit``) has one
 ``<testsuite>`` per scenario and one ``<testcase>`` per step, with ``<failure>``/``<error>``/``<skipped>``.
@@ -55,10 +55,8 @@ class ConsoleReporter:
     def step(self, step: StepResult) -> None:
         symbol, style = SYMBOLS.get(step.outcome, ("?", "white"))
         label = step.name if step.name != step.kind else ""
-        self.console.print(
-            f"  [{style}]{symbol}[/] {step.index + 1:>2} {escape(step.kind):<40} {escape(label):<40} "
-            f"{step.seconds:.3f}s"
-        )
+        name = f"[bold]{escape(step.kind)}[/]" + (f"  {escape(label)}" if label else "")
+        self.console.print(f"  [{style}]{symbol}[/] {step.index + 1:>2} {step.seconds:7.3f}s  {name}")
         if step.error:
             for line in step.error.rstrip().splitlines():
                 self.console.print(f"       {escape(line)}", style=_line_style(line))

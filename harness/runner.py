@@ -142,7 +142,7 @@ def run(
                     _run_step(spec, step_result, session, variables)
                     stopped = step_result.outcome in (FAILED, ERROR)
                 notify("step", step_result)
-            result.cleanups = _cleanups(session)
+        result.cleanups = _cleanups(session)  # after the session closed: live cleanups have run
     except HarnessClientError as exc:  # given could not be set up
         result.error = f"setting up `given` failed: {exc}"
     result.seconds = time.perf_counter() - started
