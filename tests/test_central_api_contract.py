@@ -7,33 +7,27 @@ from __future__ import annotations
 
 import base64
 import re
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import pytest
-from test_central_world import API, X509_GROUP, CentralWorld, b64_der, b64_pem, client, material, raw_pem, snapshot
+from test_central_world import (
+    API,
+    X509_GROUP,
+    CentralWorld,
+    assert_error,
+    b64_der,
+    b64_pem,
+    client,
+    material,
+    raw_pem,
+    snapshot,
+)
 
 from simulator import pki
 
 GROUP = "/api/enrollmentGroups/myx509eg"
 PRIMARY = GROUP + "/certificates/primary"
-
-
-def assert_error(response: httpx.Response, status: int, code: str, world: CentralWorld | None = None) -> dict[str, Any]:
-    """The C-1 error shape: JSON ``error`` object, ``x-ms-error-code`` = code, ``x-ms-request-id`` = requestId."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "requestId", "time"}
-    assert error["code"] == code
-    assert error["message"]
-    assert response.headers["x-ms-error-code"] == code
-    assert response.headers["x-ms-request-id"] == error["requestId"]
-    assert re.fullmatch(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT", error["time"])  # RFC 1123
-    if world is not None:
-        assert parsedate_to_datetime(error["time"]) == world.clock.now()
-    return error
 
 
 @pytest.fixture

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import threading
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
 
@@ -83,6 +85,22 @@ def client(world: Any, app: App | None = None, *, host: str | None = None, token
     return httpx.Client(
         transport=SyncASGITransport(world.central_app), base_url=f"https://{host}", headers=headers, timeout=5
     )
+
+
+def assert_error(response: httpx.Response, status: int, code: str, world: CentralWorld | None = None) -> dict[str, Any]:
+    """The C-1 error shape: JSON ``error`` object, ``x-ms-error-code`` = code, ``x-ms-request-id`` = requestId."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "requestId", "time"}
+    assert error["code"] == code
+    assert error["message"]
+    assert response.headers["x-ms-error-code"] == code
+    assert response.headers["x-ms-request-id"] == error["requestId"]
+    assert re.fullmatch(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT", error["time"])  # RFC 1123
+    if world is not None:
+        assert parsedate_to_datetime(error["time"]) == world.clock.now()
+    return error
 
 
 # -- PKI material, made once -------------------------------------------------------------------------------
