@@ -82,29 +82,30 @@ class _Loader(yaml.SafeLoader):
 
 def _load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
     """Parse one YAML document into plain Python values plus a map from value path to its 1-based line."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             raise ScenarioError(source, 1, "the file is empty; expected a mapping with `steps:`")
         lines: dict[Path_, int] = {}
-        counter = [0]
-        value = _construct(loader, node, (), lines, source, counter)
+        value = _construct(loader, node, (), lines, source, [0])
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = mark.line + 1 if mark is not None else 1
         problem = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
         raise ScenarioError(source, line, f"invalid YAML: {problem}") from None
-    except yaml.YAMLError as exc:  # reader errors (bad characters) carry a position too
-        line = None
+    except yaml.YAMLError as exc:  # reader errors (characters YAML forbids) carry a position
         position = getattr(exc, "position", None)
-        if isinstance(position, int):
-            line = text.count("\n", 0, position) + 1
-        raise ScenarioError(source, line, f"invalid YAML: {exc}") from None
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise ScenarioError(source, line, f"invalid YAML: {reason}") from None
     except RecursionError:
-        raise ScenarioError(source, None, "the document nests too deeply") from None
+        line = loader.get_mark().line + 1 if loader is not None else 1
+        raise ScenarioError(source, line, "the document nests too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return value, lines
 
 
@@ -404,7 +405,9 @@ def _check_variables(steps: list[StepSpec], source: str) -> None:
 
 
 def _from_validation(exc: ValidationError, base: Path_, lines: dict[Path_, int], source: str, prefix: str = ""):
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown field is usually a typo of a missing one: name it first
+    error = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
     loc = tuple(error.get("loc", ()))
     full = (*base, *loc)
     line = None
