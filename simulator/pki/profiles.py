@@ -153,7 +153,10 @@ def _build(
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False
         )
-    return builder.sign(signing_key, _hash_for(signing_key))
+    # RFC 6979 deterministic ECDSA: with a seeded Entropy the same world yields byte-identical certificates
+    # (and so the same thumbprints); a random ECDSA nonce would change every signature between runs.
+    deterministic = True if isinstance(signing_key, ec.EllipticCurvePrivateKey) else None
+    return builder.sign(signing_key, _hash_for(signing_key), ecdsa_deterministic=deterministic)
 
 
 def make_root_ca(

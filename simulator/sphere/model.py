@@ -650,9 +650,8 @@ class SphereService:
         tenant = self.get_tenant(tenant_id)
         group = None
         if product is not None or device_group is not None:
+            # placeholder products hold only placeholder groups, real products only real ones
             group = tenant.product(product or ".default").device_group(device_group or ".default")
-            if group.is_placeholder != group.product.is_placeholder:
-                raise bad_request("Use '.default' or '.unassigned' for both product and device group, or neither.")
         if not isinstance(device_ids, list) or not device_ids:
             raise bad_request("At least one device identifier is required.", target="deviceIdentifiers")
         if len(device_ids) > MAX_BULK_CLAIM:
