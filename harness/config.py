@@ -114,7 +114,7 @@ class CentralLive(_Section):
 
 class LiveConfig(_Section):
     sphere: SphereLive
-    central: CentralLive
+    central: CentralLive = Field(default_factory=CentralLive)
     ca_bundle: str | None = None
     run_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,40}$")
     # keys of a served world's endpoints file that a live run does not use

@@ -94,6 +94,10 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = " ".join(part for part in (exc.context, exc.problem) if part) or str(exc)
+        if exc.problem == "mapping values are not allowed here":
+            problem += (
+                " (a step with `name:`, `save_as:` or `expect_error:` needs a colon after its kind: `- sphere.login:`)"
+            )
         raise ScenarioError(source, line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:  # reader errors (characters YAML forbids) carry a position
         position = getattr(exc, "position", None)
