@@ -1,0 +1,77 @@
+"""The ``sphere_harness`` pytest plugin, used from a separate test project (pytester), as a user would."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def test_fixtures_work_in_a_separate_project(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user_project="""
+        import ssl
+
+        import httpx
+        import pytest
+
+        from simulator.control import create_tenant
+
+
+        def test_seed_workflow(run_scenario):
+            result = run_scenario("enable-trust", seed=7)
+            assert result.passed, result.failed_step
+            assert result.variables["entry"]["verified"] is True
+            assert [step.outcome for step in result.steps] == ["passed"] * 11
+
+
+        def test_plain_httpx_reaches_the_fake(fake_cloud):
+            access = create_tenant(fake_cloud, name="Contoso")
+            tenants = httpx.get(
+                "https://prod.core.sphere.azure.net/v2/tenants",
+                headers={"Authorization": f"Bearer {access.token}"},
+            ).json()
+            assert [t["Id"] for t in tenants] == [access.tenant_id]
+
+
+        def test_each_test_gets_a_fresh_world(fake_cloud):
+            assert fake_cloud.sphere.tenants == {}
+
+
+        @pytest.mark.served
+        def test_served_world(served_cloud):
+            sphere = served_cloud.endpoints["sphere"]
+            response = httpx.get(
+                f"{sphere['legacy_url']}/tenants",
+                headers={"Authorization": f"Bearer {sphere['token']}"},
+                verify=ssl.create_default_context(cafile=served_cloud.ca_bundle),
+            )
+            assert response.status_code == 200
+            assert response.json()[0]["Id"] == sphere["tenant_id"]
+
+
+        @pytest.mark.fake_only
+        def test_needs_the_control_surface(fake_cloud):
+            fake_cloud.clock.advance(days=1)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::pytest.PytestUnknownMarkWarning")
+    result.assert_outcomes(passed=5)
+
+
+def test_fake_only_tests_are_skipped_on_the_live_target(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.fake_only
+        def test_travels_the_clock():
+            raise AssertionError("must not run on live")
+
+        def test_wire_only():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-target", "live", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*fake-only test: the live target has no simulator control surface*"])
