@@ -278,3 +278,9 @@ def test_reports_json_and_junit(tmp_path: Path) -> None:
     failure = suites.find("./testsuite[2]/testcase/failure")
     assert failure is not None and "expected values to be equal" in failure.get("message", "")
     ET.fromstring(ET.tostring(suites))  # well-formed
+
+
+@pytest.mark.parametrize("name", ["enable-trust", "enable-trust-arm", "proof-mismatch"])
+def test_every_shipped_scenario_passes_in_process(name: str, tmp_path: Path) -> None:
+    result = run_scenario(name, workdir=tmp_path)
+    assert result.passed, result.failed_step

@@ -221,3 +221,7 @@ def test_paths_into_values_and_their_errors() -> None:
 def test_braces_that_are_not_placeholders_stay_literal() -> None:
     assert substitute("{not a var} {} {1x}", {}) == "{not a var} {} {1x}"
     assert substitute('{"json": 1}', {}) == '{"json": 1}'
+
+
+def test_shipped_scenarios_are_the_ones_the_runner_tests_cover() -> None:
+    assert {name for name, _ in list_scenarios()} == {"enable-trust", "enable-trust-arm", "proof-mismatch"}
