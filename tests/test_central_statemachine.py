@@ -312,6 +312,6 @@ class EnrollmentLifecycle(RuleBasedStateMachine):
 
 
 EnrollmentLifecycle.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=20, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TestEnrollmentLifecycle = EnrollmentLifecycle.TestCase

@@ -2,17 +2,16 @@
 
 :class:`CentralWorld` has the attributes the wire adapter reads from a ``FakeCloud`` (``clock``, ``entropy``,
 ``settings``, ``lock``, ``central``), so ``build_app(world)`` serves it without the Sphere and DPS models.
-:func:`client` is a synchronous httpx client that sends requests straight into the ASGI app — addressed to
-``https://<subdomain>.azureiotcentral.com`` like real traffic — so tests drive the HTTP adapter exactly as a
-client would, without sockets. PKI material (a Sphere-like chain and foreign CAs) is made once per process
-with :mod:`simulator.pki`, because EC key generation is the slow part of these tests.
+:func:`client` is a plain synchronous httpx client addressed to ``https://<subdomain>.azureiotcentral.com``;
+the project's respx router (:func:`simulator.inprocess.mock_cloud`) carries its requests into the adapter, so
+tests drive the HTTP adapter exactly as a client would, without sockets. PKI material (a Sphere-like chain and
+foreign CAs) is made once per process with :mod:`simulator.pki`, because key generation is the slow part.
 
 Other ``test_central_*`` modules import from here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import threading
@@ -32,6 +31,7 @@ from simulator.central.api import build_app
 from simulator.central.model import App, CentralService
 from simulator.clock import Clock
 from simulator.entropy import Entropy
+from simulator.inprocess import mock_cloud
 from simulator.settings import Settings
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -59,20 +59,38 @@ class CentralWorld:
         return self._asgi
 
 
-class SyncASGITransport(httpx.BaseTransport):
-    """Run each request through an ASGI app on a private event loop (a sync stand-in for the respx mock)."""
+class MockedClient(httpx.Client):
+    """An httpx client whose requests reach the world through the shared respx router (``simulator.inprocess``).
 
-    def __init__(self, app: Any) -> None:
-        self._transport = httpx.ASGITransport(app=app)
+    The router is entered when the client is made and left when it is closed, so ``with client(...) as http``
+    is the whole lifetime of the in-process routing.
+    """
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        async def run() -> httpx.Response:
-            forwarded = httpx.Request(request.method, request.url, headers=request.headers, content=request.read())
-            response = await self._transport.handle_async_request(forwarded)
-            content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers, content=content)
+    def __init__(self, world: Any, **kwargs: Any) -> None:
+        self._router: Any = mock_cloud(world)
+        self._router.__enter__()
+        try:
+            super().__init__(**kwargs)
+        except BaseException:
+            self._router.__exit__(None, None, None)
+            raise
 
-        return asyncio.run(run())
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._leave()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            super().__exit__(*exc_info)
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        if self._router is not None:
+            router, self._router = self._router, None
+            router.__exit__(None, None, None)
 
 
 def client(world: Any, app: App | None = None, *, host: str | None = None, token: str | None = None) -> httpx.Client:
@@ -82,9 +100,7 @@ def client(world: Any, app: App | None = None, *, host: str | None = None, token
     headers = {}
     if app is not None:
         headers["Authorization"] = token if token is not None else app.issue_api_token()
-    return httpx.Client(
-        transport=SyncASGITransport(world.central_app), base_url=f"https://{host}", headers=headers, timeout=5
-    )
+    return MockedClient(world, base_url=f"https://{host}", headers=headers, timeout=5)
 
 
 def assert_error(response: httpx.Response, status: int, code: str, world: CentralWorld | None = None) -> dict[str, Any]:
@@ -189,8 +205,10 @@ def test_hosts_without_a_known_subdomain_reach_the_default_app() -> None:
     assert world.central.app_for_host("localhost") is first
     assert world.central.app_for_host("unknown.azureiotcentral.com") is first
     assert world.central.app_for_host("SECOND.azureiotcentral.com").subdomain == "second"
-    with client(world, first, host="127.0.0.1:8443") as http:
-        assert http.get("/api/enrollmentGroups" + API).json() == {"value": []}
+    with client(world, first) as http:  # a Host with no subdomain, as when serving on 127.0.0.1 (C-26)
+        http.put("/api/enrollmentGroups/g" + API, json=X509_GROUP)
+        listed = http.get("/api/enrollmentGroups" + API, headers={"Host": "127.0.0.1:8443"}).json()
+        assert [g["id"] for g in listed["value"]] == ["g"]
 
 
 def test_a_world_without_apps_creates_the_default_app_on_first_use() -> None:
