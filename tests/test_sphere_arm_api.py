@@ -171,6 +171,18 @@ def test_pending_and_failed_operations() -> None:
     assert failed.status_code == 409 and failed.json()["error"]["code"] == "Conflict"
 
 
+def test_azure_async_operation_setting() -> None:
+    arm = Arm(arm_send_azure_async_operation=True, claim_delay_s=5)
+    device = arm.sphere.create_device().id
+    claim = "/products/.default/deviceGroups/.default/claimDevices"
+    response = arm.call("POST", claim, json={"deviceIdentifiers": [device]})
+    assert response.headers["azure-asyncoperation"] == response.headers["location"]
+    pending = arm.call("GET", response.headers["location"])
+    assert (pending.status_code, pending.json()) == (202, {"status": "InProgress"})
+    arm.cloud.clock.advance(timedelta(seconds=5))
+    assert arm.call("GET", response.headers["location"]).json() == {"status": "Succeeded"}
+
+
 def test_products_and_device_groups(arm: Arm) -> None:
     arm.sphere.create_product(arm.tenant.id, "Coffee Maker")
     arm.sphere.create_device_group(arm.tenant.id, "Coffee Maker", "Field Test")

@@ -202,6 +202,17 @@ def test_expired_generation_null_body_setting() -> None:
     assert api.get(f"/tenants/{api.tenant.id}/cert", params={"thumbprint": "AB" * 20}).status_code == 404
 
 
+def test_legacy_api_retires_at_the_configured_instant() -> None:
+    api = Legacy(legacy_retire_at="2027-09-27T00:00:00+00:00")  # G-2
+    assert api.get("/tenants").status_code == 200
+    api.cloud.clock.set(datetime(2027, 9, 27, tzinfo=UTC))
+    api.admin = api.headers("admin@contoso.com")
+    before = api.sphere.snapshot()
+    gone = api.get("/tenants")
+    assert gone.status_code == 410 and gone.json()[0]["Status"] == 410
+    assert api.sphere.snapshot() == before
+
+
 # -- refusals (acceptance 3) -----------------------------------------------------------------------------------
 
 

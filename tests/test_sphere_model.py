@@ -61,6 +61,13 @@ def test_seed_makes_tenants_repeatable() -> None:
     assert ta.id == tb.id
     assert ta.generations[0].thumbprint == tb.generations[0].thumbprint
     assert a.create_device().id == b.create_device().id
+    # tokens and claims draw from their own streams: they do not shift the next device or tenant ID
+    b.create_user("x@y.z", {tb.id: ["Reader"]})
+    b.issue_token("x@y.z")
+    b.claim_device(tb.id, b.create_device().id)
+    a.create_device()
+    assert a.create_device().id == b.create_device().id
+    assert a.create_tenant().id == b.create_tenant().id
 
 
 def test_tenant_refusals_change_nothing(sphere: SphereService) -> None:

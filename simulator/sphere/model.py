@@ -390,6 +390,11 @@ class SphereService:
         self.policy: pki.Issuer = pki.make_policy_ca(
             self.root, entropy.fork("policy"), now, common_name=p.policy_common_name, years=p.policy_years
         )
+        # separate streams, so that issuing a token or claiming never shifts the next tenant or device ID
+        self._tenant_entropy = entropy.fork("tenants")
+        self._device_entropy = entropy.fork("devices")
+        self._token_entropy = entropy.fork("tokens")
+        self._operation_entropy = entropy.fork("operations")
         self.tenants: dict[str, Tenant] = {}
         self.users: dict[str, User] = {}
         self.devices: dict[str, DeviceRecord] = {}
@@ -411,7 +416,7 @@ class SphereService:
         Defaults: a random GUID, ``tenant-<8 hex>`` as name, catalog name derived from the name, a random
         subscription and resource group ``sphere-harness``. A duplicate tenant ID or catalog placement is 409.
         """
-        tenant_id = self._guid(tenant_id, "tenant_id") if tenant_id is not None else self.entropy.uuid()
+        tenant_id = self._guid(tenant_id, "tenant_id") if tenant_id is not None else self._tenant_entropy.uuid()
         if tenant_id in self.tenants:
             raise SphereError(409, "Conflict", f"The tenant '{tenant_id}' already exists.", target=tenant_id)
         name = name if name is not None else f"tenant-{tenant_id[:8]}"
@@ -422,7 +427,9 @@ class SphereService:
         if not isinstance(catalog, str) or not CATALOG_NAME_PATTERN.match(catalog):
             raise bad_request(f"Invalid catalog name '{catalog}'.", target="catalog", code="InvalidResourceName")
         subscription_id = (
-            self._guid(subscription_id, "subscription_id") if subscription_id is not None else self.entropy.uuid()
+            self._guid(subscription_id, "subscription_id")
+            if subscription_id is not None
+            else self._tenant_entropy.uuid()
         )
         resource_group = resource_group if resource_group is not None else "sphere-harness"
         if not isinstance(resource_group, str) or not re.match(r"^[-\w._()]{1,90}$", resource_group):
@@ -563,7 +570,7 @@ class SphereService:
             lifetime = self.settings.sphere.token_lifetime_s
         if not isinstance(lifetime, timedelta):
             lifetime = timedelta(seconds=float(lifetime))
-        token = f"sphere-{audience}-{self.entropy.hex(24)}"
+        token = f"sphere-{audience}-{self._token_entropy.hex(24)}"
         self._tokens[token] = _Token(user.email, audience, self.clock.now() + lifetime)
         return token
 
@@ -608,13 +615,13 @@ class SphereService:
     def create_device(self, device_id: str | None = None) -> SimulatedDeviceIdentity:
         """A simulated chip: 128 lower-hex ID from the world's entropy and its own P-256 key (K-4)."""
         if device_id is None:
-            device_id = self.entropy.hex(64)
+            device_id = self._device_entropy.hex(64)
         elif not isinstance(device_id, str) or not re.fullmatch(r"[0-9A-Fa-f]{128}", device_id):
             raise bad_request("A device ID is 128 hexadecimal characters.", target="device_id")
         device_id = device_id.lower()
         if device_id in self.devices:
             raise SphereError(409, "Conflict", f"The device '{device_id}' already exists.", target=device_id)
-        identity = SimulatedDeviceIdentity(device_id, self.entropy.ec_private_key(ec.SECP256R1()))
+        identity = SimulatedDeviceIdentity(device_id, self._device_entropy.ec_private_key(ec.SECP256R1()))
         self.devices[device_id] = DeviceRecord(identity)
         return identity
 
@@ -670,7 +677,7 @@ class SphereService:
             raise next(iter(conflicts.values()))
         now = self.clock.now()
         operation = ClaimOperation(
-            id=self.entropy.uuid(),
+            id=self._operation_entropy.uuid(),
             tenant_id=tenant.id,
             operation_type=operation_type,
             device_ids=ids,
