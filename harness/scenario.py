@@ -362,6 +362,14 @@ def _parse_step(raw: Any, index: int, lines: dict[Path_, int], source: str) -> S
     )
 
 
+def _nearest_line(lines: dict[Path_, int], path: Path_) -> int | None:
+    """The line of ``path``, or of its closest enclosing node (a key YAML gave no mark of its own, e.g. null)."""
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return None
+
+
 def _check_args(model: type[BaseModel], args: dict[str, Any], path: Path_, lines: dict[Path_, int], source, what):
     """Unknown and missing arguments always; full type validation when no argument holds a placeholder."""
     fields = model.model_fields
@@ -370,12 +378,12 @@ def _check_args(model: type[BaseModel], args: dict[str, Any], path: Path_, lines
         if key not in aliases:
             expected = ", ".join(sorted(fields)) or "no arguments"
             raise ScenarioError(
-                source, lines.get((*path, key)), f"{what}: unknown argument {key!r}; expected {expected}"
+                source, _nearest_line(lines, (*path, key)), f"{what}: unknown argument {key!r}; expected {expected}"
             )
     if references(args):
         for name, info in fields.items():
             if info.is_required() and name not in args and (info.alias or name) not in args:
-                raise ScenarioError(source, lines.get(path), f"{what}: missing required argument {name!r}")
+                raise ScenarioError(source, _nearest_line(lines, path), f"{what}: missing required argument {name!r}")
         return
     try:
         model.model_validate(args)
