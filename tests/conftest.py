@@ -1,3 +1,15 @@
-"""Shared pytest configuration for the project's own tests."""
+"""Shared pytest configuration for the project's own tests.
+
+Under CI (``CI`` set) hypothesis runs derandomized: the same examples every run, so a submission's result does
+not depend on luck. Locally it explores freshly each run, which is where new counterexamples are found.
+"""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 pytest_plugins = ["pytester"]
