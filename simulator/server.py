@@ -483,6 +483,11 @@ def serve_cloud(
     """
     if not isinstance(port, int) or not 0 <= port <= 65535 - len(HTTPS_SERVICES):
         raise ValueError(f"port must be 0 (free ports) or a first port for {len(HTTPS_SERVICES)} consecutive ports")
+    # C-13: a served world names its own listener as ``assignedHub`` so an unmodified SDK can dial the hub it is
+    # told (``iotc-<guid>.azure-devices.net`` does not resolve here). Only the untouched default changes; an
+    # explicit setting ("model" set on purpose cannot be told apart, so set a host name to pin one) is kept.
+    if cloud.settings.dps.assigned_hub_host == "model":
+        cloud.settings.dps.assigned_hub_host = "served"
     tls = local_tls(workdir, names=[host])
     served = ServedCloud(
         cloud,
