@@ -125,6 +125,8 @@ class Session:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     given_hook: Callable[[Session], None] | None = None
     credential: Any = None
+    #: the offline world behind a fake or served target (``None`` live): simulated devices live in it
+    cloud: Any = None
     _selected: str | None = None
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -347,7 +349,9 @@ class FakeTarget(Target):
         with ExitStack() as stack:
             if not self.mocked:
                 stack.enter_context(cloud.mock())
-            session = Session(target=self.name, live=False, workdir=workdir, seed=seed, control=ControlClient())
+            session = Session(
+                target=self.name, live=False, workdir=workdir, seed=seed, control=ControlClient(), cloud=cloud
+            )
             session.given_hook = given_through_control(scenario.given, seed)
             stack.callback(session.close)
             session.given_hook(session)
@@ -371,8 +375,10 @@ class ServedTarget(Target):
             served = self.served
             if served is None:
                 cloud = _new_cloud(scenario, seed)
+                # MQTT (DPS and the IoT hub) only when asked for, or when the scenario has device steps
+                mqtt_port = self.mqtt_port if self.mqtt_port is not None else _mqtt_port_for(scenario)
                 try:
-                    served = stack.enter_context(cloud.serve(port=0, mqtt_port=self.mqtt_port))
+                    served = stack.enter_context(cloud.serve(port=0, mqtt_port=mqtt_port))
                 except (OSError, RuntimeError) as exc:
                     raise TargetError(f"the served world did not start: {exc}") from exc
             endpoints = served.endpoints
@@ -387,11 +393,17 @@ class ServedTarget(Target):
                 verify=ca_bundle,
                 control=ControlClient(endpoints["control_url"], verify=ca_bundle),
                 endpoints=endpoints,
+                cloud=served.cloud,
             )
             session.given_hook = given_through_control(scenario.given, seed)
             stack.callback(session.close)
             session.given_hook(session)
             yield session
+
+
+def _mqtt_port_for(scenario: Scenario) -> int | None:
+    """A free MQTT port (0) when ``scenario`` connects simulated devices (``device.*`` steps), else no listener."""
+    return 0 if any(spec.kind.startswith("device.") for spec in scenario.steps) else None
 
 
 class LiveTarget(Target):
