@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -45,6 +44,7 @@ from simulator.sphere.model import (
     SphereService,
     Tenant,
 )
+from simulator.sphere.routing import case_insensitive_routes
 
 API_VERSION = "2024-04-01"
 PROVIDER = "Microsoft.AzureSphere"
@@ -231,12 +231,7 @@ class ArmApi:
 
     def routes(self) -> list[Route]:
         """One Starlette route per operation; ARM paths match case-insensitively."""
-        routes = []
-        for method, path, name, handler in self.table:
-            route = Route(path, self._endpoint(handler), methods=[method], name=name)
-            route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
-            routes.append(route)
-        return routes
+        return case_insensitive_routes(self.table, self._endpoint)
 
     def _endpoint(self, handler: Callable[..., Response]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from http import HTTPStatus
@@ -31,6 +30,7 @@ from starlette.routing import Route
 from simulator import pki
 from simulator.sphere.errors import SphereError, bad_request
 from simulator.sphere.model import CAGeneration, ClaimOperation, DeviceRecord, Principal, SphereService, Tenant
+from simulator.sphere.routing import case_insensitive_routes
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -125,12 +125,7 @@ class LegacyApi:
 
     def routes(self) -> list[Route]:
         """One Starlette route per operation; paths match case-insensitively (SL-9)."""
-        routes = []
-        for method, path, name, handler in self.table:
-            route = Route(path, self._endpoint(handler), methods=[method], name=name)
-            route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
-            routes.append(route)
-        return routes
+        return case_insensitive_routes(self.table, self._endpoint)
 
     def _endpoint(self, handler: Callable[..., Response]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

@@ -1,0 +1,25 @@
+"""Routes whose fixed path segments match case-insensitively, as both Sphere APIs do (open-questions.md SL-9)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def case_insensitive_routes(
+    table: Iterable[tuple[str, str, str, Any]], endpoint: Callable[[Any], Endpoint]
+) -> list[Route]:
+    """One route per ``(method, path, name, handler)`` row; ``endpoint(handler)`` makes its ASGI endpoint."""
+    routes = []
+    for method, path, name, handler in table:
+        route = Route(path, endpoint(handler), methods=[method], name=name)
+        route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
+        routes.append(route)
+    return routes
