@@ -1,0 +1,314 @@
+"""The four benchmark figures of issue #7, each with the baseline it is compared to, measured in the same run.
+
+1. **Seed workflow, in-process** — ``harness.run_scenario("enable-trust")`` against the AWS analogue run by moto.
+2. **Fleet enrollment, in-process** — devices/s from claim to provisioned against the crypto bound (one P-256
+   sign + verify per device with ``cryptography``).
+3. **Served** — DPS registrations/s over MQTT/TLS with client certificates at 1, 8 and 64 concurrent devices, and
+   the latency of IoT Central's HTTPS ``verify`` under 50 concurrent clients.
+4. **Start-up** — ``sphere-harness serve`` until its endpoints file appears; ``sphere-harness run`` end to end.
+
+Every figure repeats its measurement and reports the median (the machine is shared); the spread is kept too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.world import trusted_world
+
+
+@dataclass
+class Sample:
+    """Repeated timings of one measured thing (seconds per repetition, and how many units each one did)."""
+
+    seconds: list[float]
+    units: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def per_unit_ms(self) -> float:
+        return self.median / self.units * 1000
+
+    @property
+    def rate(self) -> float:
+        return self.units / self.median if self.median else float("inf")
+
+    @property
+    def spread(self) -> str:
+        """Min–max of the repetitions relative to the median: the noise of this figure."""
+        if len(self.seconds) < 2:
+            return "1 run"
+        low, high = min(self.seconds), max(self.seconds)
+        return f"±{(high - low) / 2 / self.median * 100:.0f}% ({len(self.seconds)} runs)"
+
+
+def repeat(fn: Callable[[], int], repetitions: int) -> Sample:
+    """Run ``fn`` (which returns how many units it did) ``repetitions`` times; bounded, with GC settled first."""
+    seconds, units = [], 1
+    for _ in range(repetitions):
+        gc.collect()
+        start = time.perf_counter()
+        units = fn()
+        seconds.append(time.perf_counter() - start)
+    return Sample(seconds, units)
+
+
+# -- 1. seed workflow ------------------------------------------------------------------------------------------
+
+
+def seed_workflow(workflows: int, repetitions: int) -> tuple[Sample, Sample]:
+    """The seed scenario in-process vs moto's register-CA workflow; both ``workflows`` times per repetition."""
+    import harness
+    from bench.moto_baseline import MotoWorkflow
+
+    def ours() -> int:
+        with tempfile.TemporaryDirectory() as tmp:
+            for _ in range(workflows):
+                result = harness.run_scenario("enable-trust", workdir=tmp)
+                if not result.passed:
+                    raise RuntimeError(f"enable-trust failed: {result.failed_step}")
+        return workflows
+
+    moto = MotoWorkflow()
+    try:
+
+        def theirs() -> int:
+            for _ in range(workflows):
+                moto.run_once()
+            return workflows
+
+        ours()  # warm imports and caches for both sides
+        theirs()
+        return repeat(ours, repetitions), repeat(theirs, repetitions)
+    finally:
+        moto.close()
+
+
+# -- 2. fleet enrollment -----------------------------------------------------------------------------------------
+
+
+def _max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fleet(devices: int, repetitions: int) -> Sample:
+    """Claim → daily certificate → DPS registration → provisioned in IoT Central, for ``devices`` devices."""
+    rss: list[float] = []
+
+    def once() -> int:
+        world = trusted_world()
+        scope = world.app.id_scope
+        for _ in range(devices):
+            device = world.new_device()
+            result = device.provision(scope)
+            if result.status != "assigned":
+                raise RuntimeError(f"device not assigned: {result}")
+        if len(world.app.devices) != devices:
+            raise RuntimeError("IoT Central does not hold every device")
+        rss.append(_max_rss_mib())
+        return devices
+
+    sample = repeat(once, repetitions)
+    sample.extra["max_rss_mib"] = max(rss)
+    return sample
+
+
+def crypto_bound(devices: int, repetitions: int) -> Sample:
+    """The least any real enrollment must do per device: one P-256 ECDSA sign and one verify."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key()
+    algorithm = ec.ECDSA(hashes.SHA256())
+
+    def once() -> int:
+        for i in range(devices):
+            data = i.to_bytes(8, "big") * 32
+            public.verify(key.sign(data, algorithm), data, algorithm)
+        return devices
+
+    return repeat(once, repetitions)
+
+
+# -- 3. served -----------------------------------------------------------------------------------------------------
+
+
+def served_registrations(concurrency: int, per_client: int, repetitions: int) -> Sample:
+    """Registrations/s over MQTT/TLS with client certificates, ``concurrency`` devices at once, on a free port."""
+    world = trusted_world(assigned_hub_host="served")
+    with world.cloud.serve(mqtt_port=0) as served:
+        ca_pem = Path(served.ca_bundle).read_text()
+        port = served.mqtt_port
+        scope = world.app.id_scope
+
+        def client(devices: list[Any]) -> None:
+            for device in devices:
+                result = device.provision_over_mqtt("127.0.0.1", port, scope, ca_pem, poll_interval=0.0)
+                if result.status != "assigned":
+                    raise RuntimeError(f"device not assigned over MQTT: {result}")
+
+        def once() -> int:
+            fleets = [[world.new_device() for _ in range(per_client)] for _ in range(concurrency)]
+            for devices in fleets:  # certificates issued before the clock starts: only the wire is timed
+                for device in devices:
+                    device.presented_chain()
+            start = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                for future in [pool.submit(client, devices) for devices in fleets]:
+                    future.result()
+            elapsed.append(time.perf_counter() - start)
+            return concurrency * per_client
+
+        elapsed: list[float] = []
+        for _ in range(repetitions):
+            gc.collect()
+            units = once()
+    return Sample(elapsed, units)
+
+
+def served_verify_latency(clients: int, rounds: int) -> Sample:
+    """p50 / p99 of ``POST …/verify`` over HTTPS with ``clients`` concurrent clients, each on its own group."""
+    import httpx
+
+    from simulator import pki
+
+    world = trusted_world()
+    cloud = world.cloud
+    with cloud.serve(mqtt_port=None) as served:
+        assert served.defaults is not None
+        token = served.defaults.app.api_token
+        base = served.urls["central"]
+        tenants, cas = [], []
+        with cloud.lock:  # one tenant per client: a CA certificate may belong to one group only
+            app = cloud.central.default_app
+            now = cloud.clock.now()
+            for i in range(clients):
+                tenant = cloud.sphere.create_tenant(name=f"Bench {i}")
+                ca = next(g for g in tenant.generations if g.status(now) == "Active").certificate
+                group = {"displayName": f"g{i}", "type": "iot", "attestation": {"type": "x509"}}
+                app.enrollment.put_group(f"g{i}", group)
+                app.enrollment.set_entry(f"g{i}", "primary", {"certificate": pki.to_b64(ca)})
+                tenants.append(tenant)
+                cas.append(ca)
+        params = {"api-version": "2022-07-31"}
+        latencies: list[float] = []
+
+        async def one_client(http: httpx.AsyncClient, i: int) -> None:
+            entry = f"{base}/api/enrollmentGroups/g{i}/certificates/primary"
+            for _ in range(rounds):
+                response = await http.post(entry + "/generateVerificationCode", params=params, json={})
+                response.raise_for_status()
+                code = response.json()["verificationCode"]
+                with cloud.lock:
+                    proof = cloud.sphere.issue_proof(tenants[i].id, code, pki.thumbprint(cas[i]))
+                body = {"certificate": pki.to_b64(proof)}
+                start = time.perf_counter()
+                response = await http.post(entry + "/verify", params=params, json=body)
+                latencies.append(time.perf_counter() - start)
+                response.raise_for_status()
+
+        async def main() -> None:
+            limits = httpx.Limits(max_connections=clients)
+            headers = {"Authorization": token}
+            async with httpx.AsyncClient(verify=served.client_ssl_context(), headers=headers, limits=limits) as http:
+                await asyncio.gather(*(one_client(http, i) for i in range(clients)))
+
+        asyncio.run(main())
+    latencies.sort()
+    sample = Sample(latencies, 1)
+    sample.extra["p50_ms"] = _percentile(latencies, 50) * 1000
+    sample.extra["p99_ms"] = _percentile(latencies, 99) * 1000
+    return sample
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+# -- 4. start-up ---------------------------------------------------------------------------------------------------
+
+
+def _cli() -> list[str]:
+    """The installed ``sphere-harness`` console script of this interpreter's environment (else ``-m``)."""
+    script = Path(sys.executable).parent / "sphere-harness"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "harness.cli"]
+
+
+def serve_ready(repetitions: int, timeout: float = 30.0) -> Sample:
+    """``sphere-harness serve`` (free ports) from process start until its endpoints file appears."""
+    seconds: list[float] = []
+    for _ in range(repetitions):
+        with tempfile.TemporaryDirectory() as tmp:
+            endpoints = Path(tmp, "endpoints.json")
+            command = [*_cli(), "serve", "--port", "0", "--mqtt-port", "0", "--endpoints-file", str(endpoints)]
+            start = time.perf_counter()
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                deadline = start + timeout
+                while not endpoints.exists():
+                    if process.poll() is not None or time.perf_counter() > deadline:
+                        raise RuntimeError("sphere-harness serve did not become ready")
+                    time.sleep(0.005)
+                seconds.append(time.perf_counter() - start)
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
+    return Sample(seconds)
+
+
+def cli_run(repetitions: int) -> Sample:
+    """``sphere-harness run`` (the seed scenario, offline) end to end, as a fresh process."""
+    seconds: list[float] = []
+    for _ in range(repetitions):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            done = subprocess.run(
+                [*_cli(), "run", "--workdir", tmp], capture_output=True, timeout=120, cwd=os.getcwd(), check=False
+            )
+            seconds.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise RuntimeError(f"sphere-harness run failed: {done.stderr.decode()[-400:]}")
+    return Sample(seconds)
+
+
+def python_startup(repetitions: int) -> Sample:
+    """A bare ``python -c pass``: the floor under both start-up figures."""
+    seconds: list[float] = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        seconds.append(time.perf_counter() - start)
+    return Sample(seconds)
+
+
+__all__ = [
+    "Sample",
+    "cli_run",
+    "crypto_bound",
+    "fleet",
+    "python_startup",
+    "seed_workflow",
+    "serve_ready",
+    "served_registrations",
+    "served_verify_latency",
+]

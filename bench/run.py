@@ -1,0 +1,227 @@
+"""The benchmark runner: ``python -m bench`` measures the four figures and writes ``BENCHMARKS.md``.
+
+Each figure's baseline is measured in the same run, on the same machine, so the ratios hold even when the absolute
+numbers move with the load of a shared machine. Sizes are bounded by the options; ``--quick`` is the smoke size.
+The 10⁵-device fleet runs only with ``--fleet-100k``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import figures
+
+
+@dataclass
+class Sizes:
+    workflows: int = 20
+    repetitions: int = 5
+    fleet: tuple[int, ...] = (1_000, 10_000)
+    fleet_repetitions: int = 3
+    served_concurrency: tuple[int, ...] = (1, 8, 64)
+    served_per_run: int = 128
+    verify_clients: int = 50
+    verify_rounds: int = 10
+    startup_repetitions: int = 5
+    fleet_100k: bool = False
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            workflows=2,
+            repetitions=1,
+            fleet=(20,),
+            fleet_repetitions=1,
+            served_concurrency=(1, 4),
+            served_per_run=8,
+            verify_clients=4,
+            verify_rounds=2,
+            startup_repetitions=1,
+        )
+
+
+def machine() -> str:
+    """The machine the figures were taken on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "load unknown"
+    return (
+        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores ({load} at start), "
+        f"Python {platform.python_version()}"
+    )
+
+
+def measure(sizes: Sizes, *, log: bool = True) -> list[tuple[str, str, str, str]]:
+    """Run every figure; return table rows ``(figure, ours, baseline, ratio / goal)``."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def say(text: str) -> None:
+        if log:
+            print(text, file=sys.stderr, flush=True)
+
+    say(f"1. seed workflow ×{sizes.workflows}, {sizes.repetitions} repetitions …")
+    ours, moto = figures.seed_workflow(sizes.workflows, sizes.repetitions)
+    rows.append(
+        (
+            "1. seed workflow in-process (`run_scenario('enable-trust')`)",
+            f"{ours.rate:.1f} workflows/s, {ours.per_unit_ms:.1f} ms/workflow ({ours.spread})",
+            f"moto AWS IoT register-CA: {moto.per_unit_ms:.1f} ms/workflow ({moto.spread})",
+            f"**{ours.per_unit_ms / moto.per_unit_ms:.2f}×** moto's time (goal ≤ 0.5×)",
+        )
+    )
+
+    for devices in sizes.fleet:
+        say(f"2. fleet of {devices} devices, {sizes.fleet_repetitions} repetitions …")
+        sample = figures.fleet(devices, sizes.fleet_repetitions)
+        bound = figures.crypto_bound(devices, sizes.fleet_repetitions)
+        rows.append(
+            (
+                f"2. fleet enrollment in-process, {devices:,} devices (claim → provisioned)",
+                f"{sample.rate:,.0f} devices/s, {sample.per_unit_ms:.2f} ms/device ({sample.spread}); "
+                f"max RSS {sample.extra['max_rss_mib']:.0f} MiB",
+                f"P-256 sign+verify: {bound.rate:,.0f} /s ({bound.spread})",
+                f"**{sample.rate / bound.rate:.2f}×** the crypto bound (goal ≥ 2,000 devices/s)",
+            )
+        )
+    if sizes.fleet_100k:
+        say("2. fleet of 100,000 devices (one run) …")
+        sample = figures.fleet(100_000, 1)
+        rows.append(
+            (
+                "2. fleet enrollment in-process, 100,000 devices",
+                f"{sample.median:.1f} s, {sample.rate:,.0f} devices/s; max RSS {sample.extra['max_rss_mib']:.0f} MiB",
+                "—",
+                "goal < 60 s and < 1 GiB",
+            )
+        )
+
+    for concurrency in sizes.served_concurrency:
+        per_client = max(1, sizes.served_per_run // concurrency)
+        say(f"3. served MQTT/TLS registrations, {concurrency} concurrent …")
+        sample = figures.served_registrations(concurrency, per_client, sizes.repetitions)
+        rows.append(
+            (
+                f"3. served DPS registrations over MQTT/TLS, {concurrency} concurrent device(s)",
+                f"{sample.rate:.0f} registrations/s ({sample.units} per run, {sample.spread})",
+                "—",
+                "goal ≥ 300 registrations/s",
+            )
+        )
+    say(f"3. served verify latency, {sizes.verify_clients} clients …")
+    latency = figures.served_verify_latency(sizes.verify_clients, sizes.verify_rounds)
+    rows.append(
+        (
+            f"3. served HTTPS `verify` latency, {sizes.verify_clients} concurrent clients",
+            f"p50 {latency.extra['p50_ms']:.1f} ms, p99 {latency.extra['p99_ms']:.1f} ms "
+            f"({len(latency.seconds)} requests)",
+            "—",
+            "—",
+        )
+    )
+
+    say("4. start-up …")
+    floor = figures.python_startup(sizes.startup_repetitions)
+    ready = figures.serve_ready(sizes.startup_repetitions)
+    run = figures.cli_run(sizes.startup_repetitions)
+    rows.append(
+        (
+            "4. `sphere-harness serve` until the endpoints file appears",
+            f"{ready.median * 1000:.0f} ms ({ready.spread})",
+            f"bare `python -c pass`: {floor.median * 1000:.0f} ms",
+            f"{ready.median / floor.median:.1f}× the interpreter (goal < 1 s)",
+        )
+    )
+    rows.append(
+        (
+            "4. `sphere-harness run` (enable-trust, offline) end to end",
+            f"{run.median * 1000:.0f} ms ({run.spread})",
+            f"bare `python -c pass`: {floor.median * 1000:.0f} ms",
+            f"{run.median / floor.median:.1f}× the interpreter",
+        )
+    )
+    return rows
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    lines = ["| figure | measured | baseline (same run) | ratio / goal |", "| --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(rows: list[tuple[str, str, str, str]], *, command: str, seconds: float) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Machine: {machine()}\n\nRun: `{command}` at {when}, {seconds:.0f} s in all. Figures are medians of the "
+        "repetitions; ± is half the min–max spread relative to the median (the noise of a shared machine).\n\n"
+        + table(rows)
+        + "\n"
+    )
+
+
+RESULTS_BEGIN = "<!-- bench:results:begin -->"
+RESULTS_END = "<!-- bench:results:end -->"
+
+
+def write_results(path: Path, text: str) -> None:
+    """Put ``text`` between the result markers of ``path`` (the rest of the file — notes, history — is kept)."""
+    block = f"{RESULTS_BEGIN}\n{text}{RESULTS_END}"
+    if path.exists():
+        current = path.read_text()
+        if RESULTS_BEGIN in current and RESULTS_END in current:
+            head, rest = current.split(RESULTS_BEGIN, 1)
+            tail = rest.split(RESULTS_END, 1)[1]
+            path.write_text(head + block + tail)
+            return
+        path.write_text(current.rstrip() + "\n\n## Latest run\n\n" + block + "\n")
+        return
+    path.write_text("# Benchmarks\n\n## Latest run\n\n" + block + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--workflows", type=int, help="seed workflows per repetition")
+    parser.add_argument("--fleet", type=int, nargs="+", help="fleet sizes (default 1000 10000)")
+    parser.add_argument("--fleet-100k", action="store_true", help="also enroll 10⁵ devices (one run)")
+    parser.add_argument("--repetitions", type=int, help="repetitions per figure")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="markdown file to update")
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+
+    sizes = Sizes.quick() if args.quick else Sizes()
+    sizes.fleet_100k = args.fleet_100k
+    if args.workflows:
+        sizes.workflows = args.workflows
+    if args.fleet:
+        sizes.fleet = tuple(args.fleet)
+    if args.repetitions:
+        sizes.repetitions = sizes.fleet_repetitions = sizes.startup_repetitions = args.repetitions
+
+    start = time.perf_counter()
+    rows = measure(sizes)
+    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = render(rows, command=command.strip(), seconds=time.perf_counter() - start)
+    print(text)
+    if not args.no_write:
+        write_results(args.out, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

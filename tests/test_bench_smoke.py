@@ -1,0 +1,39 @@
+"""Smoke test of the benchmark runner: ``python -m bench --quick`` runs every figure at tiny sizes.
+
+No speed is asserted (the machine is shared); only that each figure is measured and the markdown table lands in
+the output file, between its markers, with the rest of the file kept.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_runner_prints_and_writes_every_figure_at_tiny_sizes(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\nNotes that must survive.\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = out.read_text()
+    assert "Notes that must survive." in written
+    assert "| figure | measured | baseline (same run) | ratio / goal |" in done.stdout
+    for figure in (
+        "1. seed workflow",
+        "2. fleet enrollment",
+        "3. served DPS registrations",
+        "verify` latency",
+        "4. `sphere-harness serve`",
+        "4. `sphere-harness run`",
+    ):
+        assert figure in written, figure
+    assert "moto" in written and "P-256 sign+verify" in written
+    assert "Machine: " in written
