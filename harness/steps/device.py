@@ -32,7 +32,9 @@ the SDK's ``CredentialError``), ``code`` DPS's six-digit error code when the ser
 **Throttling** (``dps.registrations_per_second``, D-12) is a token bucket on the *world's* clock. Waiting out a
 ``retry-after`` therefore means letting the world's clock pass: the default :data:`wait` travels the clock forward
 by ``retry-after`` through ``/_sim/clock`` instead of sleeping, so a throttled rollout takes no wall-clock time on
-either fake target and refills exactly the budget a real wait would. Tests may replace :data:`wait`.
+either fake target and refills exactly the budget a real wait would. Tests may replace :data:`wait`. Because TLS checks
+certificate dates against real time (D-11), ``device.connect`` fetches every device's certificate *before* the first
+wait moves the clock; keep throttled rollouts to seconds of world time.
 
 Devices are simulated, so every step here is fake-only: a live run skips it with a reason.
 """
@@ -228,9 +230,12 @@ def connect(ctx: StepContext, args: ConnectArgs) -> dict[str, Any]:
         raise StepFailure(f"app {ctx.app(args.app).key!r} has no ID scope")
     results = []
     throttled = 0
-    for device_id in args.devices:
-        dev = device(ctx, device_id)
+    fleet_devices = [device(ctx, device_id) for device_id in args.devices]
+    # Every device holds its daily certificate before the first throttle wait moves the world's clock: a
+    # certificate issued at a travelled "now" would be not-yet-valid to a real TLS stack (served, D-11).
+    for dev in fleet_devices:
         _chain_or_refusal(dev)
+    for dev in fleet_devices:
         result, tries = _provision(ctx, dev, id_scope, args)
         throttled += tries - 1
         _open_hub(ctx, dev)
