@@ -223,5 +223,9 @@ def test_braces_that_are_not_placeholders_stay_literal() -> None:
     assert substitute('{"json": 1}', {}) == '{"json": 1}'
 
 
-def test_shipped_scenarios_are_the_ones_the_runner_tests_cover() -> None:
-    assert {name for name, _ in list_scenarios()} == {"enable-trust", "enable-trust-arm", "proof-mismatch"}
+def test_the_seed_scenarios_are_shipped_and_listed_with_descriptions() -> None:
+    listed = dict(list_scenarios())
+    assert {"enable-trust", "enable-trust-arm", "proof-mismatch"} <= set(listed)
+    for path in listed.values():
+        description = load_scenario(path).description
+        assert description.strip() and "\n" not in description.strip(), path
