@@ -7,6 +7,8 @@ Fixtures:
   or ``https://<app>.azureiotcentral.com`` reaches the fake;
 * ``served_cloud`` — one world served over HTTPS on loopback for the whole session (a
   :class:`~simulator.server.ServedCloud`: ``.endpoints``, ``.ca_bundle``, ``.cloud``; no MQTT listener);
+* ``faults`` — the ``fake_cloud``'s :class:`~simulator.faults.FaultInjector` (``faults.add({...})``, ``.list()``,
+  ``.clear()``); every rule is cleared when the test ends;
 * ``run_scenario`` — a function ``run_scenario(name_or_path, **kwargs) -> Result`` that runs a scenario on the
   fake target (``--harness-target served`` switches the default) with the test's ``tmp_path`` as work folder.
 
@@ -74,6 +76,18 @@ def fake_cloud() -> Iterator[Any]:
     cloud = FakeCloud(seed=0)
     with cloud.mock():
         yield cloud
+
+
+@pytest.fixture
+def faults(fake_cloud: Any) -> Iterator[Any]:
+    """The fault rules of ``fake_cloud``: ``faults.add({"service": "central", "operation": "verify", ...})``.
+
+    Rules added in the test are removed afterwards, so a misbehaving service never leaks into the next test.
+    """
+    try:
+        yield fake_cloud.faults
+    finally:
+        fake_cloud.faults.clear()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,21 @@
 ``sim.clock.set``          set the clock to an instant (forward only)
 ``sim.reset``              forget everything, then set up ``given`` again (fresh tenants, apps and tokens)
 ``sim.devices.create``     mint simulated Sphere devices (optionally claimed) → ``[{id, key_pem, …}]``
+``sim.fault.add``          add a fault rule (:mod:`simulator.faults`) → the rule with its ``id`` and counters
+``sim.fault.list``         the world's fault rules, with ``calls`` (matching requests) and ``fired`` counts
+``sim.fault.clear``        remove one rule (``id``) or all of them → ``{"removed": n}``
+``sim.token``              a fresh token for a tenant's user (Sphere) or an app (Central API token), optionally
+                           short-lived (``lifetime: 1h``) — the harness "signs in again" after token expiry
 =========================  ================================================================================
+
+Fault steps go through the Python API (``cloud.faults``) on the ``fake`` target and through ``/_sim/faults`` on a
+served world; both take the rule exactly as :meth:`simulator.faults.FaultInjector.add` does, for example::
+
+    - sim.fault.add:
+        service: central
+        operation: verify
+        count: 2
+        effect: {kind: status, status: 503, retry_after: 0}
 
 A live run skips these steps with a reason (and a scenario that depends on their results will then fail at the
 first step that needs them).
@@ -13,11 +27,12 @@ first step that needs them).
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 from pydantic import Field
 
-from harness.steps.base import NoArgs, StepArgs, StepContext, step
+from harness.steps.base import NoArgs, StepArgs, StepContext, StepFailure, step
 
 
 class AdvanceArgs(StepArgs):
@@ -60,3 +75,108 @@ def devices_create(ctx: StepContext, args: DevicesArgs) -> list[dict[str, Any]]:
     """Mint simulated devices; with ``claim`` they are claimed into the tenant and hold certificate chains."""
     tenant_id = ctx.tenant(args.tenant).tenant_id if args.claim else None
     return ctx.control.create_devices(args.count, claim=args.claim, tenant_id=tenant_id)
+
+
+class FaultArgs(StepArgs):
+    """A fault rule as :meth:`simulator.faults.FaultInjector.add` reads it (validated there)."""
+
+    service: str = Field(min_length=1, description="sphere-legacy, sphere-arm, central, dps, hub or *")
+    operation: str | None = Field(default=None, description="the adapter's route name (glob); any when omitted")
+    id: str | None = None
+    app: str | None = None
+    tenant: str | None = None
+    nth: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1)
+    probability: float | None = Field(default=None, ge=0, le=1)
+    effect: dict[str, Any] = Field(default_factory=dict, description="kind, status, code, retry_after, ...")
+
+
+class FaultClearArgs(StepArgs):
+    id: str | None = Field(default=None, description="the rule to remove; all rules when omitted")
+
+
+class TokenArgs(StepArgs):
+    tenant: str | None = Field(default=None, description="a given tenant: a fresh Sphere token for its user")
+    app: str | None = Field(default=None, description="a given app: a fresh Central API token")
+    api: Literal["sphere", "arm"] = "sphere"
+    lifetime: str | None = Field(default=None, description='e.g. "1h"; the service default when omitted')
+
+
+def _served(ctx: StepContext) -> bool:
+    return ctx.session.target != "fake" or ctx.session.cloud is None
+
+
+@step("sim.fault.add", FaultArgs, fake_only=True)
+def fault_add(ctx: StepContext, args: FaultArgs) -> dict[str, Any]:
+    """Make a service misbehave on purpose: add one fault rule to the world."""
+    spec = args.model_dump(exclude_none=True)
+    if _served(ctx):
+        return ctx.control.request("POST", "/faults", json=spec, ok=(201,)).json()
+    from simulator.faults import FaultRuleError
+
+    try:
+        return ctx.session.cloud.faults.add(spec).to_dict()
+    except FaultRuleError as exc:
+        raise StepFailure(f"invalid fault rule: {exc}") from None
+
+
+@step("sim.fault.list", NoArgs, fake_only=True)
+def fault_list(ctx: StepContext, args: NoArgs) -> list[dict[str, Any]]:
+    """The world's fault rules with how often each matched (``calls``) and fired (``fired``)."""
+    if _served(ctx):
+        return ctx.control.request("GET", "/faults").json()["rules"]
+    return [rule.to_dict() for rule in ctx.session.cloud.faults.list()]
+
+
+@step("sim.fault.clear", FaultClearArgs, fake_only=True)
+def fault_clear(ctx: StepContext, args: FaultClearArgs) -> dict[str, Any]:
+    """Remove one fault rule, or every rule: the services behave again."""
+    if _served(ctx):
+        path = "/faults" if args.id is None else f"/faults/{args.id}"
+        return ctx.control.request("DELETE", path).json()
+    removed = ctx.session.cloud.faults.clear(args.id)
+    if args.id is not None and removed == 0:
+        raise StepFailure(f"no fault rule {args.id!r}")
+    return {"removed": removed}
+
+
+@step("sim.token", TokenArgs, fake_only=True)
+def token(ctx: StepContext, args: TokenArgs) -> dict[str, Any]:
+    """Sign in again: issue a fresh token on the world's clock and make the run's clients use it.
+
+    Sphere bearer tokens and Central API tokens expire on the world's clock (``se`` / the grant's expiry); after
+    ``sim.clock.advance`` past it every call answers 401 until the harness holds a new token. ``lifetime`` makes a
+    short-lived one, to watch it expire. The token is minted in the world behind the target (fake or served).
+    """
+    from simulator.clock import parse_duration
+
+    if (args.tenant is None) == (args.app is None):
+        raise StepFailure("sim.token needs exactly one of tenant or app")
+    cloud = ctx.session.cloud
+    if cloud is None:
+        raise StepFailure("this target has no simulated world to issue tokens in")
+    lifetime: timedelta | None = parse_duration(args.lifetime) if args.lifetime else None
+    session = ctx.session
+    if args.tenant is not None:
+        binding = ctx.tenant(args.tenant)
+        with cloud.lock:
+            fresh = cloud.sphere.issue_token(str(binding.user), args.api, lifetime)
+        if args.api == "arm":
+            binding.arm_token = fresh
+        else:
+            binding.token = fresh
+        stale = ("arm" if args.api == "arm" else "sphere", binding.key)
+        result = {"tenant": binding.key, "api": args.api}
+    else:
+        app_binding = ctx.app(args.app)
+        with cloud.lock:
+            fresh = cloud.central.app_by_subdomain(app_binding.subdomain).issue_api_token(lifetime=lifetime)
+        app_binding.api_token = fresh
+        stale = ("central", app_binding.key)
+        result = {"app": app_binding.key}
+    client = session._clients.pop(stale, None)
+    if client is not None:
+        client.close()
+    with cloud.lock:
+        result["expires"] = (cloud.clock.now() + lifetime).isoformat() if lifetime else None
+    return result
