@@ -13,12 +13,21 @@ Services and operations are plain names:
 =================  =====================================================================
 service            operations (the adapter's route names; ``*`` matches any, globs allowed)
 =================  =====================================================================
-``sphere-legacy``  e.g. ``list_tenants``, ``get_certificate``, ``get_proof``, ``claim_device``
-``sphere-arm``     e.g. ``certificates_list``, ``retrieve_proof``, ``claim_devices``
-``central``        e.g. ``create_group``, ``set_certificate``, ``generate_code``, ``verify``
-``dps``            ``register``, ``operation_status`` (MQTT and HTTPS alike), ``connect``
+``sphere-legacy``  ``list_tenants``, ``get_tenant``, ``list_certificates``, ``get_certificate``,
+                   ``get_certificate_chain``, ``get_proof``, ``claim_device``, ``bulk_claim``,
+                   ``get_operation``, ``list_devices`` …
+``sphere-arm``     the swagger operation ids: ``Certificates_ListByCatalog``, ``Certificates_Get``,
+                   ``Certificates_RetrieveCertChain``, ``Certificates_RetrieveProofOfPossessionNonce``,
+                   ``DeviceGroups_ClaimDevices``, ``OperationStatuses_Get``, ``Catalogs_ListDevices`` …
+``central``        ``list_groups``, ``create_group``, ``update_group``, ``delete_group``,
+                   ``set_certificate``, ``remove_certificate``, ``generate_code``, ``verify``,
+                   ``list_devices``, ``get_device`` …
+``dps``            ``register``, ``operation_status`` (MQTT and HTTPS alike), ``connect`` (MQTT)
 ``hub``            ``connect``, ``telemetry``, ``twin_get``, ``twin_patch``
 =================  =====================================================================
+
+Every matching rule counts the call; the first rule (in insertion order) that fires decides the effect, so a
+later rule on the same call is not applied even if it would also have fired.
 
 Effects: ``status`` (an HTTP error in the service's own error shape, optionally with ``Retry-After``),
 ``latency`` (sleep, then serve normally), ``drop`` (close the connection; in-process a transport error),
