@@ -20,6 +20,8 @@ subdomain while dialling ``127.0.0.1``.
 from __future__ import annotations
 
 import email.utils
+import functools
+import os
 import random
 import ssl
 import time
@@ -84,6 +86,16 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 VerifyTypes = bool | str | ssl.SSLContext
 
 
+@functools.lru_cache(maxsize=4)
+def _public_trust(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """httpx's ``verify=True`` context (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), built once per setting.
+
+    Loading the CA store costs tens of milliseconds and every harness client would otherwise repeat it; an
+    ``SSLContext`` is safe to share between clients and threads once configured.
+    """
+    return httpx.create_ssl_context(verify=True)
+
+
 class WireClient:
     """An ``httpx.Client`` bound to one service: base URL, auth, retries and that service's error type."""
 
@@ -111,6 +123,8 @@ class WireClient:
             headers["Host"] = host_header
         if isinstance(verify, str):
             verify = ssl.create_default_context(cafile=verify)
+        elif verify is True:  # the public trust store, parsed once per process instead of once per client
+            verify = _public_trust(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         self.http = httpx.Client(headers=headers, verify=verify, timeout=timeout, transport=transport)
 
     def close(self) -> None:
