@@ -136,6 +136,14 @@ class SphereLegacyError(ServiceError):
         return None, body if isinstance(body, str) else "", None
 
 
+def _parse_error_object(body: Any) -> tuple[str | None, str, str | None]:
+    """``{"error": {"code", "message", …}}`` — the shape ARM and the simulator control surface share."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return _str(error.get("code")), str(error.get("message") or ""), None
+    return None, body if isinstance(body, str) else "", None
+
+
 class ArmError(ServiceError):
     """An error from Azure Resource Manager (``{"error": {"code", "message", …}}``)."""
 
@@ -143,10 +151,7 @@ class ArmError(ServiceError):
 
     @staticmethod
     def parse(body: Any, response: httpx.Response | None = None) -> tuple[str | None, str, str | None]:
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            error = body["error"]
-            return _str(error.get("code")), str(error.get("message") or ""), None
-        return None, body if isinstance(body, str) else "", None
+        return _parse_error_object(body)
 
 
 class CentralApiError(ServiceError):
@@ -171,10 +176,7 @@ class ControlError(ServiceError):
 
     @staticmethod
     def parse(body: Any, response: httpx.Response | None = None) -> tuple[str | None, str, str | None]:
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            error = body["error"]
-            return _str(error.get("code")), str(error.get("message") or ""), None
-        return None, body if isinstance(body, str) else "", None
+        return _parse_error_object(body)
 
 
 class OperationFailed(SphereLegacyError):
