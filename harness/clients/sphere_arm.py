@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from harness.clients.auth import AuthProvider
@@ -69,15 +70,7 @@ class SphereArmClient(WireClient):
 
     def list_certificates(self) -> list[dict[str, Any]]:
         """``GET …/certificates`` following ``nextLink`` → every ``Certificate`` resource."""
-        items: list[dict[str, Any]] = []
-        response = self._call("GET", "/certificates")
-        while True:
-            body = response.json()
-            items.extend(body.get("value") or [])
-            next_link = body.get("nextLink")
-            if not next_link:
-                return items
-            response = self.request("GET", next_link)
+        return self._all_pages(self._call("GET", "/certificates"))
 
     def get_certificate(self, serial: str = ".default") -> dict[str, Any]:
         return self._call("GET", f"/certificates/{_seg(serial)}").json()
@@ -143,8 +136,11 @@ class SphereArmClient(WireClient):
 
     def list_devices(self) -> list[dict[str, Any]]:
         """``POST …/listDevices`` following ``nextLink``."""
+        return self._all_pages(self._call("POST", "/listDevices"))
+
+    def _all_pages(self, response: httpx.Response) -> list[dict[str, Any]]:
+        """The ``value`` items of an ARM pageable list, following ``nextLink`` to the last page."""
         items: list[dict[str, Any]] = []
-        response = self._call("POST", "/listDevices")
         while True:
             body = response.json()
             items.extend(body.get("value") or [])
