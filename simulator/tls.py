@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from simulator.pki.profiles import key_usage
+
 CA_COMMON_NAME = "sphere-harness local CA"
 ORGANIZATION = "sphere-harness (offline simulator, not Azure)"
 DEFAULT_NAMES: tuple[str, ...] = ("127.0.0.1", "localhost")
@@ -190,17 +192,7 @@ def _load_or_make_ca(folder: Path, now: datetime) -> tuple[x509.Certificate, ec.
         .not_valid_after(now + CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=True, cert_sign=True),
             critical=True,
         )
         .add_extension(ski, critical=False)
