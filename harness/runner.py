@@ -9,8 +9,14 @@ it, and decides the outcome:
 * ``error`` — the step crashed (a bug, not a finding); the remaining steps are skipped too;
 * ``skipped`` — a fake-only step in a live run (with the reason), or a step after a failure.
 
+``expect_error`` names either a service error (``{status, code}``) or a transport failure (``{transport: true}``:
+the request got no HTTP answer, e.g. a dropped connection — :class:`~harness.clients.errors.TransportFailure`). A
+step expected to fail one way fails if it fails the other way or succeeds. A transport failure that was *not*
+expected fails the step like any client error.
+
 ``save_as`` stores the step's return value — or, for an ``expect_error`` step, the error
-(``{status, code, message, request_id}``). Times are wall-clock seconds, for reporting only.
+(``{status, code, message, request_id}``, or ``{transport: true, error, method, url, message}``). Times are
+wall-clock seconds, for reporting only.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.clients.errors import HarnessClientError, ServiceError
+from harness.clients.errors import HarnessClientError, ServiceError, TransportFailure
 from harness.scenario import Scenario, ScenarioError, StepSpec, find_scenario, load_scenario
 from harness.steps import StepContext, StepFailure, registry
 from harness.targets import Session, Target, TargetError, make_target
@@ -167,15 +173,15 @@ def _run_step(spec: StepSpec, outcome: StepResult, session: Session, variables: 
             if spec.expect_error is None:
                 raise
             value = _check_expected_error(spec, exc)
+        except TransportFailure as exc:
+            if spec.expect_error is None:
+                raise
+            value = _check_expected_transport(spec, exc)
         except KeyError as exc:  # an unknown tenant/app key and the like
             raise StepFailure(str(exc.args[0]) if exc.args else str(exc)) from None
         else:
             if spec.expect_error is not None:
-                wanted = spec.expect_error
-                raise StepFailure(
-                    f"expected the step to fail with {wanted.status}{' ' + wanted.code if wanted.code else ''}, "
-                    "but it succeeded"
-                )
+                raise StepFailure(f"expected the step to fail with {spec.expect_error.describe()}, but it succeeded")
         outcome.outcome, outcome.value = PASSED, value
         if spec.save_as:
             variables[spec.save_as] = value
@@ -191,8 +197,13 @@ def _run_step(spec: StepSpec, outcome: StepResult, session: Session, variables: 
 
 
 def _check_expected_error(spec: StepSpec, exc: ServiceError) -> dict[str, Any]:
+    """A service answered with an error: it must be the expected status/code (not a transport failure)."""
     wanted = spec.expect_error
     assert wanted is not None
+    if wanted.transport:
+        raise StepFailure(
+            f"expected {wanted.describe()}, but the service answered {exc.status} {exc.code or '-'}", str(exc)
+        )
     problems = []
     if exc.status != wanted.status:
         problems.append(f"status {exc.status}, expected {wanted.status}")
@@ -202,6 +213,22 @@ def _check_expected_error(spec: StepSpec, exc: ServiceError) -> dict[str, Any]:
         problems.append(f"message {exc.message!r} does not contain {wanted.message_contains!r}")
     if problems:
         raise StepFailure(f"the step failed differently than expected: {'; '.join(problems)}", str(exc))
+    return exc.to_dict()
+
+
+def _check_expected_transport(spec: StepSpec, exc: TransportFailure) -> dict[str, Any]:
+    """The request got no answer: that passes only with ``expect_error: {transport: true}``."""
+    wanted = spec.expect_error
+    assert wanted is not None
+    if not wanted.transport:
+        raise StepFailure(
+            f"expected the service to answer {wanted.describe()}, but the request got no answer at all", str(exc)
+        )
+    if wanted.message_contains is not None and wanted.message_contains not in str(exc):
+        raise StepFailure(
+            f"the step failed differently than expected: transport failure {str(exc)!r} does not contain "
+            f"{wanted.message_contains!r}"
+        )
     return exc.to_dict()
 
 

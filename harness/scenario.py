@@ -22,6 +22,15 @@ A scenario is data (DESIGN.md principle 5)::
 Each step is a mapping with exactly one *step kind* (from :mod:`harness.steps`) whose value holds the step's
 arguments, plus optional ``name``, ``save_as`` and ``expect_error``; a bare string is a step without arguments.
 
+``expect_error`` turns a failure into the expected outcome. It names one of two kinds of failure:
+
+* ``{status: 400, code: InvalidProofOfPossession, message_contains: …}`` — the service *answered* with that HTTP
+  status (and error code, and text in its message; both optional);
+* ``{transport: true}`` — the request *never got an answer*: the connection was refused, reset or dropped before a
+  response arrived (a ``drop`` fault, a server gone away). ``status`` and ``code`` cannot be given with it.
+
+A step expected to fail one way that fails the other way — or succeeds — fails, saying what happened instead.
+
 Validation happens entirely at load time: YAML syntax, the document's shape (pydantic), each step's kind and
 arguments (the step's own pydantic model), world settings, and that every ``{variable}`` is saved by an earlier
 step or provided by the harness. Every problem is a :class:`ScenarioError` carrying ``file:line``. Arguments that
@@ -36,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.variables import references
@@ -184,11 +193,37 @@ class Given(_Strict):
 
 
 class ExpectedError(_Strict):
-    """The error a step must end with: HTTP ``status`` and, optionally, the service's error ``code``."""
+    """The error a step must end with — one of two kinds, never both:
 
-    status: int = Field(ge=100, le=599)
+    * a **service error**: the service answered with HTTP ``status`` and, optionally, its error ``code``;
+    * a **transport failure** (``transport: true``): the request never got an HTTP answer — the connection was
+      refused, reset or dropped half-way (what a ``drop`` fault does). There is no status or code to compare, so
+      giving either with ``transport: true`` is a scenario error.
+
+    ``message_contains`` applies to both (for a transport failure: the client's description of what broke).
+    """
+
+    status: int | None = Field(default=None, ge=100, le=599)
     code: str | None = None
     message_contains: str | None = None
+    transport: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ExpectedError:
+        if self.transport and (self.status is not None or self.code is not None):
+            raise ValueError(
+                "`transport: true` expects a request that got no HTTP answer, so it cannot also name a "
+                "`status` or `code`; expect one or the other"
+            )
+        if not self.transport and self.status is None:
+            raise ValueError("give the expected `status` (e.g. {status: 400, code: BadRequest}) or `transport: true`")
+        return self
+
+    def describe(self) -> str:
+        """How a report names the expected outcome: ``400 InvalidProofOfPossession`` or ``a transport failure``."""
+        if self.transport:
+            return "a transport failure (no HTTP answer)"
+        return f"{self.status}{' ' + self.code if self.code else ''}"
 
 
 class _Document(_Strict):
@@ -427,8 +462,10 @@ def _from_validation(exc: ValidationError, base: Path_, lines: dict[Path_, int],
         if full[:cut] in lines:
             line = lines[full[:cut]]
             break
-    where = ".".join(str(part) for part in loc) if loc else "document"
+    where = ".".join(str(part) for part in loc) if loc else (str(base[-1]) if base else "document")
     message = error.get("msg", "invalid")
+    if error.get("type") == "value_error":  # a model validator's own sentence: drop pydantic's "Value error, "
+        message = str(message).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
         message = "unknown field"
     elif error.get("type") == "missing":

@@ -46,6 +46,16 @@ class RetryPolicy:
 
     ``attempts`` counts the first try. ``Retry-After`` is honoured up to ``max_retry_after_s``; without it the
     wait is ``backoff_s * 2**n`` (plus a little jitter) capped at ``max_backoff_s``.
+
+    **Why a dropped ``POST`` is not retried.** A 429 or 5xx *answer* says the service did not do the work, so any
+    method may be sent again. A connection that dropped before the answer says nothing of the kind: a ``POST
+    …/verify`` may have verified the entry (and consumed its code) before the connection went, and sending it
+    again would then fail with ``VerificationCodeNotFound`` — hiding the drop behind a misleading error, or, for
+    ``generateVerificationCode``, silently replacing the code the caller is about to use. The Azure SDKs make the
+    same choice: azure-core's ``RetryPolicy`` retries a failed connection only for the methods in its allow-list
+    (``HEAD GET PUT DELETE OPTIONS TRACE``), and a ``POST``/``PATCH`` only on a 500/503/504 *answer*. So a
+    ``POST`` or ``PATCH`` that gets no answer raises :class:`~harness.clients.errors.TransportFailure` at once,
+    and the caller — a scenario with ``expect_error: {transport: true}`` — checks the state and decides.
     """
 
     attempts: int = 4

@@ -152,7 +152,13 @@ class CentralClient(WireClient):
         return code
 
     def verify_certificate(self, group_id: str, entry: str = "primary", *, certificate: str) -> None:
-        """``POST …/verify`` with ``{"certificate"}`` → 204 No Content."""
+        """``POST …/verify`` with ``{"certificate"}`` → 204 No Content.
+
+        Not retried when the connection drops before the answer (a :class:`~harness.clients.errors.TransportFailure`
+        is raised at once): the service may already have verified the entry and consumed the code, so the caller
+        must read the entry (:meth:`get_certificate`) before verifying again — see :class:`~harness.clients.base.
+        RetryPolicy` for why, and why azure-core does the same. 429 and 5xx answers are retried as for any call.
+        """
         path = f"/enrollmentGroups/{_seg(group_id)}/certificates/{_seg(entry)}/verify"
         self._call("POST", path, json={"certificate": certificate}, ok=(204, 200))
 

@@ -42,7 +42,15 @@ class HarnessClientError(Exception):
 
 
 class TransportFailure(HarnessClientError):
-    """The request never got an HTTP answer (connection refused, TLS failure, dropped connection …)."""
+    """The request never got an HTTP answer (connection refused, TLS failure, dropped connection …).
+
+    It is not a :class:`ServiceError`: there is no status, no error code and no request id, because no service
+    answered. ``cause`` is the underlying :class:`httpx.TransportError` — ``ReadError`` or
+    ``RemoteProtocolError`` when a connection was dropped half-way (the in-process fake raises ``ReadError`` for
+    a ``drop`` fault, a served world really closes the socket), ``ConnectError`` when nobody listened. For a
+    non-idempotent request (``POST``) the caller cannot know whether the service acted on it before the
+    connection went: the clients do not retry those (see :mod:`harness.clients.base`).
+    """
 
     def __init__(self, service: str, method: str, url: str, cause: BaseException) -> None:
         super().__init__(f"{service}: {method} {url} failed before any response: {cause}")
@@ -50,6 +58,17 @@ class TransportFailure(HarnessClientError):
         self.method = method
         self.url = url
         self.cause = cause
+
+    def to_dict(self) -> dict[str, Any]:
+        """The failure as scenario variables see it (``save_as`` on an ``expect_error: {transport: true}`` step)."""
+        return {
+            "service": self.service,
+            "transport": True,
+            "error": type(self.cause).__name__,
+            "method": self.method,
+            "url": self.url,
+            "message": str(self),
+        }
 
 
 class ServiceError(HarnessClientError):
