@@ -25,6 +25,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 ErrorShaper = Callable[[Request, int, str, str], Response]
 
 
+#: marks a request whose fault rules were already consulted, so a service app wrapped twice (the DPS adapter adds
+#: the layer itself and :meth:`FakeCloud._adapter` wraps it again) counts each request once, not twice
+CHECKED_KEY = "sphere_harness_fault_checked"
+#: a fired effect that only the route can apply (``dps_failed``: the registration is made, then ends ``failed``);
+#: routes read it from ``request.scope["state"]``
+EFFECT_KEY = "sphere_harness_fault_effect"
+
+
 class InjectedDrop(Exception):
     """Raised inside the app to abort a response half-way (served) — the connection is dropped."""
 
@@ -45,17 +53,34 @@ class FaultMiddleware:
                 return getattr(route, "name", None) or "*", child.get("path_params", {})
         return "unrouted", {}
 
+    def _app_label(self, host: str) -> str | None:
+        """The IoT Central app a request addresses, as the Central adapter picks it: the ``Host`` subdomain, else the
+        world's default app (served on ``127.0.0.1`` there is no subdomain). Other services have no app."""
+        if self.service != "central":
+            return None
+        central = getattr(self.cloud, "central", None)
+        with self.cloud.lock:
+            if central is None or not central.apps:  # no app at all: none to match (and none may be conjured)
+                return None
+            return central.app_for_host(host).subdomain
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         injector = getattr(self.cloud, "faults", None)
         if scope["type"] != "http" or injector is None or not injector.rules:
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
+        if state.get(CHECKED_KEY):  # an outer fault layer already counted this request (one check per request)
+            await self.app(scope, receive, send)
+            return
+        state[CHECKED_KEY] = True
         operation, params = self._operation(scope)
         host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
-        app_label = host.split(".", 1)[0] if "." in host and not host[0].isdigit() else None
         tenant = params.get("tenant_id") or params.get("tenantId") or params.get("catalog") or params.get("id_scope")
-        effect = injector.check(self.service, operation, app=app_label, tenant=tenant)
+        effect = injector.check(self.service, operation, app=self._app_label(host), tenant=tenant)
         if effect is None or effect.kind in ("connack", "dps_failed"):
+            if effect is not None:  # the route applies it (DPS ``failed`` status); it finds it here
+                state[EFFECT_KEY] = effect
             await self.app(scope, receive, send)
             return
         if effect.kind == "latency":
@@ -63,7 +88,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         if effect.kind == "drop":
-            scope.setdefault("state", {})["sphere_harness_drop"] = True
+            state["sphere_harness_drop"] = True
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
             raise InjectedDrop(f"injected connection drop on {self.service}/{operation}")
