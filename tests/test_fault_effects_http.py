@@ -487,3 +487,30 @@ def test_a_seeded_probability_fires_on_the_same_calls_served_as_in_process() -> 
 def test_a_different_seed_gives_a_different_pattern() -> None:
     assert _pattern(42, "in-process") != _pattern(43, "in-process")
     assert _pattern(43, "served") == _pattern(43, "in-process")
+
+
+def test_an_app_rule_matches_the_app_the_request_reaches(way: Way) -> None:
+    """Served on ``127.0.0.1`` there is no subdomain: the request reaches the default app, and so does the rule."""
+    subdomain = way.endpoints["central"]["subdomain"]
+    faults = way.cloud.faults
+    mine = faults.add({"service": "central", "app": subdomain.upper(), "count": 1, "effect": {"status": 503}})
+    other = faults.add({"service": "central", "app": "fabrikam", "effect": {"status": 500}})
+    central = next(s for s in SURFACES if s.service == "central")
+    assert _codes(central, way, 2) == [503, 200]
+    assert (mine.calls, other.calls) == (2, 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="simulator/dps/https_api.py register ignores a fired dps_failed rule (the fault layer leaves it in "
+    "request.scope['state']['sphere_harness_fault_effect']; the route should pass injected_failure to the model)",
+)
+def test_dps_failed_over_https_ends_the_operation_failed(way: Way) -> None:
+    way.cloud.faults.add({"service": "dps", "operation": "register", "count": 1, "effect": {"kind": "dps_failed"}})
+    accepted = _dps_register(way)
+    assert accepted.status_code == 202
+    operation = accepted.json()["operationId"]
+    url = f"{way.url('dps')}/{way.endpoints['dps']['id_scope']}/registrations/{way.device.id}/operations/{operation}"
+    finished = way.client(as_device=True).get(url, params=DPS_VERSION).json()
+    assert finished["status"] == "failed"
+    assert finished["registrationState"]["errorCode"] == 400209
