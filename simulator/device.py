@@ -120,37 +120,61 @@ class SimulatedDevice:
 
     # -- certificates --
 
-    def certificate_chain(self) -> list[x509.Certificate]:
-        """``[leaf, tenant CA, policy CA, root]``; renewed from the Sphere service once the leaf has expired.
+    def certificate_chain(self, *, renew: bool = True) -> list[x509.Certificate]:
+        """``[leaf, tenant CA, policy CA, root]``: the device's cached daily certificate and the CAs above it.
+
+        A real device renews its 24-hour certificate after its daily attestation. With ``renew`` (the default) the
+        cached chain is replaced by a fresh one from the Sphere service once its leaf has expired on the world's
+        clock, signed by whichever tenant CA generation is Active *now* (K-9). With ``renew=False`` the cached
+        chain is returned as it is, expired or not — a device that has been offline past its certificate's
+        lifetime and tries to connect before attesting again; a device that never had a certificate still fetches
+        its first one.
 
         Raises whatever the Sphere model raises for an unclaimed device (it has no certificate yet).
         """
         with self.cloud.lock:
-            now = self.cloud.clock.now()
-            if self._chain is None or not is_valid_at(self._chain[0], now):
+            if self._chain is None or (renew and not self.certificate_valid()):
                 self._chain = list(self.cloud.sphere.device_certificate_chain(self.id))
             return list(self._chain)
 
-    def presented_chain(self) -> list[x509.Certificate]:
-        return presented(self.certificate_chain(), self.cloud.settings.dps.present_chain)
+    @property
+    def cached_chain(self) -> list[x509.Certificate] | None:
+        """The chain the device holds right now, without renewing it (None before its first certificate)."""
+        return list(self._chain) if self._chain is not None else None
+
+    def renew_certificate(self) -> list[x509.Certificate]:
+        """Fetch a new daily certificate now, whether or not the cached one has expired (a fresh attestation)."""
+        with self.cloud.lock:
+            self._chain = list(self.cloud.sphere.device_certificate_chain(self.id))
+            return list(self._chain)
+
+    def certificate_valid(self) -> bool:
+        """Whether the cached chain's leaf is inside its validity window on the world's clock (False if none)."""
+        with self.cloud.lock:
+            return self._chain is not None and is_valid_at(self._chain[0], self.cloud.clock.now())
+
+    def presented_chain(self, *, renew: bool = True) -> list[x509.Certificate]:
+        """The part of :meth:`certificate_chain` the device presents to DPS and the hub (K-12)."""
+        return presented(self.certificate_chain(renew=renew), self.cloud.settings.dps.present_chain)
 
     @property
     def registration_id(self) -> str:
         """The DPS registration ID: the leaf CN, i.e. the device ID as the certificate spells it (K-11)."""
         from simulator.pki import get_common_name
 
-        return get_common_name(self.certificate_chain()[0].subject) or self.id
+        return get_common_name(self.certificate_chain(renew=False)[0].subject) or self.id
 
     # -- in-process --
 
-    def provision(self, id_scope: str, *, model_id: str | None = None) -> ProvisioningResult:
+    def provision(self, id_scope: str, *, model_id: str | None = None, renew: bool = True) -> ProvisioningResult:
         """Register with DPS in-process: register, then look the operation up once (D-15).
 
         Refusals come back as ``status="failed"`` with the six-digit code (D-1) and change nothing; a spent
         throttle budget as ``status="throttled"`` with ``retry_after``. If ``assignment_delay_s`` has not passed
-        yet the result is still ``assigning``: call :meth:`poll` after travelling the clock.
+        yet the result is still ``assigning``: call :meth:`poll` after travelling the clock. ``renew=False``
+        presents the cached certificate even if it has expired (see :meth:`certificate_chain`).
         """
-        chain = self.presented_chain()
+        chain = self.presented_chain(renew=renew)
         payload = {"modelId": model_id} if model_id else None
         try:
             with self.cloud.lock:
@@ -178,14 +202,14 @@ class SimulatedDevice:
             return ProvisioningResult("throttled", error_code=exc.error_code, retry_after=exc.retry_after)
         return ProvisioningResult("failed", error_code=exc.error_code, error_message=exc.message)
 
-    def connect_hub(self, hub_host: str | None = None) -> Any:
+    def connect_hub(self, hub_host: str | None = None, *, renew: bool = True) -> Any:
         """Open the (in-process) hub session; raises :class:`~simulator.dps.hub.HubError` when refused."""
         host = hub_host or self.assigned_hub
         if host is None:
             raise DeviceConnectionError("the device has no assigned hub: provision it first")
         with self.cloud.lock:
             self.hub_session = self.cloud.dps.hub.connect(
-                host, self.device_id or self.registration_id, self.presented_chain()
+                host, self.device_id or self.registration_id, self.presented_chain(renew=renew)
             )
         return self.hub_session
 
@@ -204,10 +228,11 @@ class SimulatedDevice:
 
     # -- over sockets --
 
-    def client_context(self, ca_pem: str, *, server_hostname_check: bool = True) -> ssl.SSLContext:
+    def client_context(self, ca_pem: str, *, server_hostname_check: bool = True, renew: bool = True) -> ssl.SSLContext:
         """A TLS 1.2 client context (as the Azure SDK makes) with this device's key and chain, trusting ``ca_pem``.
 
         With TLS 1.2 a refused client certificate fails the handshake itself, as the SDK sees it (§9).
+        ``renew=False`` loads the cached certificate even if it has expired (see :meth:`certificate_chain`).
         """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -215,7 +240,7 @@ class SimulatedDevice:
         context.load_verify_locations(cadata=ca_pem)
         with tempfile.TemporaryDirectory() as tmp:
             cert_file, key_file = Path(tmp, "device.cert.pem"), Path(tmp, "device.key.pem")
-            cert_file.write_bytes(b"".join(to_pem(c) for c in self.presented_chain()))
+            cert_file.write_bytes(b"".join(to_pem(c) for c in self.presented_chain(renew=renew)))
             key_file.write_bytes(private_key_pem(self.private_key))
             context.load_cert_chain(cert_file, key_file)
         return context
@@ -231,17 +256,19 @@ class SimulatedDevice:
         poll_interval: float | None = None,
         max_attempts: int = 10,
         timeout: float = 10.0,
+        renew: bool = True,
     ) -> ProvisioningResult:
         """Register over MQTT/TLS like the SDK (§3): subscribe, PUT iotdps-register, poll until finished.
 
         ``poll_interval`` overrides the server's ``retry-after`` (tests); 429 replies are retried after their
         ``retry-after``. A CONNACK refusal raises :class:`DeviceConnectionError` with ``connack`` set.
+        ``renew=False`` presents the cached certificate even if it has expired (see :meth:`certificate_chain`).
         """
         registration_id = self.registration_id
         username = f"{id_scope}/registrations/{registration_id}/api-version={DPS_API_VERSION}"
         payload = {"modelId": model_id} if model_id else None
         body = json.dumps({"payload": payload, "registrationId": registration_id}).encode()
-        context = self.client_context(ca_pem)
+        context = self.client_context(ca_pem, renew=renew)
         with MqttDeviceSession.open(host, port, registration_id, username, context, timeout) as session:
             session.subscribe("$dps/registrations/res/#")
             result = ProvisioningResult("throttled")
@@ -275,6 +302,7 @@ class SimulatedDevice:
         hub_host: str | None = None,
         connect_host: str | None = None,
         timeout: float = 10.0,
+        renew: bool = True,
     ) -> MqttDeviceSession:
         """Connect to the assigned hub over MQTT/TLS (username ``{hub}/{deviceId}/?api-version=…``)."""
         hub = hub_host or self.assigned_hub
@@ -283,7 +311,7 @@ class SimulatedDevice:
             raise DeviceConnectionError("the device has no assigned hub: provision it first")
         username = f"{hub}/{device_id}/?api-version={HUB_API_VERSION}"
         session = MqttDeviceSession.open(
-            connect_host or hub, port, device_id, username, self.client_context(ca_pem), timeout
+            connect_host or hub, port, device_id, username, self.client_context(ca_pem, renew=renew), timeout
         )
         session.device_id = device_id
         return session

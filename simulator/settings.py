@@ -82,6 +82,10 @@ class DpsSettings:
     enforce_cn_64: bool = False  # C-12
     assigned_hub_host: str = "model"  # C-13: "model" | "served" | an explicit host
     present_chain: Literal["leaf+tenant", "leaf", "full"] = "leaf+tenant"  # K-12
+    # D-11: which clock judges client-certificate dates on the served TLS listeners (MQTT and DPS HTTPS). "world":
+    # OpenSSL checks chain and key possession but not dates, the DPS model checks dates on the world's clock;
+    # "system": OpenSSL also checks them against real time (a travelled world then refuses renewed certificates)
+    tls_validity_clock: Literal["world", "system"] = "world"  # D-11
 
 
 @dataclass

@@ -10,7 +10,11 @@ send telemetry to the IoT hub DPS assigned it. These steps make a device do exac
 ``device.claim``       claim them into a tenant through the Sphere wire API: legacy ``PUT …/devices/{id}/claim``
                        (then poll the operation) or ARM ``claimDevices`` (``api: arm``)
 ``device.connect``     register with DPS (the app's ID scope), then connect to the assigned IoT hub; 429s are retried
-                       after their ``retry-after``, at most ``attempts`` tries per device
+                       after their ``retry-after``, at most ``attempts`` tries per device. ``renew: false``
+                       presents the device's cached certificate even if it has expired
+``device.certificate`` each device's daily certificate as it holds it now (``renew: true`` first renews an expired
+                       one, as the device does after its daily attestation): thumbprint, dates, ``expired`` on the
+                       world's clock and the thumbprint of the tenant CA generation that signed it
 ``device.send``        send one telemetry message from each device
 ``device.report``      patch each device's reported twin properties
 ``central.device.``    read a device's last telemetry value from IoT Central: ``GET /api/devices/{id}/telemetry/
@@ -29,12 +33,18 @@ gets it (the device's own channel, not an API a user can call), so it exists onl
 match: ``status`` is the HTTP status of the refusal (a CONNACK 5 / failed TLS handshake on ``served`` is a 401, as
 the SDK's ``CredentialError``), ``code`` DPS's six-digit error code when the service named one (``"401002"``).
 
+**Certificates and the clock.** A device's certificate lives 24 hours (certificates.md §4) and is signed by the
+tenant CA generation that is Active when it is issued (K-9). ``device.connect`` renews an expired certificate first,
+as a device does after its daily attestation; ``renew: false`` makes it present the cached one as it is, to show the
+refusal of an expired certificate (401, DPS code ``401002`` with ``dps.auth_failure_mode: res401``). Every connected
+device's result names the ``tenant_ca`` thumbprint its chain leads to, so a rotation scenario can tell which
+generation admitted it. On ``served``, dates are judged on the world's clock, not by OpenSSL against real time
+(``dps.tls_validity_clock``, D-11, :mod:`simulator.dps.mqtt`), so the clock may travel freely between connections.
+
 **Throttling** (``dps.registrations_per_second``, D-12) is a token bucket on the *world's* clock. Waiting out a
 ``retry-after`` therefore means letting the world's clock pass: the default :data:`wait` travels the clock forward
 by ``retry-after`` through ``/_sim/clock`` instead of sleeping, so a throttled rollout takes no wall-clock time on
-either fake target and refills exactly the budget a real wait would. Tests may replace :data:`wait`. Because TLS checks
-certificate dates against real time (D-11), ``device.connect`` fetches every device's certificate *before* the first
-wait moves the clock; keep throttled rollouts to seconds of world time.
+either fake target and refills exactly the budget a real wait would. Tests may replace :data:`wait`.
 
 Devices are simulated, so every step here is fake-only: a live run skips it with a reason.
 """
@@ -119,6 +129,13 @@ class ConnectArgs(DevicesArgs):
     app: str | None = None
     model_id: str | None = None
     attempts: int = Field(default=10, ge=1, le=1000, description="tries per device, counting the first")
+    renew: bool = Field(
+        default=True, description="renew an expired daily certificate before connecting (false: present it as is)"
+    )
+
+
+class CertificateArgs(DevicesArgs):
+    renew: bool = Field(default=False, description="renew the certificate first if it has expired")
 
 
 class SendArgs(DevicesArgs):
@@ -184,12 +201,12 @@ def device(ctx: StepContext, device_id: str) -> Any:
     return known[key]
 
 
-def _chain_or_refusal(dev: Any) -> None:
+def _chain_or_refusal(dev: Any, *, renew: bool = True) -> list[Any]:
     """Fetch the device's certificate (the device's own channel); an unclaimed device has none."""
     from simulator.sphere.errors import SphereError
 
     try:
-        dev.certificate_chain()
+        return dev.certificate_chain(renew=renew)
     except SphereError as exc:
         raise DeviceError(
             getattr(exc, "status", 400), getattr(exc, "code", None), f"device {dev.id[:12]}…: {exc}"
@@ -231,14 +248,13 @@ def connect(ctx: StepContext, args: ConnectArgs) -> dict[str, Any]:
     results = []
     throttled = 0
     fleet_devices = [device(ctx, device_id) for device_id in args.devices]
-    # Every device holds its daily certificate before the first throttle wait moves the world's clock: a
-    # certificate issued at a travelled "now" would be not-yet-valid to a real TLS stack (served, D-11).
-    for dev in fleet_devices:
-        _chain_or_refusal(dev)
+    # Every device holds its daily certificate before the first throttle wait moves the world's clock, so a
+    # rollout's devices present certificates of the same day (and a renewal, if due, happens once, here).
+    chains = {dev.id: _chain_or_refusal(dev, renew=args.renew) for dev in fleet_devices}
     for dev in fleet_devices:
         result, tries = _provision(ctx, dev, id_scope, args)
         throttled += tries - 1
-        _open_hub(ctx, dev)
+        _open_hub(ctx, dev, renew=args.renew)
         results.append(
             {
                 "id": dev.id,
@@ -246,9 +262,46 @@ def connect(ctx: StepContext, args: ConnectArgs) -> dict[str, Any]:
                 "assigned_hub": result.assigned_hub,
                 "enrollment_group": (result.registration_state.get("x509") or {}).get("enrollmentGroupId"),
                 "attempts": tries,
+                "certificate": _thumbprint(chains[dev.id][0]),
+                "tenant_ca": _thumbprint(chains[dev.id][1]),
             }
         )
     return {"devices": results, "count": len(results), "throttled": throttled}
+
+
+@step("device.certificate", CertificateArgs, fake_only=True)
+def certificate(ctx: StepContext, args: CertificateArgs) -> dict[str, Any]:
+    """Show each device's daily certificate as the device holds it (``renew: true`` renews an expired one first).
+
+    Returns ``{devices: [{id, thumbprint, serial, not_before, not_after, expired, renewed, tenant_ca}], count,
+    expired}``: ``expired`` is judged on the world's clock, ``renewed`` says whether this step replaced it,
+    ``tenant_ca`` is the thumbprint of the tenant CA generation that signed it.
+    """
+    from simulator.pki import is_valid_at
+
+    cloud = _cloud(ctx)
+    results = []
+    for device_id in args.devices:
+        dev = device(ctx, device_id)
+        held = dev.cached_chain
+        before = held[0] if held else None
+        chain = _chain_or_refusal(dev, renew=args.renew)
+        leaf = chain[0]
+        with cloud.lock:
+            now = cloud.clock.now()
+        results.append(
+            {
+                "id": dev.id,
+                "thumbprint": _thumbprint(leaf),
+                "serial": format(leaf.serial_number, "X"),
+                "not_before": leaf.not_valid_before_utc.isoformat(),
+                "not_after": leaf.not_valid_after_utc.isoformat(),
+                "expired": not is_valid_at(leaf, now),
+                "renewed": before is not None and before is not leaf,
+                "tenant_ca": _thumbprint(chain[1]),
+            }
+        )
+    return {"devices": results, "count": len(results), "expired": sum(r["expired"] for r in results)}
 
 
 @step("device.send", SendArgs, fake_only=True)
@@ -314,7 +367,7 @@ def _provision(ctx: StepContext, dev: Any, id_scope: str, args: ConnectArgs) -> 
         result = (
             _provision_over_mqtt(ctx, dev, id_scope, args)
             if served
-            else dev.provision(id_scope, model_id=args.model_id)
+            else dev.provision(id_scope, model_id=args.model_id, renew=args.renew)
         )
         if result.status == "assigned":
             return result, attempt
@@ -347,19 +400,19 @@ def _provision_over_mqtt(ctx: StepContext, dev: Any, id_scope: str, args: Connec
     try:
         # register, then poll the operation (D-15) with no wall-clock wait; 429s come back to the retry loop here
         return dev.provision_over_mqtt(
-            host, port, id_scope, ca_pem, model_id=args.model_id, poll_interval=0, max_attempts=3
+            host, port, id_scope, ca_pem, model_id=args.model_id, poll_interval=0, max_attempts=3, renew=args.renew
         )
     except DeviceConnectionError as exc:
         raise _connection_refused(exc, "DPS") from None
 
 
-def _open_hub(ctx: StepContext, dev: Any) -> None:
+def _open_hub(ctx: StepContext, dev: Any, *, renew: bool = True) -> None:
     from simulator.device import DeviceConnectionError
     from simulator.dps.hub import HubError
 
     if ctx.session.target != "served":
         try:
-            dev.connect_hub()
+            dev.connect_hub(renew=renew)
         except HubError as exc:
             raise DeviceError(exc.status, None, f"the IoT hub refused the device: {exc.message}") from None
         return
@@ -369,7 +422,7 @@ def _open_hub(ctx: StepContext, dev: Any) -> None:
         sessions.pop(dev.id).close()
     try:
         # the hub is the assignedHub DPS named (C-13: this listener's host); dial the endpoints' host for it
-        sessions[dev.id] = dev.open_hub_over_mqtt(port, ca_pem, connect_host=host)
+        sessions[dev.id] = dev.open_hub_over_mqtt(port, ca_pem, connect_host=host, renew=renew)
     except DeviceConnectionError as exc:
         raise _connection_refused(exc, "the IoT hub") from None
 
@@ -393,6 +446,13 @@ def _mqtt_endpoint(ctx: StepContext) -> tuple[str, int, str]:
         raise StepFailure("the served world has no MQTT listener (serve it with mqtt_port=0)")
     ca_bundle = ctx.session.endpoints.get("ca_bundle")
     return str(host), int(port), Path(str(ca_bundle)).read_text(encoding="ascii")
+
+
+def _thumbprint(certificate: Any) -> str:
+    """SHA-1 thumbprint, uppercase hex, as Sphere and IoT Central show it (K-7)."""
+    from simulator.pki import thumbprint
+
+    return thumbprint(certificate)
 
 
 def _settings(ctx: StepContext) -> Any:

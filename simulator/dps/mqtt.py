@@ -20,6 +20,14 @@ How it works:
   on a live context affects later handshakes, so a CA uploaded a moment ago is trusted by the next connection.
   Client certificates are optional at the TLS layer (``CERT_OPTIONAL``); a chain to a CA nobody knows fails the
   handshake (the SDK raises ``ConnectionFailedError``), everything else is decided at CONNECT.
+* **Certificate dates are judged on the world's clock** (open-questions.md D-11, ``dps.tls_validity_clock``). A
+  simulator's clock travels — 25 hours for a device certificate to expire, two years for a tenant CA to rotate — but
+  OpenSSL compares dates with the *real* time and offers no way to inject a clock. Left alone, it would accept a
+  certificate that expired in the world (still valid in real time) and refuse every certificate issued after the
+  clock travelled (not yet valid in real time). With the default ``"world"`` the listener's context carries
+  OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME``: the handshake still proves the chain's signatures up to a CA the world
+  knows and the client's possession of the leaf's key, and the dates are checked by the model at CONNECT on the
+  world's clock — the one judge that follows clock travel. ``"system"`` keeps OpenSSL's own real-time check too.
 * **Checks at CONNECT on the fake clock.** The chain the client *presented* (``get_unverified_chain``; OpenSSL
   already proved the client holds the leaf's key) goes to the model, which checks CN, validity on the world's clock
   (D-11) and the path to a verified certificate of an enabled group. A refusal is CONNACK 5 (``CredentialError`` in
@@ -160,18 +168,43 @@ def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, verified: bo
     return chain
 
 
+#: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (1.1.0+): verify signatures and the path, not the certificates' dates.
+#: :class:`ssl.VerifyFlags` has no name for it, but ``SSLContext.verify_flags`` passes any bit through to OpenSSL.
+VERIFY_NO_CHECK_TIME = 0x200000
+
+
+def judge_dates_on(context: ssl.SSLContext, clock: str) -> None:
+    """Set which clock judges client-certificate dates on a server context (open-questions.md D-11).
+
+    ``"world"``: OpenSSL skips date checks (``X509_V_FLAG_NO_CHECK_TIME``) so that the model judges them on the
+    world's clock; ``"system"``: OpenSSL checks them against real time as well.
+    """
+    if clock == "world":
+        context.verify_flags |= VERIFY_NO_CHECK_TIME
+    elif clock == "system":
+        context.verify_flags &= ~ssl.VerifyFlags(VERIFY_NO_CHECK_TIME)
+    else:
+        raise ValueError(f"dps.tls_validity_clock must be 'world' or 'system', not {clock!r}")
+
+
 class WorldTrust:
-    """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows (open-questions.md D-1).
+    """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows (open-questions.md D-1), with the
+    world's choice of clock for certificate dates (D-11, :func:`judge_dates_on`).
 
     CAs are only ever added: OpenSSL has no way to remove one from a live store. A CA that was deleted from IoT
     Central therefore still passes TLS, and the device is then refused at CONNECT by the model — the same signal
-    the device gets for any other trust problem.
+    the device gets for any other trust problem. Both the MQTT listener and the DPS HTTPS listener
+    (:mod:`simulator.server`) keep their context up to date through this class before every handshake.
     """
 
     def __init__(self, cloud: Any, context: ssl.SSLContext) -> None:
         self.cloud = cloud
         self.context = context
         self.loaded: set[str] = set()
+        self._apply_validity_clock()
+
+    def _apply_validity_clock(self) -> None:
+        judge_dates_on(self.context, self.cloud.settings.dps.tls_validity_clock)
 
     def known_cas(self) -> list[x509.Certificate]:
         """The Sphere root and policy CAs plus every certificate uploaded to any IoT Central group."""
@@ -186,9 +219,10 @@ class WorldTrust:
         return cas
 
     def sync(self) -> int:
-        """Load every CA not loaded yet; return how many were added."""
+        """Load every CA not loaded yet (and follow the world's date setting); return how many CAs were added."""
         with self.cloud.lock:
             cas = self.known_cas()
+        self._apply_validity_clock()
         added = 0
         for cert in cas:
             key = thumbprint(cert)
