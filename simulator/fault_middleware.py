@@ -8,7 +8,13 @@ For each HTTP request the middleware finds the route that will serve it (the rou
 * ``latency`` — sleeps ``latency_s`` (real time), then lets the request through;
 * ``drop`` — starts a response and aborts it, so the server closes the connection mid-response and the client
   sees a transport error (in-process, :mod:`simulator.inprocess` raises ``httpx.ReadError`` instead);
-* ``dps_failed`` / ``connack`` — not HTTP effects; the DPS model and the MQTT server apply them.
+* ``dps_failed`` / ``connack`` — not HTTP effects; the DPS model and the MQTT server apply them. A fired
+  ``dps_failed`` is left in ``scope["state"]`` under :data:`EFFECT_KEY` for the DPS route to pass on.
+
+Each request is counted once against the rules, even when a service app is wrapped twice. For IoT Central the
+``app`` a rule names is matched against the app the request reaches: the ``Host`` subdomain, else the world's
+default app (a served world on ``127.0.0.1``). The ``/_sim`` control surface is never wrapped: no rule can lock
+a tester out of clearing the rules.
 """
 
 from __future__ import annotations
