@@ -25,6 +25,7 @@ The IoT hub device surface (connect, telemetry, twin) lives in :mod:`simulator.d
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -203,6 +204,12 @@ def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def _ca_certificate_info(cert: x509.Certificate) -> dict[str, Any]:
+    """:func:`certificate_info` of a CA certificate, computed once per tenant CA generation (callers copy it)."""
+    return certificate_info(cert)
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -220,6 +227,9 @@ class DpsService:
     sphere: Any = None
     registrations: dict[tuple[str, str], Registration] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
+    #: the operations still ``assigning`` (a subset of ``operations``): :meth:`settle` walks only these, so the
+    #: 10⁵th registration of a rollout costs what the first did
+    _assigning: dict[str, Operation] = field(default_factory=dict)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -335,6 +345,7 @@ class DpsService:
         )
         self._spend_budget(attestation.id_scope)
         self.operations[operation.operation_id] = operation
+        self._assigning[operation.operation_id] = operation
         return operation
 
     def operation_status(self, id_scope: str, registration_id: str, operation_id: str) -> Operation:
@@ -369,10 +380,14 @@ class DpsService:
 
     def settle(self) -> None:
         """Complete every operation whose assignment time has come (assigning → assigned or failed)."""
+        if not self._assigning:
+            return
         now = self.clock.now()
-        for operation in self.operations.values():
-            if operation.status == "assigning" and operation.assign_at <= now:
-                self._assign(operation, now)
+        for operation in list(self._assigning.values()):
+            if operation.assign_at <= now:
+                del self._assigning[operation.operation_id]
+                if operation.status == "assigning":
+                    self._assign(operation, now)
 
     # -- internals ---------------------------------------------------------------------------------------
 
@@ -411,7 +426,7 @@ class DpsService:
             last_updated=now,
             etag=_etag_of(self.entropy.uuid()),
             certificate_info=certificate_info(attestation.leaf),
-            signing_certificate_info=certificate_info(signing),
+            signing_certificate_info=dict(_ca_certificate_info(signing)),
         )
         self.registrations[key] = registration
         operation.registration = registration

@@ -48,8 +48,17 @@ def is_signed_by(cert: x509.Certificate, issuer_public_key) -> bool:
 
 
 def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Issuer name matches the issuer's subject **and** the signature verifies under its key."""
-    return cert.issuer == issuer.subject and is_signed_by(cert, issuer.public_key())
+    """Issuer name matches the issuer's subject **and** the signature verifies under its key.
+
+    One call into ``cryptography``'s Rust layer (``verify_directly_issued_by``) compares the encoded names and
+    checks the signature (EC or RSA PKCS#1 v1.5 / PSS), without building Python name objects — the chain walk of
+    every DPS registration goes through here.
+    """
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
 
 
 def is_valid_at(cert: x509.Certificate, now: datetime, *, skew: timedelta = timedelta(0)) -> bool:
