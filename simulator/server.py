@@ -280,7 +280,10 @@ class ServedCloud:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for offset, service in enumerate(HTTPS_SERVICES):
             wanted = self.requested_port + offset if self.requested_port else 0
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP,
+            # and an accepted socket inherits the listener's. With proto 0, Nagle holds back the second write of
+            # every response until the client's delayed ACK (~40 ms per request on a kept-alive connection).
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((self.host, wanted))
