@@ -15,6 +15,14 @@
 Every step takes ``tenant:`` (a key from ``given.tenants``; default: the tenant selected by ``sphere.login``, else
 the first) and ``api: legacy | arm`` (default ``legacy``; ``arm`` uses the tenant's catalog on
 ``Microsoft.AzureSphere`` 2024-04-01, where ``serial`` picks a generation, ``.default`` being the Active one).
+
+**Picking a tenant CA generation.** Once the successor exists (90 days before the current CA expires, K-9) a tenant
+has two generations, and download, download-chain and download-proof act on the *Active* one unless told otherwise:
+``thumbprint:`` selects a generation on the legacy API (``?thumbprint=``, sphere-legacy-api.md §6.3); on ARM a
+certificate's resource name is its serial (K-8), so give ``serial:`` there (the ARM list shows it). A rotation
+therefore downloads the successor with the ``Thumbprint`` that ``sphere.ca-certificate.list`` shows, and asks for
+its proof with the same thumbprint: a proof signed by the Active generation cannot verify the successor's entry in
+IoT Central (scenarios/tenant-ca-rotation.yaml).
 """
 
 from __future__ import annotations
