@@ -20,6 +20,12 @@ connection, so served HTTPS registrations present real, key-proven client certif
 into this app, no TLS at all) the chain travels in the header ``X-Sphere-Harness-Client-Chain: <base64 of the PEM
 chain>``; the header is ignored whenever the TLS extension is present, i.e. it is an in-process convenience only
 and proves no possession of the device key.
+
+**Certificate dates** are judged on the world's clock, as on the MQTT listener: the served DPS port's TLS context
+is kept by :class:`simulator.dps.mqtt.WorldTrust`, which (with ``dps.tls_validity_clock = "world"``, D-11) lets
+OpenSSL prove the chain and the key but not the dates; :meth:`DpsService.authenticate` then checks every
+certificate's validity on the world's clock on every request — so a certificate renewed after the clock travelled is
+accepted, and one that expired in the world is refused with 401 / ``401002``.
 """
 
 from __future__ import annotations
