@@ -39,6 +39,7 @@ contain placeholders are type-checked again once the values are known, when the 
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,8 +290,13 @@ def parse_scenario(text: str, source: str = "<scenario>", *, default_name: str |
     )
 
 
+#: parsed scenarios by (path, text): a CI suite runs the same file many times, and parsing with line numbers
+#: (the pure-Python YAML composer) costs more than an in-process run's whole trust workflow setup
+_PARSED: dict[tuple[str, str], Scenario] = {}
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file (each call returns its own copy; an edited file is parsed again)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -298,7 +304,14 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(str(path), None, f"not UTF-8 text: {exc}") from None
     except OSError as exc:
         raise ScenarioError(str(path), None, f"cannot read the file: {exc.strerror or exc}") from None
-    return parse_scenario(text, str(path), default_name=path.stem)
+    key = (str(path), text)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = parse_scenario(text, str(path), default_name=path.stem)
+        if len(_PARSED) >= 128:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return copy.deepcopy(parsed)
 
 
 def scenario_dirs() -> list[Path]:

@@ -42,6 +42,7 @@ def echo_app(name: str) -> Starlette:
                 "query": request.url.query,
                 "body": body.decode("latin-1"),
                 "thread": threading.current_thread().name,
+                "loop": id(asyncio.get_running_loop()),
             },
             status_code=201 if request.method == "POST" else 200,
             headers={"x-served-by": name},
@@ -107,11 +108,26 @@ def test_async_clients_reach_the_same_apps_in_the_callers_event_loop(cloud: Echo
     assert response.json()["thread"] == threading.current_thread().name  # awaited directly, no portal
 
 
-def test_sync_requests_run_on_one_shared_background_loop(cloud: EchoCloud) -> None:
+def test_sync_requests_from_the_starting_thread_run_in_it_on_the_routers_one_loop(cloud: EchoCloud) -> None:
     with cloud.mock():
-        threads = {httpx.get(url).json()["thread"] for url, _ in ROUTES}
-    assert len(threads) == 1
-    assert threads != {threading.current_thread().name}
+        served = [httpx.get(url).json() for url, _ in ROUTES * 2]
+    assert {body["thread"] for body in served} == {threading.current_thread().name}  # no hop between threads
+    assert len({body["loop"] for body in served}) == 1  # one loop for the router, not one per request
+
+
+def test_sync_requests_from_other_threads_share_one_background_loop(cloud: EchoCloud) -> None:
+    served: list[dict[str, Any]] = []
+    with cloud.mock():
+        own = httpx.get(ROUTES[0][0]).json()
+        workers = [threading.Thread(target=lambda u=url: served.append(httpx.get(u).json())) for url, _ in ROUTES]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert len(served) == len(ROUTES)
+    worker_names = {worker.name for worker in workers}
+    assert {body["thread"] for body in served}.isdisjoint(worker_names | {own["thread"]})
+    assert len({body["loop"] for body in served}) == 1 and served[0]["loop"] != own["loop"]
 
 
 def test_a_sync_client_inside_a_coroutine_still_takes_the_sync_path(cloud: EchoCloud) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import uuid as _uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -384,11 +385,16 @@ class SphereService:
         self.settings = settings or Settings()
         now = clock.now()
         p = self.settings.pki
-        self.root: pki.Issuer = pki.make_root_ca(
-            entropy.fork("root"), now, common_name=p.root_common_name, years=p.root_years
+        root_entropy, policy_entropy = entropy.fork("root"), entropy.fork("policy")
+        self.root: pki.Issuer = _seeded_issuer(
+            ("root", root_entropy.seed, now, p.root_common_name, p.root_years),
+            lambda: pki.make_root_ca(root_entropy, now, common_name=p.root_common_name, years=p.root_years),
         )
-        self.policy: pki.Issuer = pki.make_policy_ca(
-            self.root, entropy.fork("policy"), now, common_name=p.policy_common_name, years=p.policy_years
+        self.policy: pki.Issuer = _seeded_issuer(
+            ("policy", self.root.cert_der, policy_entropy.seed, now, p.policy_common_name, p.policy_years),
+            lambda: pki.make_policy_ca(
+                self.root, policy_entropy, now, common_name=p.policy_common_name, years=p.policy_years
+            ),
         )
         # separate streams, so that issuing a token or claiming never shifts the next tenant or device ID
         self._tenant_entropy = entropy.fork("tenants")
@@ -851,6 +857,29 @@ class SphereService:
             return str(_uuid.UUID(str(value))).lower() if isinstance(value, str) and len(value) == 36 else _fail()
         except ValueError:
             raise bad_request(f"'{value}' is not a GUID.", target=what) from None
+
+
+#: root and policy CAs of seeded worlds, by everything that determines their bytes (see :func:`_seeded_issuer`)
+_SEEDED_ISSUERS: dict[tuple[Any, ...], pki.Issuer] = {}
+
+
+def _seeded_issuer(key: tuple[Any, ...], make: Callable[[], pki.Issuer]) -> pki.Issuer:
+    """The issuer ``make`` builds, built once per process for a seeded key.
+
+    A seeded world's root and policy CAs are a pure function of the seed, the clock's start and the settings
+    (deterministic key derivation and RFC 6979 signatures), so two worlds with the same ``key`` get byte-identical
+    CAs either way; building them is ~10 ms of P-384 work that a CI suite would otherwise repeat per scenario.
+    :class:`~simulator.pki.Issuer` is immutable, so sharing it is safe. Unseeded worlds (a None seed in
+    the key) always build their own.
+    """
+    if None in key:
+        return make()
+    issuer = _SEEDED_ISSUERS.get(key)
+    if issuer is None:
+        if len(_SEEDED_ISSUERS) >= 256:
+            _SEEDED_ISSUERS.clear()
+        issuer = _SEEDED_ISSUERS[key] = make()
+    return issuer
 
 
 def _fail() -> str:
