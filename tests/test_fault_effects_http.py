@@ -500,17 +500,19 @@ def test_an_app_rule_matches_the_app_the_request_reaches(way: Way) -> None:
     assert (mine.calls, other.calls) == (2, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator/dps/https_api.py register ignores a fired dps_failed rule (the fault layer leaves it in "
-    "request.scope['state']['sphere_harness_fault_effect']; the route should pass injected_failure to the model)",
-)
-def test_dps_failed_over_https_ends_the_operation_failed(way: Way) -> None:
-    way.cloud.faults.add({"service": "dps", "operation": "register", "count": 1, "effect": {"kind": "dps_failed"}})
+@pytest.mark.parametrize(("effect", "error_code"), [({}, 400209), ({"dps_error_code": 400211}, 400211)])
+def test_dps_failed_over_https_ends_the_operation_failed(way: Way, effect: dict[str, int], error_code: int) -> None:
+    """The registration is accepted (202) and its operation ends ``failed`` with the rule's code; the next
+    registration (the rule is spent) is assigned as usual."""
+    rule = {"service": "dps", "operation": "register", "count": 1, "effect": {"kind": "dps_failed", **effect}}
+    way.cloud.faults.add(rule)
     accepted = _dps_register(way)
     assert accepted.status_code == 202
     operation = accepted.json()["operationId"]
     url = f"{way.url('dps')}/{way.endpoints['dps']['id_scope']}/registrations/{way.device.id}/operations/{operation}"
     finished = way.client(as_device=True).get(url, params=DPS_VERSION).json()
     assert finished["status"] == "failed"
-    assert finished["registrationState"]["errorCode"] == 400209
+    assert finished["registrationState"]["errorCode"] == error_code
+    again = _dps_register(way).json()["operationId"]
+    url = url.rsplit("/", 1)[0] + f"/{again}"
+    assert way.client(as_device=True).get(url, params=DPS_VERSION).json()["status"] == "assigned"

@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.dps.model import DpsError
+from simulator.fault_middleware import EFFECT_KEY
 from simulator.pki import CertificateFormatError, load_pem_chain
 
 CHAIN_HEADER = "x-sphere-harness-client-chain"
@@ -98,6 +99,20 @@ def _api_version(request: Request, cloud: Any) -> None:
         raise cloud.dps.error("bad_request", "the api-version query parameter is required")
 
 
+def injected_failure(request: Request) -> int | None:
+    """The six-digit code a fired ``dps_failed`` fault rule asks this registration to fail with, else None.
+
+    The fault layer (:mod:`simulator.fault_middleware`) cannot apply ``dps_failed`` itself: the real service accepts
+    the registration (202 ``assigning``) and only the operation ends ``failed``. It leaves the fired effect in the
+    request's scope state; the registration carries the rule's ``dps_error_code`` (``400209``, the code the real
+    service gives a failed assignment, when the rule names none) into the model — as the MQTT adapter does.
+    """
+    effect = (request.scope.get("state") or {}).get(EFFECT_KEY)
+    if effect is None or getattr(effect, "kind", None) != "dps_failed":
+        return None
+    return effect.dps_error_code or 400209
+
+
 def _operation_response(request: Request, cloud: Any, operation: Any) -> JSONResponse:
     body = operation.to_json()
     if operation.finished:
@@ -119,9 +134,15 @@ async def register(request: Request) -> Response:
         if str(body.get("registrationId", registration_id)).lower() != registration_id.lower():
             raise cloud.dps.error("bad_request", "registrationId in the body does not match the path")
         chain = client_chain(request)
+        injected = injected_failure(request)
         with cloud.lock:
             operation = cloud.dps.register(
-                scope_id, registration_id, chain, body.get("payload"), served_host=request.url.hostname
+                scope_id,
+                registration_id,
+                chain,
+                body.get("payload"),
+                served_host=request.url.hostname,
+                injected_failure=injected,
             )
             return _operation_response(request, cloud, operation)
     except DpsError as exc:
