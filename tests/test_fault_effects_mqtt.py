@@ -195,11 +195,6 @@ def test_the_device_retries_a_throttled_register_after_retry_after(world: MqttWo
     assert (rule.calls, rule.fired) == (3, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator/dps/mqtt.py handle_dps: an injected status reply lacks timestampUtc and ignores the rule's "
-    "code (always status*1000), unlike every other DPS error it sends (exc.details) and the HTTPS adapter",
-)
 def test_an_injected_mqtt_error_has_the_shape_of_a_real_dps_error(world: MqttWorld) -> None:
     device = world.device()
     world.cloud.faults.add(
@@ -216,9 +211,6 @@ def test_an_injected_mqtt_error_has_the_shape_of_a_real_dps_error(world: MqttWor
 # -- latency and drop ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="simulator/dps/mqtt.py applies no latency effect: handle_dps/on_connect ignore kind 'latency'"
-)
 def test_latency_delays_the_register_reply(world: MqttWorld) -> None:
     device = world.device()
     world.cloud.faults.add(

@@ -36,6 +36,28 @@ How it works:
 * **Replies only to subscribers.** A reply is delivered only if the client subscribed to a matching filter, as a
   real service would (the SDK subscribes to ``$dps/registrations/res/#`` and, lazily, ``$iothub/twin/res/#``).
 
+**Fault rules** (:mod:`simulator.faults`) are asked once per CONNECT and once per request, before the model is
+touched, so a faulted request changes nothing. What each effect does here — always something the SDK can see:
+
+* ``dps/connect``, ``hub/connect``: ``connack`` → that CONNACK return code; ``status`` → a CONNACK refusal as well,
+  since MQTT 3.1.1 has no status at CONNECT (5 "not authorised" for 401/403, else 3 "server unavailable");
+  ``latency`` → the CONNACK comes that much later; ``drop`` → the connection closes without a CONNACK.
+* ``dps/register``, ``dps/operation_status``: ``status`` → the reply on
+  ``$dps/registrations/res/{status}/?$rid=…[&retry-after=N]`` with the body of every DPS error — ``errorCode`` (the
+  rule's six-digit ``code`` when it gives one, else status × 1000), ``trackingId``, ``message``, ``timestampUtc`` on
+  the world's clock — exactly as the HTTPS adapter answers the same rule; ``dps_failed`` (register) → accepted, the
+  operation ends ``failed``; ``latency`` → the reply comes that much later; ``drop`` → the connection closes.
+* ``hub/twin_get``, ``hub/twin_patch``: ``status`` → the reply on ``$iothub/twin/res/{status}/?$rid=…`` with
+  ``{"message": …}``, the shape of the hub's own twin errors (twin topics carry no ``retry-after``); ``latency``;
+  ``drop``.
+* ``hub/telemetry``: ``latency`` → the PUBACK comes that much later (how IoT Hub slows a device down); ``status`` →
+  the connection closes, because an MQTT 3.1.1 PUBACK has no field to carry an error and IoT Hub disconnects a
+  device whose message it refuses; ``drop`` → the connection closes.
+
+An effect with no meaning for an operation (``connack`` on a request, ``dps_failed`` anywhere but ``dps/register``)
+is counted and changes nothing. ``latency`` is awaited (``asyncio.sleep``, real time): only that one connection
+waits, never the listener, the other devices or the world's lock.
+
 ``start_mqtt_server(cloud, host, port, server_ssl_context_factory)`` is the hook :mod:`simulator.server` calls in
 its event loop; :class:`MqttServerThread` runs a listener in a background thread for tests and scripts.
 """
@@ -59,6 +81,7 @@ from cryptography import x509
 from simulator.dps import mqtt_codec as codec
 from simulator.dps.hub import HubError, HubSession
 from simulator.dps.model import Attestation, DpsError
+from simulator.faults import FaultEffect
 from simulator.pki import load_der, thumbprint, to_pem
 
 log = logging.getLogger(__name__)
@@ -332,12 +355,11 @@ class _Connection:
         if who is None:
             await self.refuse(codec.CONNACK_NOT_AUTHORIZED, f"unrecognised username {packet.username!r}")
         service = "dps" if isinstance(who, DpsUsername) else "hub"
-        effect = self.server.fault(service, "connect", tenant=getattr(who, "id_scope", None))
-        if effect is not None:
-            if effect.kind == "drop":
-                raise _Closed("injected drop")
-            if effect.kind == "connack":
-                await self.refuse(effect.connack_code, "injected CONNACK refusal")
+        effect = await self.fault(service, "connect", tenant=getattr(who, "id_scope", None))
+        if effect is not None and effect.kind == "connack":
+            await self.refuse(effect.connack_code, "injected CONNACK refusal")
+        if effect is not None and effect.kind == "status":
+            await self.refuse(connack_for_status(effect.status), f"injected status {effect.status} at CONNECT")
         if isinstance(who, DpsUsername):
             await self.connect_dps(packet, who)
         else:
@@ -393,7 +415,7 @@ class _Connection:
     async def on_publish(self, packet: codec.Publish) -> None:
         if packet.qos > 1:
             raise _Closed("QoS 2 is not supported (IoT Hub and DPS accept QoS 0 and 1)")
-        reply = self.handle_dps(packet) if self.dps is not None else self.handle_hub(packet)
+        reply = await self.handle_dps(packet) if self.dps is not None else await self.handle_hub(packet)
         if packet.qos == 1 and packet.packet_id is not None:
             await self.send(codec.Puback(packet.packet_id))
         if reply is not None:
@@ -401,7 +423,20 @@ class _Connection:
 
     # -- DPS --
 
-    def handle_dps(self, packet: codec.Publish) -> tuple[str, bytes] | None:
+    async def fault(self, service: str, operation: str, *, tenant: str | None = None) -> FaultEffect | None:
+        """Ask the world's fault rules about this call and apply what needs no reply: ``latency`` is awaited (then
+        the call goes on), ``drop`` closes the connection. Returns the effect the caller applies (or None)."""
+        effect = self.server.fault(service, operation, tenant=tenant)
+        if effect is None:
+            return None
+        if effect.kind == "drop":
+            raise _Closed(f"injected drop on {service}/{operation}")
+        if effect.kind == "latency":
+            await asyncio.sleep(effect.latency_s)
+            return None
+        return effect
+
+    async def handle_dps(self, packet: codec.Publish) -> tuple[str, bytes] | None:
         assert self.dps is not None
         path, props, rid = split_topic(packet.topic)
         if not rid or path not in (DPS_REGISTER, DPS_POLL):
@@ -411,11 +446,9 @@ class _Connection:
         tracking = self.cloud.dps.entropy.uuid()
         if self.auth_error is not None:
             return self.dps_reply(self.auth_error.status, rid, self.auth_error.details(tracking, now))
-        effect = self.server.fault("dps", operation, tenant=self.dps.id_scope)
-        if effect is not None and effect.kind == "drop":
-            raise _Closed("injected drop")
+        effect = await self.fault("dps", operation, tenant=self.dps.id_scope)
         if effect is not None and effect.kind == "status":
-            body = {"errorCode": effect.status * 1000, "trackingId": tracking, "message": effect.message}
+            body = injected_error_details(effect, tracking, now)
             return self.dps_reply(effect.status, rid, body, retry_after=effect.retry_after)
         try:
             with self.cloud.lock:
@@ -434,7 +467,7 @@ class _Connection:
                         self.chain,
                         body.get("payload"),
                         served_host=self.server.served_host,
-                        injected_failure=effect.dps_error_code or 400209
+                        injected_failure=(effect.dps_error_code or 400209)
                         if effect is not None and effect.kind == "dps_failed"
                         else None,
                     )
@@ -458,12 +491,14 @@ class _Connection:
 
     # -- hub --
 
-    def handle_hub(self, packet: codec.Publish) -> tuple[str, bytes] | None:
+    async def handle_hub(self, packet: codec.Publish) -> tuple[str, bytes] | None:
         session = self.hub
         assert session is not None
         topic = packet.topic
         if topic.startswith("devices/"):
-            self.hub_fault("telemetry")
+            effect = await self.fault("hub", "telemetry")
+            if effect is not None and effect.kind == "status":  # a PUBACK has no status: IoT Hub disconnects
+                raise _Closed(f"injected status {effect.status} on telemetry: the hub closes the connection")
             try:
                 with self.cloud.lock:
                     self.cloud.dps.hub.telemetry(session, topic, packet.payload)
@@ -472,30 +507,50 @@ class _Connection:
             return None
         path, _props, rid = split_topic(topic)
         if path == TWIN_GET and rid:
-            self.hub_fault("twin_get")
+            if (effect := await self.fault("hub", "twin_get")) is not None and effect.kind == "status":
+                return twin_error_reply(effect.status, rid, effect.message)
             try:
                 with self.cloud.lock:
                     twin = self.cloud.dps.hub.twin_get(session)
             except HubError as exc:
-                return f"$iothub/twin/res/{exc.status}/?$rid={rid}", json.dumps({"message": exc.message}).encode()
+                return twin_error_reply(exc.status, rid, exc.message)
             return f"$iothub/twin/res/200/?$rid={rid}", json.dumps(twin).encode()
         if path == TWIN_PATCH_REPORTED and rid:
-            self.hub_fault("twin_patch")
+            if (effect := await self.fault("hub", "twin_patch")) is not None and effect.kind == "status":
+                return twin_error_reply(effect.status, rid, effect.message)
             try:
                 with self.cloud.lock:
                     version = self.cloud.dps.hub.twin_patch_reported(session, packet.payload)
             except HubError as exc:
-                body = json.dumps({"message": exc.message}).encode()
-                return f"$iothub/twin/res/{exc.status}/?$rid={rid}", body
+                return twin_error_reply(exc.status, rid, exc.message)
             return f"$iothub/twin/res/204/?$rid={rid}&$version={version}", b""
         if path.startswith(METHOD_RESPONSE):
             return None  # no direct method is ever pending in the fake
         raise _Closed(f"unsupported hub topic {topic!r}")
 
-    def hub_fault(self, operation: str) -> None:
-        effect = self.server.fault("hub", operation)
-        if effect is not None and effect.kind == "drop":
-            raise _Closed("injected drop")
+
+def connack_for_status(status: int) -> int:
+    """The CONNACK return code that stands for an HTTP status at CONNECT (MQTT 3.1.1 has no status there):
+    5 "not authorised" for 401/403 (what DPS and IoT Hub send for a refused device, §3.5), else 3 "server
+    unavailable" — what a throttled or failing service can say before a session exists."""
+    return codec.CONNACK_NOT_AUTHORIZED if status in (401, 403) else codec.CONNACK_SERVER_UNAVAILABLE
+
+
+def injected_error_details(effect: FaultEffect, tracking_id: str, now: datetime) -> dict[str, Any]:
+    """The ``ProvisioningServiceErrorDetails`` body of an injected ``status`` (dps-protocol.md §4): the same four
+    fields as every DPS error; ``errorCode`` is the rule's ``code`` when it is a six-digit number, else status × 1000
+    (as :func:`simulator.dps.https_api.error_response` answers the same rule over HTTPS)."""
+    try:
+        error_code = int(effect.code) if effect.code is not None else effect.status * 1000
+    except ValueError:
+        error_code = effect.status * 1000
+    error = DpsError("bad_request", effect.message, error_code=error_code)  # only its body is used
+    return error.details(tracking_id, now)
+
+
+def twin_error_reply(status: int, rid: str, message: str) -> tuple[str, bytes]:
+    """A twin request refused by the hub: ``$iothub/twin/res/{status}/?$rid=…`` with ``{"message": …}``."""
+    return f"$iothub/twin/res/{status}/?$rid={rid}", json.dumps({"message": message}).encode()
 
 
 def _json_object(payload: bytes) -> dict[str, Any] | None:
