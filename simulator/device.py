@@ -11,7 +11,8 @@ and reports twin properties. That is the whole of "devices auto-enroll on first 
 
 * **in-process** — :meth:`SimulatedDevice.provision`, :meth:`connect_hub`, :meth:`send_telemetry`,
   :meth:`report_properties` call the DPS and hub models directly (inside ``cloud.lock``) with the chain travelling
-  with the call; the checks are the same as over the wire, only the TLS proof of key possession is skipped;
+  with the call; the checks are the same as over the wire, only the TLS proof of key possession is skipped. The
+  world's DPS fault rules (``dps/register``, ``dps/operation_status``) apply here as they do on the MQTT listener;
 * **over sockets** — :meth:`SimulatedDevice.provision_over_mqtt` and :class:`MqttDeviceSession` speak MQTT 3.1.1 over
   TLS, with the device's key in the TLS handshake, to the served listener (:mod:`simulator.dps.mqtt`), the same
   topics and payloads as the Azure device SDK (dps-protocol.md §3, §7).
@@ -75,6 +76,8 @@ class ProvisioningResult:
     error_message: str | None = None
     retry_after: int | None = None
     registration_state: dict[str, Any] = field(default_factory=dict)
+    #: 429 replies DPS gave on the way to this result (an MQTT session retries them itself, dps-protocol.md §3.4)
+    throttled_replies: int = 0
 
     @classmethod
     def from_status(cls, body: dict[str, Any]) -> ProvisioningResult:
@@ -91,11 +94,16 @@ class ProvisioningResult:
 
 
 class DeviceConnectionError(Exception):
-    """The device could not get through: CONNACK refusal, TLS failure, or an unexpected reply."""
+    """The device could not get through: CONNACK refusal, TLS failure, a dropped connection or an unexpected reply.
 
-    def __init__(self, message: str, *, connack: int | None = None) -> None:
+    ``connack`` is the CONNACK return code of a refusal; ``dropped`` is true when the connection went away without
+    an answer (the server closed it, or an in-process ``drop`` fault) — not a refusal, a transport failure.
+    """
+
+    def __init__(self, message: str, *, connack: int | None = None, dropped: bool = False) -> None:
         super().__init__(message)
         self.connack = connack
+        self.dropped = dropped
 
 
 class SimulatedDevice:
@@ -173,19 +181,63 @@ class SimulatedDevice:
         throttle budget as ``status="throttled"`` with ``retry_after``. If ``assignment_delay_s`` has not passed
         yet the result is still ``assigning``: call :meth:`poll` after travelling the clock. ``renew=False``
         presents the cached certificate even if it has expired (see :meth:`certificate_chain`).
+
+        The world's fault rules for ``dps/register`` apply as on the MQTT listener (:mod:`simulator.dps.mqtt`): a
+        ``status`` answers instead of DPS (429 → ``throttled``, anything else → ``failed``, the error code the rule's
+        six-digit ``code`` or status × 1000), ``dps_failed`` lets the registration start and its operation end
+        ``failed``, ``drop`` raises :class:`DeviceConnectionError` and ``latency`` waits real time first.
         """
         chain = self.presented_chain(renew=renew)
         payload = {"modelId": model_id} if model_id else None
+        effect = self._fault("register", id_scope)
+        if effect is not None and effect.kind == "status":
+            return self._injected_status(effect)
+        injected = (effect.dps_error_code or 400209) if effect is not None and effect.kind == "dps_failed" else None
         try:
             with self.cloud.lock:
-                operation = self.cloud.dps.register(id_scope, self.registration_id, chain, payload)
+                operation = self.cloud.dps.register(
+                    id_scope, self.registration_id, chain, payload, injected_failure=injected
+                )
         except DpsError as exc:
             return self._refused(exc)
         self._scope, self._operation_id = id_scope, operation.operation_id
         return self.poll()
 
+    def _fault(self, operation: str, id_scope: str) -> Any:
+        """Ask the world's fault rules about this DPS call, with the MQTT listener's service and operation names.
+
+        ``drop`` raises :class:`DeviceConnectionError` (the connection went away); ``latency`` sleeps real time —
+        the world's clock is not moved, as over sockets, where a slow reply takes no time in the world — outside the
+        world's lock; ``status`` and ``dps_failed`` are returned for the caller to apply. Other kinds (``connack``:
+        there is no CONNECT in-process) change nothing.
+        """
+        injector = getattr(self.cloud, "faults", None)
+        if injector is None or not injector.rules:
+            return None
+        effect = injector.check("dps", operation, tenant=id_scope)
+        if effect is None:
+            return None
+        if effect.kind == "drop":
+            raise DeviceConnectionError(f"injected drop on dps/{operation}: the connection was closed", dropped=True)
+        if effect.kind == "latency":
+            time.sleep(effect.latency_s)
+        return effect if effect.kind in ("status", "dps_failed") else None
+
+    @staticmethod
+    def _injected_status(effect: Any) -> ProvisioningResult:
+        """A ``status`` rule answered instead of DPS: 429 is throttling (retry after ``retry_after``), else refused."""
+        from simulator.dps.mqtt import injected_error_code
+
+        code = injected_error_code(effect)
+        if effect.status == 429:
+            return ProvisioningResult("throttled", error_code=code, retry_after=effect.retry_after, throttled_replies=1)
+        return ProvisioningResult("failed", error_code=code, error_message=effect.message)
+
     def poll(self) -> ProvisioningResult:
-        """Look up the last registration operation (in-process)."""
+        """Look up the last registration operation (in-process); ``dps/operation_status`` fault rules apply."""
+        effect = self._fault("operation_status", self._scope)
+        if effect is not None and effect.kind == "status":
+            return self._injected_status(effect)
         try:
             with self.cloud.lock:
                 operation = self.cloud.dps.operation_status(self._scope, self.registration_id, self._operation_id)
@@ -199,7 +251,9 @@ class SimulatedDevice:
     @staticmethod
     def _refused(exc: DpsError) -> ProvisioningResult:
         if exc.status == 429:
-            return ProvisioningResult("throttled", error_code=exc.error_code, retry_after=exc.retry_after)
+            return ProvisioningResult(
+                "throttled", error_code=exc.error_code, retry_after=exc.retry_after, throttled_replies=1
+            )
         return ProvisioningResult("failed", error_code=exc.error_code, error_message=exc.message)
 
     def connect_hub(self, hub_host: str | None = None, *, renew: bool = True) -> Any:
@@ -273,15 +327,21 @@ class SimulatedDevice:
             session.subscribe("$dps/registrations/res/#")
             result = ProvisioningResult("throttled")
             topic, request_body = REGISTER_TOPIC, body
+            throttled = 0
             for _ in range(max_attempts):
                 status, props, reply = session.request(topic, request_body)
                 retry_after = float(props.get("retry-after", "2"))
                 if status == 429:  # throttled: the SDK retries the same request after retry-after (§3.4)
-                    result = ProvisioningResult("throttled", retry_after=int(retry_after))
+                    throttled += 1
+                    error_code = (reply or {}).get("errorCode")
+                    result = ProvisioningResult("throttled", error_code=error_code, retry_after=int(retry_after))
                 elif status >= 300:
                     reply = reply or {}
                     return ProvisioningResult(
-                        "failed", error_code=reply.get("errorCode"), error_message=reply.get("message")
+                        "failed",
+                        error_code=reply.get("errorCode"),
+                        error_message=reply.get("message"),
+                        throttled_replies=throttled,
                     )
                 else:
                     result = ProvisioningResult.from_status(reply)
@@ -290,6 +350,7 @@ class SimulatedDevice:
                     topic = POLL_TOPIC + quote(result.operation_id or "", safe="")
                     request_body = b" "
                 time.sleep(retry_after if poll_interval is None else poll_interval)
+            result.throttled_replies = throttled
         if result.status == "assigned":
             self.assigned_hub, self.device_id = result.assigned_hub, result.device_id
         return result
@@ -353,7 +414,8 @@ class MqttDeviceSession:
             ack = session.receive()
         except (OSError, codec.MqttProtocolError, DeviceConnectionError) as exc:
             session.close()
-            raise DeviceConnectionError(f"no CONNACK: {exc}") from exc
+            dropped = not isinstance(exc, DeviceConnectionError) or exc.dropped
+            raise DeviceConnectionError(f"no CONNACK: {exc}", dropped=dropped) from exc
         if not isinstance(ack, codec.Connack) or ack.return_code != codec.CONNACK_ACCEPTED:
             session.close()
             code = ack.return_code if isinstance(ack, codec.Connack) else None
@@ -383,9 +445,9 @@ class MqttDeviceSession:
             except TimeoutError:
                 raise DeviceConnectionError("timed out waiting for the server") from None
             except (ssl.SSLError, OSError) as exc:
-                raise DeviceConnectionError(f"connection lost: {exc}") from exc
+                raise DeviceConnectionError(f"connection lost: {exc}", dropped=True) from exc
             if not data:
-                raise DeviceConnectionError("the server closed the connection")
+                raise DeviceConnectionError("the server closed the connection", dropped=True)
             self.pending.extend(self.buffer.feed(data))
         return self.pending.pop(0)
 

@@ -258,11 +258,6 @@ def test_cleared_mqtt_rules_stop_firing(world: MqttWorld) -> None:
 # -- in-process: SimulatedDevice.provision ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator/device.py SimulatedDevice.provision/poll call the DPS model directly and never consult "
-    "cloud.faults, so no DPS rule (status, dps_failed, drop) applies to the in-process device path",
-)
 @pytest.mark.parametrize(
     ("effect", "expected"),
     [({"kind": "dps_failed"}, ("failed", 400209)), ({"status": 429, "retry_after": 2}, ("throttled", 429000))],

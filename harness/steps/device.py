@@ -31,7 +31,14 @@ gets it (the device's own channel, not an API a user can call), so it exists onl
 
 **Refusals** raise :class:`DeviceError`, a :class:`~harness.clients.errors.ServiceError` that ``expect_error`` can
 match: ``status`` is the HTTP status of the refusal (a CONNACK 5 / failed TLS handshake on ``served`` is a 401, as
-the SDK's ``CredentialError``), ``code`` DPS's six-digit error code when the service named one (``"401002"``).
+the SDK's ``CredentialError``), ``code`` DPS's six-digit error code when the service named one (``"401002"``). A
+connection that went away without an answer (a ``drop`` fault rule) is a
+:class:`~harness.clients.errors.TransportFailure` instead, matched by ``expect_error: {transport: true}``.
+
+**Fault rules** on ``dps`` (``sim.fault``) reach the devices on both targets: over the MQTT listener on ``served``,
+and through :meth:`SimulatedDevice.provision <simulator.device.SimulatedDevice.provision>` on ``fake``, with the same
+operation names and effects. The step's ``throttled`` counts the 429 replies DPS gave (an MQTT session retries a
+429 itself, so one attempt may meet several), so a rule that throttles ``count`` registrations shows as ``count``.
 
 **Certificates and the clock.** A device's certificate lives 24 hours (certificates.md §4) and is signed by the
 tenant CA generation that is Active when it is issued (K-9). ``device.connect`` renews an expired certificate first,
@@ -59,7 +66,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from harness.clients.errors import ServiceError
+from harness.clients.errors import HarnessClientError, ServiceError, TransportFailure
 from harness.steps.base import StepArgs, StepContext, StepFailure, step
 
 #: most devices one step may act on (the control surface's own limit per call)
@@ -252,8 +259,8 @@ def connect(ctx: StepContext, args: ConnectArgs) -> dict[str, Any]:
     # rollout's devices present certificates of the same day (and a renewal, if due, happens once, here).
     chains = {dev.id: _chain_or_refusal(dev, renew=args.renew) for dev in fleet_devices}
     for dev in fleet_devices:
-        result, tries = _provision(ctx, dev, id_scope, args)
-        throttled += tries - 1
+        result, tries, refusals = _provision(ctx, dev, id_scope, args)
+        throttled += refusals
         _open_hub(ctx, dev, renew=args.renew)
         results.append(
             {
@@ -359,18 +366,23 @@ def telemetry_get(ctx: StepContext, args: TelemetryArgs) -> dict[str, Any]:
 # -- internals -------------------------------------------------------------------------------------------------
 
 
-def _provision(ctx: StepContext, dev: Any, id_scope: str, args: ConnectArgs) -> tuple[Any, int]:
-    """Register until assigned, waiting out 429s; a refusal raises :class:`DeviceError` at once."""
+def _provision(ctx: StepContext, dev: Any, id_scope: str, args: ConnectArgs) -> tuple[Any, int, int]:
+    """Register until assigned, waiting out 429s; a refusal raises :class:`DeviceError` at once.
+
+    Returns the result, the attempts it took and the 429 replies DPS gave on the way — not ``attempts - 1``: on
+    ``served`` one attempt is an MQTT session that retries a 429 itself before giving up (§3.4), so it may have met
+    several, and in-process a poll of the same operation may be throttled too.
+    """
     served = ctx.session.target == "served"
     result = None
+    throttled = 0
     for attempt in range(1, args.attempts + 1):
         result = (
-            _provision_over_mqtt(ctx, dev, id_scope, args)
-            if served
-            else dev.provision(id_scope, model_id=args.model_id, renew=args.renew)
+            _provision_over_mqtt(ctx, dev, id_scope, args) if served else _provision_in_process(dev, id_scope, args)
         )
+        throttled += result.throttled_replies
         if result.status == "assigned":
-            return result, attempt
+            return result, attempt, throttled
         if result.status == "failed":
             code = result.error_code
             status = code // 1000 if isinstance(code, int) and code >= 100000 else 400
@@ -382,15 +394,30 @@ def _provision(ctx: StepContext, dev: Any, id_scope: str, args: ConnectArgs) -> 
         elif result.status == "assigning" and attempt < args.attempts:
             wait(ctx, float(_settings(ctx).dps.retry_after_s))
             if not served:  # in-process: look the same operation up again, as the SDK polls
-                result = dev.poll()
+                result = _in_process(dev.poll)
+                throttled += result.throttled_replies
                 if result.status == "assigned":
-                    return result, attempt
+                    return result, attempt, throttled
     status = result.status if result is not None else "unknown"
     raise DeviceError(
         429 if status == "throttled" else 504,
         None,
         f"device {dev.id[:12]}… was still {status} after {args.attempts} attempt(s)",
     )
+
+
+def _provision_in_process(dev: Any, id_scope: str, args: ConnectArgs) -> Any:
+    return _in_process(lambda: dev.provision(id_scope, model_id=args.model_id, renew=args.renew))
+
+
+def _in_process(call: Callable[[], Any]) -> Any:
+    """Run an in-process DPS call; a connection dropped by a fault rule fails as it does on ``served``."""
+    from simulator.device import DeviceConnectionError
+
+    try:
+        return call()
+    except DeviceConnectionError as exc:
+        raise _connection_refused(exc, "DPS", "in-process") from None
 
 
 def _provision_over_mqtt(ctx: StepContext, dev: Any, id_scope: str, args: ConnectArgs) -> Any:
@@ -403,7 +430,7 @@ def _provision_over_mqtt(ctx: StepContext, dev: Any, id_scope: str, args: Connec
             host, port, id_scope, ca_pem, model_id=args.model_id, poll_interval=0, max_attempts=3, renew=args.renew
         )
     except DeviceConnectionError as exc:
-        raise _connection_refused(exc, "DPS") from None
+        raise _connection_refused(exc, "DPS", f"mqtts://{host}:{port}") from None
 
 
 def _open_hub(ctx: StepContext, dev: Any, *, renew: bool = True) -> None:
@@ -424,7 +451,7 @@ def _open_hub(ctx: StepContext, dev: Any, *, renew: bool = True) -> None:
         # the hub is the assignedHub DPS named (C-13: this listener's host); dial the endpoints' host for it
         sessions[dev.id] = dev.open_hub_over_mqtt(port, ca_pem, connect_host=host, renew=renew)
     except DeviceConnectionError as exc:
-        raise _connection_refused(exc, "the IoT hub") from None
+        raise _connection_refused(exc, "the IoT hub", f"mqtts://{host}:{port}") from None
 
 
 def _connected(ctx: StepContext, device_id: str) -> Any:
@@ -434,7 +461,12 @@ def _connected(ctx: StepContext, device_id: str) -> Any:
     return dev
 
 
-def _connection_refused(exc: Any, what: str) -> DeviceError:
+def _connection_refused(exc: Any, what: str, where: str) -> HarnessClientError:
+    """A refused connection is a :class:`DeviceError` 401 (CONNACK 5 or a failed TLS handshake: the SDK's
+    ``CredentialError``); a dropped one — no answer at all — a :class:`TransportFailure` (``expect_error:
+    {transport: true}``), as a dropped HTTP request is."""
+    if getattr(exc, "dropped", False):
+        return TransportFailure("device", f"{what} {'CONNECT' if 'CONNACK' in str(exc) else 'request'}", where, exc)
     connack = getattr(exc, "connack", None)
     return DeviceError(401, None, f"{what} refused the device: {exc}" + (f" (CONNACK {connack})" if connack else ""))
 

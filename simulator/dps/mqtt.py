@@ -540,12 +540,17 @@ def injected_error_details(effect: FaultEffect, tracking_id: str, now: datetime)
     """The ``ProvisioningServiceErrorDetails`` body of an injected ``status`` (dps-protocol.md §4): the same four
     fields as every DPS error; ``errorCode`` is the rule's ``code`` when it is a six-digit number, else status × 1000
     (as :func:`simulator.dps.https_api.error_response` answers the same rule over HTTPS)."""
-    try:
-        error_code = int(effect.code) if effect.code is not None else effect.status * 1000
-    except ValueError:
-        error_code = effect.status * 1000
-    error = DpsError("bad_request", effect.message, error_code=error_code)  # only its body is used
+    error = DpsError("bad_request", effect.message, error_code=injected_error_code(effect))  # only its body is used
     return error.details(tracking_id, now)
+
+
+def injected_error_code(effect: FaultEffect) -> int:
+    """The six-digit DPS ``errorCode`` of an injected ``status``: the rule's ``code`` if it is a number, else
+    status × 1000 (``429`` → ``429000``)."""
+    try:
+        return int(effect.code) if effect.code is not None else effect.status * 1000
+    except ValueError:
+        return effect.status * 1000
 
 
 def twin_error_reply(status: int, rid: str, message: str) -> tuple[str, bytes]:
