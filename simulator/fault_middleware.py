@@ -7,7 +7,10 @@ For each HTTP request the middleware finds the route that will serve it (the rou
   ``Retry-After`` when the rule says so; the model is never reached, so state is unchanged;
 * ``latency`` — sleeps ``latency_s`` (real time), then lets the request through;
 * ``drop`` — starts a response and aborts it, so the server closes the connection mid-response and the client
-  sees a transport error (in-process, :mod:`simulator.inprocess` raises ``httpx.ReadError`` instead);
+  sees a transport error (in-process, :mod:`simulator.inprocess` raises ``httpx.ReadError`` instead). Served, the
+  abort is an :class:`InjectedDrop` raised through uvicorn, which closes the connection and logs "Exception in ASGI
+  application" with a traceback; :func:`quiet_injected_drops` filters exactly those records out, because a drop
+  the tester asked for is not a server error;
 * ``dps_failed`` / ``connack`` — not HTTP effects; the DPS model and the MQTT server apply them. A fired
   ``dps_failed`` is left in ``scope["state"]`` under :data:`EFFECT_KEY` for the DPS route to pass on.
 
@@ -20,6 +23,7 @@ a tester out of clearing the rules.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +45,23 @@ EFFECT_KEY = "sphere_harness_fault_effect"
 
 class InjectedDrop(Exception):
     """Raised inside the app to abort a response half-way (served) — the connection is dropped."""
+
+
+class QuietInjectedDrops(logging.Filter):
+    """Drops log records whose exception is an :class:`InjectedDrop` (uvicorn's "Exception in ASGI application"
+    for a connection a fault rule closed on purpose); every other record, and every other exception, passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, InjectedDrop)
+
+
+def quiet_injected_drops(logger_name: str = "uvicorn.error") -> None:
+    """Keep injected drops out of ``logger_name`` (uvicorn's error logger); idempotent. :mod:`simulator.server`
+    calls it before its listeners start."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, QuietInjectedDrops) for f in logger.filters):
+        logger.addFilter(QuietInjectedDrops())
 
 
 class FaultMiddleware:

@@ -32,7 +32,10 @@ Before anything listens the world gets a default tenant with an Administrator us
 MQTT port accepts TCP connections, and it is removed again by :meth:`ServedCloud.stop`. ``POST /_sim/reset``
 re-creates the defaults with the same IDs and rewrites the file with the new tokens.
 
-Dates in the TLS certificates follow the real clock; the world's clock can be travelled freely (D-11).
+The local CA and the server certificates it issues are dated by the real clock (clients judge them against real
+time); the Sphere certificates devices present are judged on the world's clock by the DPS HTTPS and MQTT listeners
+(``dps.tls_validity_clock = "world"``, D-11, :class:`simulator.dps.mqtt.WorldTrust`), so the world's clock can be
+travelled freely.
 """
 
 from __future__ import annotations
@@ -329,6 +332,9 @@ class ServedCloud:
         await self._shutdown()
 
     async def _start_listeners(self) -> None:
+        from simulator.fault_middleware import quiet_injected_drops
+
+        quiet_injected_drops()  # a drop fault closes the connection on purpose: no "Exception in ASGI application"
         for listener in self._listeners:
             app: ASGIApp = PortApp(self.cloud, listener.service, self.control_app)
             if self.log_requests:
