@@ -23,6 +23,7 @@ and reports twin properties. That is the whole of "devices auto-enroll on first 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import ssl
@@ -38,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 
 from simulator.dps import mqtt_codec as codec
 from simulator.dps.model import DpsError
-from simulator.pki import is_valid_at, to_pem
+from simulator.pki import is_valid_at, thumbprint, to_pem
 
 DPS_API_VERSION = "2019-03-31"
 HUB_API_VERSION = "2021-04-12"
@@ -113,6 +114,8 @@ class SimulatedDevice:
         self.cloud = cloud
         self.identity = identity
         self._chain: list[x509.Certificate] | None = None
+        #: TLS client contexts by (presented chain's thumbprints, SHA-256 of the trusted CA PEM, hostname check)
+        self._client_contexts: dict[tuple[tuple[str, ...], str, bool], ssl.SSLContext] = {}
         self.hub_session: Any = None
         self.assigned_hub: str | None = None
         self.device_id: str | None = None
@@ -287,14 +290,36 @@ class SimulatedDevice:
 
         With TLS 1.2 a refused client certificate fails the handshake itself, as the SDK sees it (§9).
         ``renew=False`` loads the cached certificate even if it has expired (see :meth:`certificate_chain`).
+
+        Building a context costs more than a registration's whole MQTT exchange (the key and chain go through
+        temporary PEM files, the only way :mod:`ssl` loads a client certificate), so the device keeps one per
+        (presented chain, CA bundle, hostname check) and hands the same context to every connection — as the SDK
+        keeps its ``X509`` for a client's lifetime. A renewed certificate changes the chain's thumbprints, so the next
+        call builds a new context and the contexts of the old certificate are dropped.
         """
+        chain = self.presented_chain(renew=renew)
+        key = (
+            tuple(thumbprint(cert) for cert in chain),
+            hashlib.sha256(ca_pem.encode("utf-8")).hexdigest(),
+            server_hostname_check,
+        )
+        context = self._client_contexts.get(key)
+        if context is None:
+            context = self._build_client_context(chain, ca_pem, server_hostname_check)
+            self._client_contexts = {k: v for k, v in self._client_contexts.items() if k[0] == key[0]}
+            self._client_contexts[key] = context
+        return context
+
+    def _build_client_context(
+        self, chain: list[x509.Certificate], ca_pem: str, server_hostname_check: bool
+    ) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
         context.check_hostname = server_hostname_check
         context.load_verify_locations(cadata=ca_pem)
         with tempfile.TemporaryDirectory() as tmp:
             cert_file, key_file = Path(tmp, "device.cert.pem"), Path(tmp, "device.key.pem")
-            cert_file.write_bytes(b"".join(to_pem(c) for c in self.presented_chain(renew=renew)))
+            cert_file.write_bytes(b"".join(to_pem(c) for c in chain))
             key_file.write_bytes(private_key_pem(self.private_key))
             context.load_cert_chain(cert_file, key_file)
         return context
@@ -403,6 +428,9 @@ class MqttDeviceSession:
         cls, host: str, port: int, client_id: str, username: str, context: ssl.SSLContext, timeout: float = 10.0
     ) -> MqttDeviceSession:
         raw = socket.create_connection((host, port), timeout=timeout)
+        # MQTT is many small writes (a PUBACK, then the next PUBLISH): with Nagle on, the second waits for the
+        # server's delayed ACK, ~20-40 ms per request on loopback. Send every packet at once, as the server does.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock = context.wrap_socket(raw, server_hostname=host)
         except (ssl.SSLError, OSError) as exc:
