@@ -5,9 +5,16 @@ The models never call :func:`datetime.now` themselves; they ask a :class:`Clock`
 time (or a given instant) and then runs with real time, but can be *travelled*: ``advance(days=90)`` moves
 every later reading forward, so a test can watch a tenant CA successor appear without waiting 23 months.
 
-Travel only goes forward by default: TLS stacks check certificate dates against the real system time, so a
-fake clock behind real time would make certificates issued "now" look not-yet-valid to OpenSSL
-(open-questions.md D-11).
+Which clock judges which certificate (open-questions.md D-11): the Sphere certificates a device presents — its
+24 h certificate and the tenant CA above it — are judged on *this* clock by the models and, served, by the DPS
+HTTPS and MQTT listeners too (``dps.tls_validity_clock = "world"``, the default: OpenSSL proves the chain and the
+key, not the dates), so a certificate issued after the clock travelled is accepted and one that expired in the
+world is refused. Only the local server certificates of :mod:`simulator.tls` are dated by, and judged against, real
+time; the world's clock never touches them. With ``dps.tls_validity_clock = "system"`` OpenSSL also checks device
+certificates against real time, and then a world clock far from real time makes them look not yet valid or expired.
+
+Travel only goes forward by default: a world whose clock went back would see certificates, codes, tokens and
+operations from its own future (``allow_backwards=True`` permits it for tests that want exactly that).
 """
 
 from __future__ import annotations
