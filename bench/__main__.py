@@ -1,7 +1,8 @@
-"""``python -m bench``: see :mod:`bench.run`."""
+"""``python -m bench``: run the benchmark figures (see bench/run.py)."""
 
 import sys
 
 from bench.run import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a spawned load-generator process (bench/device_load.py) imports this module again
+    sys.exit(main())

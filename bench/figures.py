@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import resource
 import statistics
@@ -22,7 +23,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,36 +152,38 @@ def crypto_bound(devices: int, repetitions: int) -> Sample:
 
 
 def served_registrations(concurrency: int, per_client: int, repetitions: int) -> Sample:
-    """Registrations/s over MQTT/TLS with client certificates, ``concurrency`` devices at once, on a free port."""
+    """Registrations/s over MQTT/TLS with client certificates, ``concurrency`` devices at once, on a free port.
+
+    The devices run in a worker process (:mod:`bench.device_load`), the served world in this one.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.device_load import DeviceFiles, register_devices
+    from simulator.device import export_devices
+
     world = trusted_world(assigned_hub_host="served")
-    with world.cloud.serve(mqtt_port=0) as served:
+    elapsed: list[float] = []
+    with (
+        world.cloud.serve(mqtt_port=0) as served,
+        tempfile.TemporaryDirectory() as tmp,
+        ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as worker,
+    ):
         ca_pem = Path(served.ca_bundle).read_text()
-        port = served.mqtt_port
-        scope = world.app.id_scope
-
-        def client(devices: list[Any]) -> None:
-            for device in devices:
-                result = device.provision_over_mqtt("127.0.0.1", port, scope, ca_pem, poll_interval=0.0)
-                if result.status != "assigned":
-                    raise RuntimeError(f"device not assigned over MQTT: {result}")
-
-        def once() -> int:
-            fleets = [[world.new_device() for _ in range(per_client)] for _ in range(concurrency)]
-            for devices in fleets:  # certificates issued before the clock starts: only the wire is timed
-                for device in devices:
-                    device.presented_chain()
-            start = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                for future in [pool.submit(client, devices) for devices in fleets]:
-                    future.result()
-            elapsed.append(time.perf_counter() - start)
-            return concurrency * per_client
-
-        elapsed: list[float] = []
-        for _ in range(repetitions):
+        for repetition in range(repetitions):
+            devices = [world.new_device() for _ in range(concurrency * per_client)]
+            chains = [device.certificate_chain() for device in devices]  # issued before the clock starts
+            index = export_devices([d.identity for d in devices], chains, Path(tmp, str(repetition)))
+            files = [
+                DeviceFiles(device.registration_id, entry["key_file"], entry["cert_file"])
+                for device, entry in zip(devices, json.loads(index.read_text()), strict=True)
+            ]
             gc.collect()
-            units = once()
-    return Sample(elapsed, units)
+            job = worker.submit(
+                register_devices, "127.0.0.1", served.mqtt_port, world.app.id_scope, ca_pem, files, concurrency
+            )
+            elapsed.append(job.result())
+    return Sample(elapsed, concurrency * per_client)
 
 
 def served_verify_latency(clients: int, rounds: int) -> Sample:

@@ -343,39 +343,17 @@ class SimulatedDevice:
         ``retry-after``. A CONNACK refusal raises :class:`DeviceConnectionError` with ``connack`` set.
         ``renew=False`` presents the cached certificate even if it has expired (see :meth:`certificate_chain`).
         """
-        registration_id = self.registration_id
-        username = f"{id_scope}/registrations/{registration_id}/api-version={DPS_API_VERSION}"
-        payload = {"modelId": model_id} if model_id else None
-        body = json.dumps({"payload": payload, "registrationId": registration_id}).encode()
-        context = self.client_context(ca_pem, renew=renew)
-        with MqttDeviceSession.open(host, port, registration_id, username, context, timeout) as session:
-            session.subscribe("$dps/registrations/res/#")
-            result = ProvisioningResult("throttled")
-            topic, request_body = REGISTER_TOPIC, body
-            throttled = 0
-            for _ in range(max_attempts):
-                status, props, reply = session.request(topic, request_body)
-                retry_after = float(props.get("retry-after", "2"))
-                if status == 429:  # throttled: the SDK retries the same request after retry-after (§3.4)
-                    throttled += 1
-                    error_code = (reply or {}).get("errorCode")
-                    result = ProvisioningResult("throttled", error_code=error_code, retry_after=int(retry_after))
-                elif status >= 300:
-                    reply = reply or {}
-                    return ProvisioningResult(
-                        "failed",
-                        error_code=reply.get("errorCode"),
-                        error_message=reply.get("message"),
-                        throttled_replies=throttled,
-                    )
-                else:
-                    result = ProvisioningResult.from_status(reply)
-                    if result.status != "assigning":
-                        break
-                    topic = POLL_TOPIC + quote(result.operation_id or "", safe="")
-                    request_body = b" "
-                time.sleep(retry_after if poll_interval is None else poll_interval)
-            result.throttled_replies = throttled
+        result = register_over_mqtt(
+            host,
+            port,
+            id_scope,
+            self.registration_id,
+            self.client_context(ca_pem, renew=renew),
+            model_id=model_id,
+            poll_interval=poll_interval,
+            max_attempts=max_attempts,
+            timeout=timeout,
+        )
         if result.status == "assigned":
             self.assigned_hub, self.device_id = result.assigned_hub, result.device_id
         return result
@@ -401,6 +379,58 @@ class SimulatedDevice:
         )
         session.device_id = device_id
         return session
+
+
+def register_over_mqtt(
+    host: str,
+    port: int,
+    id_scope: str,
+    registration_id: str,
+    context: ssl.SSLContext,
+    *,
+    model_id: str | None = None,
+    poll_interval: float | None = None,
+    max_attempts: int = 10,
+    timeout: float = 10.0,
+) -> ProvisioningResult:
+    """One DPS registration over MQTT/TLS as the device SDK makes it (§3), with a ready TLS client ``context``.
+
+    Subscribe to ``$dps/registrations/res/#``, publish ``iotdps-register``, then poll the operation until it is
+    finished; a 429 is retried after its ``retry-after`` (``poll_interval`` overrides every wait). Used by
+    :meth:`SimulatedDevice.provision_over_mqtt` and by load generators that hold only a key and a chain (bench).
+    """
+    username = f"{id_scope}/registrations/{registration_id}/api-version={DPS_API_VERSION}"
+    payload = {"modelId": model_id} if model_id else None
+    body = json.dumps({"payload": payload, "registrationId": registration_id}).encode()
+    with MqttDeviceSession.open(host, port, registration_id, username, context, timeout) as session:
+        session.subscribe("$dps/registrations/res/#")
+        result = ProvisioningResult("throttled")
+        topic, request_body = REGISTER_TOPIC, body
+        throttled = 0
+        for _ in range(max_attempts):
+            status, props, reply = session.request(topic, request_body)
+            retry_after = float(props.get("retry-after", "2"))
+            if status == 429:  # throttled: the SDK retries the same request after retry-after (§3.4)
+                throttled += 1
+                error_code = (reply or {}).get("errorCode")
+                result = ProvisioningResult("throttled", error_code=error_code, retry_after=int(retry_after))
+            elif status >= 300:
+                reply = reply or {}
+                return ProvisioningResult(
+                    "failed",
+                    error_code=reply.get("errorCode"),
+                    error_message=reply.get("message"),
+                    throttled_replies=throttled,
+                )
+            else:
+                result = ProvisioningResult.from_status(reply)
+                if result.status != "assigning":
+                    break
+                topic = POLL_TOPIC + quote(result.operation_id or "", safe="")
+                request_body = b" "
+            time.sleep(retry_after if poll_interval is None else poll_interval)
+        result.throttled_replies = throttled
+    return result
 
 
 def telemetry_topic(device_id: str, properties: dict[str, str] | None, payload: bytes | None = None) -> str:

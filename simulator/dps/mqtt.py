@@ -230,13 +230,19 @@ class WorldTrust:
         judge_dates_on(self.context, self.cloud.settings.dps.tls_validity_clock)
 
     def known_cas(self) -> list[x509.Certificate]:
-        """The Sphere root and policy CAs plus every certificate uploaded to any IoT Central group."""
+        """Every tenant CA generation of every Sphere tenant, plus every certificate uploaded to any IoT Central group.
+
+        These are the handshake's trust anchors (with ``VERIFY_X509_PARTIAL_CHAIN``): any device of the world gets
+        through TLS — also one of a tenant no app trusts, which the model then refuses at CONNECT (D-1) — while a
+        certificate from outside the world fails the handshake. The Sphere root and policy CAs are deliberately
+        *not* anchors: OpenSSL would then walk every chain up to the root and check two P-384 signatures per
+        handshake (~2 ms, half the server's time per registration) that prove nothing the model does not check
+        itself; anchoring at the tenant CA leaves one P-256 check (the device certificate's own signature).
+        """
         sphere, central = self.cloud.sphere, self.cloud.central
         cas: list[x509.Certificate] = []
-        for issuer_name in ("root", "policy"):
-            issuer = getattr(sphere, issuer_name, None)
-            if issuer is not None:
-                cas.append(issuer.certificate)
+        for tenant in list(getattr(sphere, "tenants", {}).values()):
+            cas.extend(generation.certificate for generation in tenant.generations)
         for app in list(getattr(central, "apps", {}).values()):
             cas.extend(app.known_cas())
         return cas

@@ -10,6 +10,7 @@ IoT Central's verify and DPS's registration both come down to these questions (c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime, timedelta
 
@@ -47,12 +48,15 @@ def is_signed_by(cert: x509.Certificate, issuer_public_key) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=8192)
 def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Issuer name matches the issuer's subject **and** the signature verifies under its key.
 
     One call into ``cryptography``'s Rust layer (``verify_directly_issued_by``) compares the encoded names and
     checks the signature (EC or RSA PKCS#1 v1.5 / PSS), without building Python name objects — the chain walk of
-    every DPS registration goes through here.
+    every DPS registration goes through here. The answer depends only on the two certificates' bytes (certificates
+    hash and compare by their DER), so it is remembered: a device that connects over MQTT is checked at CONNECT and
+    again at its registration, and a fleet re-connecting pays for each signature once.
     """
     try:
         cert.verify_directly_issued_by(issuer)
