@@ -30,6 +30,11 @@ class TrustedWorld:
         """Manufacture a device and claim it into the tenant (its certificate is issued on first use)."""
         with self.cloud.lock:
             identity = self.cloud.sphere.create_device()
+        return self.claim(identity)
+
+    def claim(self, identity: Any) -> SimulatedDevice:
+        """Claim a manufactured chip (``cloud.sphere.create_device()``) into the tenant."""
+        with self.cloud.lock:
             self.cloud.sphere.claim_device(self.tenant.id, identity.id)
         return SimulatedDevice(self.cloud, identity)
 

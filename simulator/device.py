@@ -114,6 +114,7 @@ class SimulatedDevice:
         self.cloud = cloud
         self.identity = identity
         self._chain: list[x509.Certificate] | None = None
+        self._registration_id: tuple[x509.Certificate, str] | None = None  # (the leaf it was read from, the CN)
         #: TLS client contexts by (presented chain's thumbprints, SHA-256 of the trusted CA PEM, hostname check)
         self._client_contexts: dict[tuple[tuple[str, ...], str, bool], ssl.SSLContext] = {}
         self.hub_session: Any = None
@@ -173,7 +174,10 @@ class SimulatedDevice:
         """The DPS registration ID: the leaf CN, i.e. the device ID as the certificate spells it (K-11)."""
         from simulator.pki import get_common_name
 
-        return get_common_name(self.certificate_chain(renew=False)[0].subject) or self.id
+        leaf = self.certificate_chain(renew=False)[0]
+        if self._registration_id is None or self._registration_id[0] is not leaf:  # parsed once per certificate
+            self._registration_id = (leaf, get_common_name(leaf.subject) or self.id)
+        return self._registration_id[1]
 
     # -- in-process --
 

@@ -37,7 +37,15 @@ from cryptography import x509
 
 from simulator.clock import Clock
 from simulator.entropy import Entropy
-from simulator.pki import chain_to_anchor, get_common_name, is_valid_at, serial_hex, subject_string, thumbprint
+from simulator.pki import (
+    chain_to_anchor,
+    get_common_name,
+    is_issued_by,
+    is_valid_at,
+    serial_hex,
+    subject_string,
+    thumbprint,
+)
 from simulator.pki.encoding import to_der
 from simulator.settings import Settings
 
@@ -190,13 +198,20 @@ def _etag_of(text: str) -> str:
     return base64.b64encode(json.dumps(text).encode()).decode()
 
 
-def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
-    """``X509CertificateInfo`` of the DPS device API: names, thumbprints, serial, validity."""
+def certificate_info(cert: x509.Certificate, *, issuer_info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``X509CertificateInfo`` of the DPS device API: names, thumbprints, serial, validity.
+
+    ``issuer_info`` is the info of the CA that *verifiably* issued ``cert`` (its name matched and its signature
+    checked, :func:`~simulator.pki.is_issued_by`): its ``subjectName`` is then this certificate's ``issuerName``,
+    the same text without parsing the name again, and stored once for a whole fleet.
+    """
+    der = to_der(cert)
+    issuer_name = issuer_info["subjectName"] if issuer_info is not None else subject_string(cert.issuer)
     return {
         "subjectName": subject_string(cert.subject),
-        "sha1Thumbprint": thumbprint(cert),
-        "sha256Thumbprint": hashlib.sha256(to_der(cert)).hexdigest().upper(),
-        "issuerName": subject_string(cert.issuer),
+        "sha1Thumbprint": hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
+        "sha256Thumbprint": hashlib.sha256(der).hexdigest().upper(),
+        "issuerName": issuer_name,
         "notBeforeUtc": dps_time(cert.not_valid_before_utc),
         "notAfterUtc": dps_time(cert.not_valid_after_utc),
         "serialNumber": serial_hex(cert),
@@ -206,7 +221,9 @@ def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=64)
 def _ca_certificate_info(cert: x509.Certificate) -> dict[str, Any]:
-    """:func:`certificate_info` of a CA certificate, computed once per tenant CA generation (callers copy it)."""
+    """:func:`certificate_info` of a CA certificate, computed once per tenant CA generation.
+
+    Shared by every registration the CA signed: treat it as read-only (status bodies only serialize it)."""
     return certificate_info(cert)
 
 
@@ -394,6 +411,9 @@ class DpsService:
     def _assign(self, operation: Operation, now: datetime) -> None:
         attestation = operation.attestation
         assert attestation is not None
+        # a finished operation keeps only what its status body shows: the presented chain (and the Name objects
+        # cryptography caches on it, ~3 KB a device) is released, which is what lets a 10⁵-device rollout fit
+        operation.attestation = None
         app = self.central.app_by_scope(operation.id_scope)
         if operation.injected_failure is not None:
             operation.status, operation.failed_at = "failed", now
@@ -415,7 +435,8 @@ class DpsService:
             return
         key = (operation.id_scope.lower(), attestation.device_id.lower())
         existing = self.registrations.get(key)
-        signing = attestation.anchor.certificate
+        # one read-only info dict per CA generation, shared by every registration it signed
+        signing_info = _ca_certificate_info(attestation.anchor.certificate)
         registration = Registration(
             id_scope=operation.id_scope,
             registration_id=attestation.device_id,
@@ -425,13 +446,15 @@ class DpsService:
             created=existing.created if existing else now,
             last_updated=now,
             etag=_etag_of(self.entropy.uuid()),
-            certificate_info=certificate_info(attestation.leaf),
-            signing_certificate_info=dict(_ca_certificate_info(signing)),
+            certificate_info=certificate_info(
+                attestation.leaf,
+                issuer_info=signing_info if is_issued_by(attestation.leaf, attestation.anchor.certificate) else None,
+            ),
+            signing_certificate_info=signing_info,
         )
         self.registrations[key] = registration
         operation.registration = registration
         operation.status = "assigned"
-        operation.attestation = attestation
 
     def hub_host_for(self, app: Any, served_host: str | None) -> str:
         """``assignedHub`` per C-13: the app's own hub name, the served host name, or an explicit name."""

@@ -48,7 +48,7 @@ def is_signed_by(cert: x509.Certificate, issuer_public_key) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)
 def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Issuer name matches the issuer's subject **and** the signature verifies under its key.
 
@@ -56,7 +56,8 @@ def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     checks the signature (EC or RSA PKCS#1 v1.5 / PSS), without building Python name objects — the chain walk of
     every DPS registration goes through here. The answer depends only on the two certificates' bytes (certificates
     hash and compare by their DER), so it is remembered: a device that connects over MQTT is checked at CONNECT and
-    again at its registration, and a fleet re-connecting pays for each signature once.
+    again at its registration. The cache is small on purpose: it holds the certificates (and the names
+    ``cryptography`` parses on them), and those two checks come moments apart.
     """
     try:
         cert.verify_directly_issued_by(issuer)

@@ -18,6 +18,7 @@ All dates come from the caller (the world's clock), all randomness from an :clas
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,6 +81,11 @@ class Issuer:
     def cert_der(self) -> bytes:
         return to_der(self.certificate)
 
+    @functools.cached_property
+    def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
+        """The AKI extension of every certificate this issuer signs (a SHA-1 of its key: computed once)."""
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
+
     def sign(
         self,
         *,
@@ -99,6 +105,7 @@ class Issuer:
             public_key=public_key,
             signing_key=self.private_key,
             issuer_public_key=self.private_key.public_key(),
+            authority_key_identifier=self.authority_key_identifier,
             not_before=not_before,
             not_after=not_after,
             serial=serial,
@@ -119,6 +126,7 @@ def _build(
     serial: int,
     ca_path_length: int | bool | None,
     client_auth: bool = False,
+    authority_key_identifier: x509.AuthorityKeyIdentifier | None = None,
 ) -> x509.Certificate:
     is_ca = ca_path_length is not False
     builder = (
@@ -146,7 +154,8 @@ def _build(
             builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     if issuer_public_key is not public_key:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False
+            authority_key_identifier or x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key),
+            critical=False,
         )
     # RFC 6979 deterministic ECDSA: with a seeded Entropy the same world yields byte-identical certificates
     # (and so the same thumbprints); a random ECDSA nonce would change every signature between runs.
