@@ -200,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet", type=int, nargs="+", help="fleet sizes (default 1000 10000)")
     parser.add_argument("--fleet-100k", action="store_true", help="also enroll 10⁵ devices (one run)")
     parser.add_argument("--repetitions", type=int, help="repetitions per figure")
-    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="markdown file to update")
+    parser.add_argument(
+        "--out", type=Path, help="markdown file to update (default BENCHMARKS.md; with --quick, only when given)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
 
@@ -218,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     text = render(rows, command=command.strip(), seconds=time.perf_counter() - start)
     print(text)
-    if not args.no_write:
-        write_results(args.out, text)
+    out = args.out or (None if args.quick else Path("BENCHMARKS.md"))  # a smoke run never replaces real figures
+    if out is not None and not args.no_write:
+        write_results(out, text)
     return 0
 
 
