@@ -44,7 +44,6 @@ from simulator.pki import (
     is_valid_at,
     serial_hex,
     subject_string,
-    thumbprint,
 )
 from simulator.pki.encoding import to_der
 from simulator.settings import Settings
@@ -293,8 +292,7 @@ class DpsService:
             raise self.error(
                 "unauthorized", "the certificate chain does not lead to a verified certificate of an enrollment group"
             )
-        reached_der = to_der(reached)
-        anchor = next(a for a in anchors if to_der(a.certificate) == reached_der)
+        anchor = next(a for a in anchors if a.certificate is reached or to_der(a.certificate) == to_der(reached))
         if not anchor.group_enabled:
             raise self.error("unauthorized", "the enrollment group that matches this device is disabled")
         return Attestation(
@@ -420,13 +418,19 @@ class DpsService:
             operation.error_code = operation.injected_failure
             operation.error_message = "Injected fault: the registration failed"
             return
+        # one read-only info dict per CA generation, shared by every registration it signed
+        signing_info = _ca_certificate_info(attestation.anchor.certificate)
+        leaf_info = certificate_info(
+            attestation.leaf,
+            issuer_info=signing_info if is_issued_by(attestation.leaf, attestation.anchor.certificate) else None,
+        )
         try:
             if app is None:
                 raise LookupError("the application of this ID scope no longer exists")
             app.provision_device(
                 attestation.device_id,
                 model_id=operation.model_id,
-                attestation_thumbprint=thumbprint(attestation.leaf),
+                attestation_thumbprint=leaf_info["sha1Thumbprint"],  # == thumbprint(leaf), DER hashed once
             )
         except Exception as exc:  # the allocation (IoT Central) refused: the operation fails, DPS state stays
             error = self.error("assignment_failed", f"Custom allocation failed: {exc}")
@@ -435,8 +439,6 @@ class DpsService:
             return
         key = (operation.id_scope.lower(), attestation.device_id.lower())
         existing = self.registrations.get(key)
-        # one read-only info dict per CA generation, shared by every registration it signed
-        signing_info = _ca_certificate_info(attestation.anchor.certificate)
         registration = Registration(
             id_scope=operation.id_scope,
             registration_id=attestation.device_id,
@@ -446,10 +448,7 @@ class DpsService:
             created=existing.created if existing else now,
             last_updated=now,
             etag=_etag_of(self.entropy.uuid()),
-            certificate_info=certificate_info(
-                attestation.leaf,
-                issuer_info=signing_info if is_issued_by(attestation.leaf, attestation.anchor.certificate) else None,
-            ),
+            certificate_info=leaf_info,
             signing_certificate_info=signing_info,
         )
         self.registrations[key] = registration

@@ -84,12 +84,16 @@ def chain_to_anchor(
     """
     if not chain:
         return None
-    anchor_ders = {to_der(a): a for a in anchors}
+    anchor_ders: dict[bytes, x509.Certificate] | None = None  # built only if the walk gets past the leaf
     for index, cert in enumerate(chain):
         if not is_valid_at(cert, now):
             return None
-        if index > 0 and to_der(cert) in anchor_ders:
-            return anchor_ders[to_der(cert)]
+        if index > 0:
+            if anchor_ders is None:
+                anchor_ders = {to_der(a): a for a in anchors}
+            der = to_der(cert)
+            if der in anchor_ders:
+                return anchor_ders[der]
         for anchor in anchors:
             if is_issued_by(cert, anchor):
                 return anchor if is_valid_at(anchor, now) else None
