@@ -14,10 +14,10 @@ For each HTTP request the middleware finds the route that will serve it (the rou
 * ``dps_failed`` / ``connack`` — not HTTP effects; the DPS model and the MQTT server apply them. A fired
   ``dps_failed`` is left in ``scope["state"]`` under :data:`EFFECT_KEY` for the DPS route to pass on.
 
-Each request is counted once against the rules, even when a service app is wrapped twice. For IoT Central the
-``app`` a rule names is matched against the app the request reaches: the ``Host`` subdomain, else the world's
-default app (a served world on ``127.0.0.1``). The ``/_sim`` control surface is never wrapped: no rule can lock
-a tester out of clearing the rules.
+Each adapter is wrapped once (:meth:`simulator.cloud.FakeCloud._adapter`), so each request is counted once
+against the rules. For IoT Central the ``app`` a rule names is matched against the app the request reaches: the
+``Host`` subdomain, else the world's default app (a served world on ``127.0.0.1``). The ``/_sim`` control surface
+is never wrapped: no rule can lock a tester out of clearing the rules.
 """
 
 from __future__ import annotations
@@ -35,9 +35,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 ErrorShaper = Callable[[Request, int, str, str], Response]
 
 
-#: marks a request whose fault rules were already consulted, so a service app wrapped twice (the DPS adapter adds
-#: the layer itself and :meth:`FakeCloud._adapter` wraps it again) counts each request once, not twice
-CHECKED_KEY = "sphere_harness_fault_checked"
 #: a fired effect that only the route can apply (``dps_failed``: the registration is made, then ends ``failed``);
 #: routes read it from ``request.scope["state"]``
 EFFECT_KEY = "sphere_harness_fault_effect"
@@ -97,10 +94,6 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        if state.get(CHECKED_KEY):  # an outer fault layer already counted this request (one check per request)
-            await self.app(scope, receive, send)
-            return
-        state[CHECKED_KEY] = True
         operation, params = self._operation(scope)
         host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
         tenant = params.get("tenant_id") or params.get("tenantId") or params.get("catalog") or params.get("id_scope")

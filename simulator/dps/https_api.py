@@ -199,12 +199,7 @@ def build_app(cloud: Any) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.cloud = cloud
-    try:
-        from simulator.fault_middleware import FaultMiddleware
-    except ImportError:  # pragma: no cover - fault injection is optional
-        return app
-    app.add_middleware(FaultMiddleware, cloud=cloud, service="dps", error_response=error_response)
-    return app
+    return app  # the fault layer is added once, around every adapter, by FakeCloud._adapter
 
 
 def _tls_extension(transport: Any) -> dict[str, Any] | None:
