@@ -176,7 +176,7 @@ class SimulatedDevice:
 
         leaf = self.certificate_chain(renew=False)[0]
         if self._registration_id is None or self._registration_id[0] is not leaf:  # parsed once per certificate
-            self._registration_id = (leaf, get_common_name(leaf.subject) or self.id)
+            self._registration_id = (leaf, get_common_name(leaf) or self.id)
         return self._registration_id[1]
 
     # -- in-process --

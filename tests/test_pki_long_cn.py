@@ -5,6 +5,7 @@ kept whole by the parser. If an upgrade changes any of this, these tests fail be
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from datetime import UTC, datetime
 
@@ -55,3 +56,42 @@ def test_64_characters_still_go_through_the_public_api() -> None:
     assert attribute.value == "a" * 64
     with pytest.raises(ValueError):
         pki.common_name_attribute("")
+
+
+def _device_certificate() -> x509.Certificate:
+    """Freshly parsed and never read: its subject Name is built (and would warn) on first access."""
+    entropy = Entropy(5)
+    root = pki.make_root_ca(entropy, NOW)
+    key = entropy.ec_private_key(ec.SECP256R1())
+    issued = pki.make_device_certificate(root, DEVICE_ID, key.public_key(), entropy, NOW)
+    return x509.load_der_x509_certificate(pki.to_der(issued))
+
+
+def test_reading_a_long_cn_is_quiet_even_where_warnings_are_errors() -> None:
+    """Under ``-W error`` (pytest's own filters included) every name read still hides exactly that warning."""
+    from simulator.pki.names import long_cn_quiet
+
+    certificate = _device_certificate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not isinstance(long_cn_quiet(), type(contextlib.nullcontext()))  # ours is not first: a real block
+        assert pki.get_common_name(certificate) == DEVICE_ID  # the certificate: its subject is read quietly too
+        assert pki.subject_string(_device_certificate()) == f"CN={DEVICE_ID}"
+        assert pki.issuer_string(certificate) == "CN=Azure Sphere Root CA (simulated), O=Sphere Harness"
+        with pytest.raises(UserWarning, match="64"):  # outside our helpers the warning is still an error
+            x509.NameAttribute(NameOID.COMMON_NAME, DEVICE_ID, _validate=False)
+
+
+def test_with_the_process_filter_first_no_block_is_needed() -> None:
+    """The fast path: when the filter installed on import is first, the warning is ignored already."""
+    from simulator.pki.names import long_cn_quiet
+
+    certificate = _device_certificate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=LONG_CN_WARNING, category=UserWarning)
+        assert isinstance(long_cn_quiet(), type(contextlib.nullcontext()))
+        assert pki.get_common_name(certificate.subject) == DEVICE_ID  # even a bare .subject read is quiet
+        warnings.filterwarnings("error", message="unrelated")  # something else goes in front: back to a block
+        assert not isinstance(long_cn_quiet(), type(contextlib.nullcontext()))
+        assert pki.get_common_name(_device_certificate()) == DEVICE_ID

@@ -43,6 +43,7 @@ from simulator.pki import (
     get_common_name,
     is_signed_by,
     is_valid_at,
+    issuer_string,
     load_certificate_string,
     subject_string,
     thumbprint,
@@ -516,7 +517,7 @@ class EnrollmentBook:
 
     def _check_proof(self, found: CertificateEntry, proof: x509.Certificate, code: str) -> None:
         """The checks of certificates.md §7.1: CN = code, issuer name, signature (C-9), validity (C-8)."""
-        common_name = get_common_name(proof.subject)
+        common_name = get_common_name(proof)
         if common_name != code:
             raise self._error(
                 "invalid_proof",
@@ -526,8 +527,8 @@ class EnrollmentBook:
         if proof.issuer != ca.subject:
             raise self._error(
                 "invalid_proof",
-                f"the proof certificate was issued by {subject_string(proof.issuer)!r}, "
-                f"not by the uploaded certificate {subject_string(ca.subject)!r}",
+                f"the proof certificate was issued by {issuer_string(proof)!r}, "
+                f"not by the uploaded certificate {subject_string(ca)!r}",
             )
         if not is_signed_by(proof, ca.public_key()):
             raise self._error(

@@ -42,6 +42,7 @@ from simulator.pki import (
     get_common_name,
     is_issued_by,
     is_valid_at,
+    issuer_string,
     serial_hex,
     subject_string,
 )
@@ -93,7 +94,7 @@ class DpsError(Exception):
 
 def dps_time(moment: datetime) -> str:
     """DPS timestamps: UTC with seven fractional digits, e.g. ``2022-08-27T17:53:19.5143497Z`` (§3.3)."""
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "0Z"
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,9 @@ def certificate_info(cert: x509.Certificate, *, issuer_info: dict[str, Any] | No
     the same text without parsing the name again, and stored once for a whole fleet.
     """
     der = to_der(cert)
-    issuer_name = issuer_info["subjectName"] if issuer_info is not None else subject_string(cert.issuer)
+    issuer_name = issuer_info["subjectName"] if issuer_info is not None else issuer_string(cert)
     return {
-        "subjectName": subject_string(cert.subject),
+        "subjectName": subject_string(cert),
         "sha1Thumbprint": hashlib.sha1(der, usedforsecurity=False).hexdigest().upper(),
         "sha256Thumbprint": hashlib.sha256(der).hexdigest().upper(),
         "issuerName": issuer_name,
@@ -273,7 +274,7 @@ class DpsService:
         if not chain:
             raise self.error("unauthorized", "no client certificate was presented")
         leaf = chain[0]
-        common_name = get_common_name(leaf.subject) or ""
+        common_name = get_common_name(leaf) or ""
         if common_name.lower() != registration_id.lower():
             raise self.error(
                 "unauthorized",
@@ -284,7 +285,7 @@ class DpsService:
         now = self.clock.now()
         for cert in chain:
             if not is_valid_at(cert, now):
-                which = "device certificate" if cert is leaf else f"certificate {subject_string(cert.subject)!r}"
+                which = "device certificate" if cert is leaf else f"certificate {subject_string(cert)!r}"
                 raise self.error("unauthorized", f"the {which} is not valid at {dps_time(now)}")
         anchors = list(app.trust_anchors())
         reached = chain_to_anchor(list(chain), [a.certificate for a in anchors], now)

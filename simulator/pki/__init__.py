@@ -38,7 +38,14 @@ from simulator.pki.encoding import (
     to_der,
     to_pem,
 )
-from simulator.pki.names import cn_name, common_name_attribute, get_common_name, subject_string, tenant_ca_name
+from simulator.pki.names import (
+    cn_name,
+    common_name_attribute,
+    get_common_name,
+    issuer_string,
+    subject_string,
+    tenant_ca_name,
+)
 from simulator.pki.profiles import (
     DEVICE_CERT_LIFETIME,
     PROOF_LIFETIME,
@@ -70,6 +77,7 @@ __all__ = [
     "is_issued_by",
     "is_signed_by",
     "is_valid_at",
+    "issuer_string",
     "load_certificate",
     "load_certificate_string",
     "load_der",

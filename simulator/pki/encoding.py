@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
-import warnings
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+from simulator.pki.names import long_cn_quiet
 
 
 class PKIError(Exception):
@@ -37,13 +39,11 @@ _B64_RE = re.compile(rb"^[A-Za-z0-9+/=\s]+$")
 
 # cryptography warns when it parses a name attribute longer than RFC 5280 allows. Sphere device certificates
 # carry a 128-character CN (certificates.md §4.1), so every parse here silences exactly that warning.
-_LONG_ATTRIBUTE_WARNING = r"Attribute's length must be >= 1 and <= 64"
 
 
-def _quiet() -> warnings.catch_warnings:
-    ctx = warnings.catch_warnings()
+def _quiet() -> contextlib.AbstractContextManager:
+    ctx = long_cn_quiet()
     ctx.__enter__()
-    warnings.filterwarnings("ignore", message=_LONG_ATTRIBUTE_WARNING, category=UserWarning)
     return ctx
 
 

@@ -10,6 +10,7 @@ loudly.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 from cryptography import x509
@@ -23,6 +24,29 @@ LONG_CN_WARNING = r"Attribute's length must be >= 1 and <= 64"
 # when the PKI is imported. Nothing else is filtered; pytest's configuration repeats the filter because it
 # resets warning filters per test.
 warnings.filterwarnings("ignore", message=LONG_CN_WARNING, category=UserWarning)
+_PROCESS_FILTER = warnings.filters[0]
+_ALREADY_QUIET = contextlib.nullcontext()
+
+
+def long_cn_quiet() -> contextlib.AbstractContextManager:
+    """A context in which reading (or building) a name with a 128-character CN does not warn.
+
+    Usually the process-wide filter above is still first in :data:`warnings.filters`, so the warning is ignored
+    already and this is a no-op — it sits on the path of every DPS registration, where a ``catch_warnings`` block
+    costs as much as the name read itself. When something has put other filters in front (pytest's per-test
+    filters, a later ``-W error``), the one warning is silenced in a ``catch_warnings`` block.
+    """
+    filters = warnings.filters
+    if filters and filters[0] == _PROCESS_FILTER:
+        return _ALREADY_QUIET
+    return _silenced()
+
+
+@contextlib.contextmanager
+def _silenced():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LONG_CN_WARNING, category=UserWarning)
+        yield
 
 
 def common_name_attribute(value: str) -> x509.NameAttribute:
@@ -31,8 +55,7 @@ def common_name_attribute(value: str) -> x509.NameAttribute:
         raise ValueError("a common name cannot be empty")
     if len(value) <= RFC5280_CN_MAX:
         return x509.NameAttribute(NameOID.COMMON_NAME, value)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
+    with long_cn_quiet():
         return x509.NameAttribute(NameOID.COMMON_NAME, value, _validate=False)
 
 
@@ -64,28 +87,46 @@ def simulated_name(common_name: str, organization: str = "Sphere Harness") -> x5
     )
 
 
-def get_common_name(name: x509.Name) -> str | None:
-    """The (first) CN of a name, or None; works for 128-character CNs without warnings."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
-        attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+_SHORT_NAMES = {
+    NameOID.COMMON_NAME: "CN",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.COUNTRY_NAME: "C",
+}
+
+
+def _name(name: x509.Name | x509.Certificate, *, issuer: bool = False) -> x509.Name:
+    """The name itself, or a certificate's subject (issuer) read inside the quiet block.
+
+    ``cryptography`` builds a certificate's Name — and warns about a long CN — on the first ``.subject`` access,
+    so passing the *certificate* (not ``cert.subject``) lets these helpers hide that warning too."""
+    if isinstance(name, x509.Name):
+        return name
+    with long_cn_quiet():
+        return name.issuer if issuer else name.subject
+
+
+def get_common_name(name: x509.Name | x509.Certificate) -> str | None:
+    """The (first) CN of a name or of a certificate's subject, or None; quiet for 128-character CNs."""
+    with long_cn_quiet():
+        attrs = _name(name).get_attributes_for_oid(NameOID.COMMON_NAME)
     if not attrs:
         return None
     value = attrs[0].value
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
-def subject_string(name: x509.Name) -> str:
-    """CN-first, comma-space separated rendering (open-questions.md SA-7): ``CN=…, O=…, L=…, ST=…, C=US``."""
-    short = {
-        NameOID.COMMON_NAME: "CN",
-        NameOID.ORGANIZATION_NAME: "O",
-        NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-        NameOID.LOCALITY_NAME: "L",
-        NameOID.STATE_OR_PROVINCE_NAME: "ST",
-        NameOID.COUNTRY_NAME: "C",
-    }
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
-        parts = [f"{short.get(a.oid, a.oid.dotted_string)}={a.value}" for a in name]
+def subject_string(name: x509.Name | x509.Certificate) -> str:
+    """CN-first, comma-space separated rendering (open-questions.md SA-7): ``CN=…, O=…, L=…, ST=…, C=US``.
+
+    Given a certificate, renders its subject."""
+    with long_cn_quiet():
+        parts = [f"{_SHORT_NAMES.get(a.oid, a.oid.dotted_string)}={a.value}" for a in _name(name)]
     return ", ".join(reversed(parts))
+
+
+def issuer_string(certificate: x509.Certificate) -> str:
+    """:func:`subject_string` of a certificate's issuer name."""
+    return subject_string(_name(certificate, issuer=True))

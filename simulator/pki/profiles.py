@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from simulator.entropy import Entropy
 from simulator.pki.encoding import to_der, to_pem
+from simulator.pki.leaf_template import LeafTemplate
 from simulator.pki.names import cn_name, simulated_name, tenant_ca_name
 
 TENANT_CA_LIFETIME = timedelta(days=730)
@@ -85,6 +86,45 @@ class Issuer:
     def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
         """The AKI extension of every certificate this issuer signs (a SHA-1 of its key: computed once)."""
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
+
+    @functools.cached_property
+    def _leaf_templates(self) -> dict[bool, LeafTemplate]:
+        return {}
+
+    def sign_leaf(
+        self,
+        *,
+        common_name: str,
+        public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+        not_before: datetime,
+        not_after: datetime,
+        serial: int,
+        client_auth: bool = False,
+    ) -> x509.Certificate:
+        """Issue an end-entity certificate ``CN=<common_name>``: the same bytes as :meth:`sign` with
+        ``subject=cn_name(common_name)``, made from a per-issuer template when both keys are EC (twice as fast,
+        which is what a 10⁵-device rollout from one tenant CA needs; see :mod:`simulator.pki.leaf_template`)."""
+        if isinstance(self.private_key, ec.EllipticCurvePrivateKey) and isinstance(
+            public_key, ec.EllipticCurvePublicKey
+        ):
+            template = self._leaf_templates.get(client_auth)
+            if template is None:
+                template = self._leaf_templates[client_auth] = LeafTemplate(self, client_auth=client_auth)
+            return template.sign(
+                common_name=common_name,
+                public_key=public_key,
+                not_before=not_before,
+                not_after=not_after,
+                serial=serial,
+            )
+        return self.sign(
+            subject=cn_name(common_name),
+            public_key=public_key,
+            not_before=not_before,
+            not_after=not_after,
+            serial=serial,
+            client_auth=client_auth,
+        )
 
     def sign(
         self,
@@ -239,8 +279,8 @@ def make_device_certificate(
     lifetime: timedelta = DEVICE_CERT_LIFETIME,
 ) -> x509.Certificate:
     """A 24-hour device certificate: ``CN=<device id>`` (128 characters), the device's own P-256 key."""
-    return tenant_ca.sign(
-        subject=cn_name(device_id),
+    return tenant_ca.sign_leaf(
+        common_name=device_id,
         public_key=device_public_key,
         not_before=now,
         not_after=now + lifetime,
@@ -267,8 +307,8 @@ def make_proof_certificate(
     if not verification_code:
         raise ValueError("a verification code cannot be empty")
     key = entropy.ec_private_key(ec.SECP256R1())
-    return signer.sign(
-        subject=cn_name(verification_code),
+    return signer.sign_leaf(
+        common_name=verification_code,
         public_key=key.public_key(),
         not_before=now - backdate,
         not_after=now + lifetime,

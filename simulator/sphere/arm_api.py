@@ -99,7 +99,7 @@ def certificate_properties(certificate: x509.Certificate, status: str) -> dict[s
     return {
         "certificate": pki.to_b64(certificate),
         "status": status,
-        "subject": pki.subject_string(certificate.subject),
+        "subject": pki.subject_string(certificate),
         "thumbprint": pki.thumbprint(certificate),
         "expiryUtc": arm_time(certificate.not_valid_after_utc),
         "notBeforeUtc": arm_time(certificate.not_valid_before_utc),

@@ -1,0 +1,158 @@
+"""Issue many leaf certificates from one CA by filling in a pre-encoded template.
+
+A fleet rollout asks one tenant CA generation for 10⁵ device certificates that differ only in five fields:
+serial number, validity dates, ``CN``, public key, and the subject key identifier derived from that key.
+Everything else in the to-be-signed part (``TBSCertificate``, RFC 5280 §4.1) is the same bytes every time:
+version, signature algorithm, issuer name, basic constraints, key usage, extended key usage and the authority
+key identifier.
+
+``cryptography``'s :class:`~cryptography.x509.CertificateBuilder` re-validates and re-encodes all of it for
+every certificate, which costs about three ECDSA signatures' worth of time per leaf. No well-kept library offers
+"sign this TBS template with these fields replaced", so this module writes the few DER elements that change
+(an INTEGER, two times, a one-attribute Name, three extensions around them) and signs the result with the CA's
+key. It is deliberately narrow: only the end-entity profile of :mod:`simulator.pki.profiles` (subject ``CN``
+only, the same extensions in the same order). ``tests/test_pki_leaf_template.py`` pins it **byte for byte** to
+the ``CertificateBuilder`` path: with deterministic ECDSA (RFC 6979) the same inputs give the same signature, so
+the two paths must produce identical DER — any drift fails the test, not a customer.
+
+DER in one paragraph: every element is ``tag, length, content``. Lengths under 128 are one byte; longer ones are
+``0x80 | n`` followed by ``n`` big-endian length bytes. A SEQUENCE (0x30) or SET (0x31) just concatenates its
+elements. An INTEGER (0x02) is minimal two's complement, so a positive number whose top bit is set gets a
+leading zero byte. Times before 2050 are UTCTime (0x17, ``YYMMDDHHMMSSZ``), later ones GeneralizedTime (0x18,
+``YYYYMMDDHHMMSSZ``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+
+_SEQUENCE, _SET, _INTEGER, _BIT_STRING, _OCTET_STRING, _OID, _UTF8 = 0x30, 0x31, 0x02, 0x03, 0x04, 0x06, 0x0C
+_UTC_TIME, _GENERALIZED_TIME, _BOOLEAN_TRUE = 0x17, 0x18, b"\x01\x01\xff"
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + _length(len(content)) + content
+
+
+def _integer(value: int) -> bytes:
+    if value <= 0 or value.bit_length() >= 160:  # as CertificateBuilder: RFC 5280 §4.1.2.2, at most 20 octets
+        raise ValueError("a certificate serial number is positive and at most 159 bits")
+    return _tlv(_INTEGER, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def _time(moment: datetime) -> bytes:
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment
+    if 1950 <= moment.year < 2050:
+        return _tlv(_UTC_TIME, moment.strftime("%y%m%d%H%M%SZ").encode())
+    return _tlv(_GENERALIZED_TIME, f"{moment.year:04d}{moment:%m%d%H%M%S}Z".encode())
+
+
+def _oid_body(dotted: str) -> bytes:
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray((40 * arcs[0] + arcs[1],))
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(reversed(chunk))
+    return bytes(out)
+
+
+def _extension(ext: x509.ExtensionType, *, critical: bool) -> bytes:
+    content = _tlv(_OID, _oid_body(ext.oid.dotted_string))
+    if critical:
+        content += _BOOLEAN_TRUE
+    return _tlv(_SEQUENCE, content + _tlv(_OCTET_STRING, ext.public_bytes()))
+
+
+_CN_PREFIX = _tlv(_OID, _oid_body(NameOID.COMMON_NAME.dotted_string))
+_SKI_PREFIX = _tlv(_OID, _oid_body(ExtensionOID.SUBJECT_KEY_IDENTIFIER.dotted_string))
+
+
+class LeafTemplate:
+    """End-entity certificates under one issuer: only serial, dates, ``CN`` and key change per certificate.
+
+    ``issuer`` is a :class:`~simulator.pki.profiles.Issuer`. The extensions are those of
+    :func:`simulator.pki.profiles._build` for an end entity: BasicConstraints(CA=false, critical),
+    SubjectKeyIdentifier, KeyUsage(digitalSignature, critical), ExtendedKeyUsage(clientAuth) when
+    ``client_auth``, and the issuer's AuthorityKeyIdentifier.
+    """
+
+    def __init__(self, issuer, *, client_auth: bool) -> None:
+        from simulator.pki.profiles import key_usage  # the profile owns the extension values
+
+        key = issuer.private_key
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError("the leaf template signs with EC issuer keys only")
+        self._key = key
+        self._hash = hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
+        self._algorithm = ec.ECDSA(self._hash, deterministic_signing=True)
+        self.not_valid_after_cap = issuer.certificate.not_valid_after_utc
+        self._head = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT version v3
+        self._signature_algorithm = _signature_algorithm_der(self._hash)
+        self._issuer_name = issuer.certificate.subject.public_bytes()
+        self._basic_constraints = _extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        tail = _extension(key_usage(digital_signature=True), critical=True)
+        if client_auth:
+            tail += _extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        tail += _extension(issuer.authority_key_identifier, critical=False)
+        self._extensions_tail = tail
+
+    def sign(
+        self,
+        *,
+        common_name: str,
+        public_key: ec.EllipticCurvePublicKey,
+        not_before: datetime,
+        not_after: datetime,
+        serial: int,
+    ) -> x509.Certificate:
+        """One certificate ``CN=<common_name>`` for ``public_key``; ``not_after`` is capped at the issuer's expiry."""
+        if not common_name:
+            raise ValueError("a common name cannot be empty")
+        not_after = min(not_after, self.not_valid_after_cap)
+        if not_after < not_before:
+            raise ValueError("The not valid after date must be after the not valid before date.")
+        spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        # SPKI ends with BIT STRING { 0x00, uncompressed point }; the SKI is the SHA-1 of that point (RFC 5280
+        # §4.2.1.2 method 1, what cryptography's SubjectKeyIdentifier.from_public_key computes)
+        point = spki[-(1 + 2 * ((public_key.curve.key_size + 7) // 8)) :]
+        key_id = hashlib.sha1(point, usedforsecurity=False).digest()
+        subject = _tlv(_SEQUENCE, _tlv(_SET, _tlv(_SEQUENCE, _CN_PREFIX + _tlv(_UTF8, common_name.encode("utf-8")))))
+        ski = _tlv(_SEQUENCE, _SKI_PREFIX + _tlv(_OCTET_STRING, _tlv(_OCTET_STRING, key_id)))
+        extensions = _tlv(0xA3, _tlv(_SEQUENCE, self._basic_constraints + ski + self._extensions_tail))
+        tbs = _tlv(
+            _SEQUENCE,
+            self._head
+            + _integer(serial)
+            + self._signature_algorithm
+            + self._issuer_name
+            + _tlv(_SEQUENCE, _time(not_before) + _time(not_after))
+            + subject
+            + spki
+            + extensions,
+        )
+        signature = self._key.sign(tbs, self._algorithm)
+        der = _tlv(_SEQUENCE, tbs + self._signature_algorithm + _tlv(_BIT_STRING, b"\x00" + signature))
+        return x509.load_der_x509_certificate(der)
+
+
+def _signature_algorithm_der(algorithm: hashes.HashAlgorithm) -> bytes:
+    """``AlgorithmIdentifier`` for ecdsa-with-SHA256/384: ``SEQUENCE { OID }`` (RFC 5758 §3.2, no parameters)."""
+    oid = "1.2.840.10045.4.3.2" if isinstance(algorithm, hashes.SHA256) else "1.2.840.10045.4.3.3"
+    return _tlv(_SEQUENCE, _tlv(_OID, _oid_body(oid)))
