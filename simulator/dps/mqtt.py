@@ -82,7 +82,7 @@ from simulator.dps import mqtt_codec as codec
 from simulator.dps.hub import HubError, HubSession
 from simulator.dps.model import Attestation, DpsError
 from simulator.faults import FaultEffect
-from simulator.pki import load_der, thumbprint, to_pem
+from simulator.pki import load_der, thumbprint, to_der, to_pem
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,16 @@ def split_topic(topic: str) -> tuple[str, dict[str, str], str]:
 # -- the peer's certificates ----------------------------------------------------------------------------------
 
 
-def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, verified: bool = False) -> list[x509.Certificate]:
+def peer_chain(
+    ssl_object: ssl.SSLObject | ssl.SSLSocket | None,
+    *,
+    verified: bool = False,
+    known: dict[bytes, x509.Certificate] | None = None,
+) -> list[x509.Certificate]:
     """The client's certificate chain, leaf first: as presented (default) or as OpenSSL verified it.
+
+    ``known`` maps the DER of certificates the world already holds (:attr:`WorldTrust.known`) to those objects:
+    a presented tenant CA is then the world's own certificate, not a second parse of the same bytes.
 
     Python 3.13 has public ``get_unverified_chain()``/``get_verified_chain()`` returning DER bytes; on 3.10–3.12
     only the private ``_sslobj`` methods exist, returning ``_ssl.Certificate`` objects (dps-protocol.md §6).
@@ -187,7 +195,8 @@ def peer_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, verified: bo
         if item is None:  # 3.11 puts None where the server-side peer certificate is missing
             continue
         der = item if isinstance(item, bytes) else item.public_bytes(_ENCODING_DER)
-        chain.append(load_der(der))
+        same = known.get(der) if known else None
+        chain.append(same if same is not None else load_der(der))
     return chain
 
 
@@ -224,6 +233,8 @@ class WorldTrust:
         self.cloud = cloud
         self.context = context
         self.loaded: set[str] = set()
+        #: every loaded CA by its DER: a chain a device presents usually repeats one of them
+        self.known: dict[bytes, x509.Certificate] = {}
         self._apply_validity_clock()
 
     def _apply_validity_clock(self) -> None:
@@ -259,6 +270,7 @@ class WorldTrust:
                 continue
             self.context.load_verify_locations(cadata=to_pem(cert).decode("ascii"))
             self.loaded.add(key)
+            self.known[to_der(cert)] = cert
             added += 1
         return added
 
@@ -306,7 +318,8 @@ class _Connection:
     async def read_packet(self, timeout: float | None) -> codec.Packet:
         while not self.pending:
             try:
-                data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                async with asyncio.timeout(timeout):  # no extra task per read, unlike wait_for
+                    data = await self.reader.read(65536)
             except TimeoutError:
                 raise _Closed("keepalive expired") from None
             if not data:
@@ -588,7 +601,22 @@ class MqttServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._accept, host, port)
+        """Listen with TLS on ``host:port`` (0: a free port).
+
+        The loop calls the protocol factory when it accepts a connection, before the TLS handshake, so the
+        factory first brings the world's trust up to date (:meth:`WorldTrust.sync`): a CA uploaded to IoT Central
+        a moment ago is trusted when this connection's client certificate is checked. The handshake itself runs in
+        the loop's TLS layer; ``_accept`` starts after it.
+        """
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.StreamReaderProtocol:
+            self.trust.sync()
+            return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=2**16), self._accept)
+
+        self._server = await loop.create_server(
+            protocol, host, port, ssl=self.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def fault(self, service: str, operation: str, *, tenant: str | None = None) -> Any:
@@ -602,9 +630,8 @@ class MqttServer:
         assert task is not None
         self._tasks.add(task)
         try:
-            self.trust.sync()
-            await writer.start_tls(self.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
-            connection = _Connection(self, reader, writer, chain=peer_chain(writer.get_extra_info("ssl_object")))
+            chain = peer_chain(writer.get_extra_info("ssl_object"), known=self.trust.known)
+            connection = _Connection(self, reader, writer, chain=chain)
             await connection.run()
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError) as exc:
             log.debug("TLS handshake failed: %s", exc)
