@@ -2,6 +2,8 @@
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator.entropy import Entropy
 from simulator.settings import CentralSettings, Settings
@@ -53,3 +55,13 @@ def test_settings_from_mapping():
 def test_settings_reject_unknown_keys(mapping, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_mapping(mapping)
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_uuid_text_is_what_the_uuid_module_makes(raw: bytes) -> None:
+    """The hand-formatted UUID is exactly ``str(uuid.UUID(bytes=…, version=4))`` for any 16 random bytes."""
+    import uuid
+
+    entropy = Entropy(0)
+    entropy.bytes = lambda n: raw  # type: ignore[method-assign]
+    assert entropy.uuid() == str(uuid.UUID(bytes=raw, version=4))

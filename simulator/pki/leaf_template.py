@@ -15,73 +15,31 @@ only, the same extensions in the same order). ``tests/test_pki_leaf_template.py`
 the ``CertificateBuilder`` path: with deterministic ECDSA (RFC 6979) the same inputs give the same signature, so
 the two paths must produce identical DER — any drift fails the test, not a customer.
 
-DER in one paragraph: every element is ``tag, length, content``. Lengths under 128 are one byte; longer ones are
-``0x80 | n`` followed by ``n`` big-endian length bytes. A SEQUENCE (0x30) or SET (0x31) just concatenates its
-elements. An INTEGER (0x02) is minimal two's complement, so a positive number whose top bit is set gets a
-leading zero byte. Times before 2050 are UTCTime (0x17, ``YYMMDDHHMMSSZ``), later ones GeneralizedTime (0x18,
-``YYYYMMDDHHMMSSZ``).
+The DER elements themselves are written by :mod:`simulator.pki.der`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-_SEQUENCE, _SET, _INTEGER, _BIT_STRING, _OCTET_STRING, _OID, _UTF8 = 0x30, 0x31, 0x02, 0x03, 0x04, 0x06, 0x0C
-_UTC_TIME, _GENERALIZED_TIME, _BOOLEAN_TRUE = 0x17, 0x18, b"\x01\x01\xff"
-
-
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(body),)) + body
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(content)) + content
-
-
-def _integer(value: int) -> bytes:
-    if value <= 0 or value.bit_length() >= 160:  # as CertificateBuilder: RFC 5280 §4.1.2.2, at most 20 octets
-        raise ValueError("a certificate serial number is positive and at most 159 bits")
-    return _tlv(_INTEGER, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _time(moment: datetime) -> bytes:
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment
-    if 1950 <= moment.year < 2050:
-        return _tlv(_UTC_TIME, moment.strftime("%y%m%d%H%M%SZ").encode())
-    return _tlv(_GENERALIZED_TIME, f"{moment.year:04d}{moment:%m%d%H%M%S}Z".encode())
-
-
-def _oid_body(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray((40 * arcs[0] + arcs[1],))
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return bytes(out)
+from simulator.pki import der
 
 
 def _extension(ext: x509.ExtensionType, *, critical: bool) -> bytes:
-    content = _tlv(_OID, _oid_body(ext.oid.dotted_string))
+    content = der.oid(ext.oid.dotted_string)
     if critical:
-        content += _BOOLEAN_TRUE
-    return _tlv(_SEQUENCE, content + _tlv(_OCTET_STRING, ext.public_bytes()))
+        content += der.BOOLEAN_TRUE
+    return der.tlv(der.SEQUENCE, content + der.tlv(der.OCTET_STRING, ext.public_bytes()))
 
 
-_CN_PREFIX = _tlv(_OID, _oid_body(NameOID.COMMON_NAME.dotted_string))
-_SKI_PREFIX = _tlv(_OID, _oid_body(ExtensionOID.SUBJECT_KEY_IDENTIFIER.dotted_string))
+_CN_PREFIX = der.oid(NameOID.COMMON_NAME.dotted_string)
+_SKI_PREFIX = der.oid(ExtensionOID.SUBJECT_KEY_IDENTIFIER.dotted_string)
 
 
 class LeafTemplate:
@@ -133,26 +91,27 @@ class LeafTemplate:
         # §4.2.1.2 method 1, what cryptography's SubjectKeyIdentifier.from_public_key computes)
         point = spki[-(1 + 2 * ((public_key.curve.key_size + 7) // 8)) :]
         key_id = hashlib.sha1(point, usedforsecurity=False).digest()
-        subject = _tlv(_SEQUENCE, _tlv(_SET, _tlv(_SEQUENCE, _CN_PREFIX + _tlv(_UTF8, common_name.encode("utf-8")))))
-        ski = _tlv(_SEQUENCE, _SKI_PREFIX + _tlv(_OCTET_STRING, _tlv(_OCTET_STRING, key_id)))
-        extensions = _tlv(0xA3, _tlv(_SEQUENCE, self._basic_constraints + ski + self._extensions_tail))
-        tbs = _tlv(
-            _SEQUENCE,
+        attribute = der.tlv(der.SEQUENCE, _CN_PREFIX + der.tlv(der.UTF8_STRING, common_name.encode("utf-8")))
+        subject = der.tlv(der.SEQUENCE, der.tlv(der.SET, attribute))
+        ski = der.tlv(der.SEQUENCE, _SKI_PREFIX + der.tlv(der.OCTET_STRING, der.tlv(der.OCTET_STRING, key_id)))
+        extensions = der.tlv(0xA3, der.tlv(der.SEQUENCE, self._basic_constraints + ski + self._extensions_tail))
+        tbs = der.tlv(
+            der.SEQUENCE,
             self._head
-            + _integer(serial)
+            + der.serial_integer(serial)
             + self._signature_algorithm
             + self._issuer_name
-            + _tlv(_SEQUENCE, _time(not_before) + _time(not_after))
+            + der.tlv(der.SEQUENCE, der.time(not_before) + der.time(not_after))
             + subject
             + spki
             + extensions,
         )
         signature = self._key.sign(tbs, self._algorithm)
-        der = _tlv(_SEQUENCE, tbs + self._signature_algorithm + _tlv(_BIT_STRING, b"\x00" + signature))
-        return x509.load_der_x509_certificate(der)
+        encoded = der.tlv(der.SEQUENCE, tbs + self._signature_algorithm + der.tlv(der.BIT_STRING, b"\x00" + signature))
+        return x509.load_der_x509_certificate(encoded)
 
 
 def _signature_algorithm_der(algorithm: hashes.HashAlgorithm) -> bytes:
     """``AlgorithmIdentifier`` for ecdsa-with-SHA256/384: ``SEQUENCE { OID }`` (RFC 5758 §3.2, no parameters)."""
     oid = "1.2.840.10045.4.3.2" if isinstance(algorithm, hashes.SHA256) else "1.2.840.10045.4.3.3"
-    return _tlv(_SEQUENCE, _tlv(_OID, _oid_body(oid)))
+    return der.tlv(der.SEQUENCE, der.oid(oid))
