@@ -249,3 +249,27 @@ def test_proof_selectors_and_refusals(sphere: SphereService) -> None:
     refused(sphere, 400, sphere.issue_proof, tenant.id, "")
     refused(sphere, 400, sphere.issue_proof, tenant.id, "a" * 129)
     refused(sphere, 400, sphere.issue_proof, tenant.id, "line\nbreak")
+
+
+def test_seeded_worlds_of_one_day_share_their_root_and_policy_cas() -> None:
+    """Root and policy CAs date from midnight UTC of the world's first day, so a seeded world started later that
+    day gets the very same (already built) CAs; another day or another seed gets its own."""
+    from simulator.entropy import Entropy
+
+    def sphere(start: datetime, seed: int = 4) -> SphereService:
+        return SphereService(Clock(start, frozen=True), Entropy(seed).fork("sphere"))
+
+    morning, evening = (
+        sphere(datetime(2026, 3, 1, 6, 1, 2, 345, tzinfo=UTC)),
+        sphere(datetime(2026, 3, 1, 23, 59, tzinfo=UTC)),
+    )
+    assert morning.root is evening.root and morning.policy is evening.policy
+    assert morning.root.certificate.not_valid_before_utc == datetime(2026, 2, 28, tzinfo=UTC)
+    assert morning.policy.certificate.not_valid_before_utc == datetime(2026, 2, 28, tzinfo=UTC)
+    next_day = sphere(datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC))
+    assert pki.to_der(next_day.root.certificate) != pki.to_der(morning.root.certificate)
+    assert pki.to_der(sphere(datetime(2026, 3, 1, 6, tzinfo=UTC), seed=5).root.certificate) != pki.to_der(
+        morning.root.certificate
+    )
+    tenant = evening.create_tenant(name="Evening")
+    assert pki.is_issued_by(tenant.generations[0].certificate, evening.policy.certificate)

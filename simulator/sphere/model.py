@@ -383,7 +383,9 @@ class SphereService:
         self.clock = clock
         self.entropy = entropy
         self.settings = settings or Settings()
-        now = clock.now()
+        # the root and policy CAs date from midnight UTC of the world's first day: their bytes then depend on the
+        # seed and the day, not the microsecond, and a seeded world reuses them for the whole day (_seeded_issuer)
+        now = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
         p = self.settings.pki
         root_entropy, policy_entropy = entropy.fork("root"), entropy.fork("policy")
         self.root: pki.Issuer = _seeded_issuer(
@@ -866,9 +868,10 @@ _SEEDED_ISSUERS: dict[tuple[Any, ...], pki.Issuer] = {}
 def _seeded_issuer(key: tuple[Any, ...], make: Callable[[], pki.Issuer]) -> pki.Issuer:
     """The issuer ``make`` builds, built once per process for a seeded key.
 
-    A seeded world's root and policy CAs are a pure function of the seed, the clock's start and the settings
-    (deterministic key derivation and RFC 6979 signatures), so two worlds with the same ``key`` get byte-identical
-    CAs either way; building them is ~10 ms of P-384 work that a CI suite would otherwise repeat per scenario.
+    A seeded world's root and policy CAs are a pure function of the seed, the day the clock starts on (they date
+    from its midnight UTC) and the settings (deterministic key derivation and RFC 6979 signatures), so two worlds
+    with the same ``key`` get byte-identical CAs either way; building them is ~3 ms of P-384 work that a CI suite
+    would otherwise repeat per scenario.
     :class:`~simulator.pki.Issuer` is immutable, so sharing it is safe. Unseeded worlds (a None seed in
     the key) always build their own.
     """
