@@ -100,9 +100,34 @@ def seed_workflow(workflows: int, repetitions: int) -> tuple[Sample, Sample]:
 
         ours()  # warm imports and caches for both sides
         theirs()
-        return repeat(ours, repetitions), repeat(theirs, repetitions)
+        ours_sample, moto_sample = repeat(ours, repetitions), repeat(theirs, repetitions)
+        ours_sample.extra["requests"] = _our_requests_per_workflow()
+        moto_sample.extra["requests"] = moto.requests_per_workflow()
+        return ours_sample, moto_sample
     finally:
         moto.close()
+
+
+def _our_requests_per_workflow() -> int:
+    """How many HTTP requests one ``enable-trust`` run sends into the world (counted outside the timing)."""
+    import harness
+    import simulator.inprocess as inprocess
+
+    count = 0
+    original = inprocess.dispatch
+
+    def counting(router: Any, request: Any, service: str) -> Any:
+        nonlocal count
+        count += 1
+        return original(router, request, service)
+
+    inprocess.dispatch = counting
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            harness.run_scenario("enable-trust", workdir=tmp)
+    finally:
+        inprocess.dispatch = original
+    return count
 
 
 # -- 2. fleet enrollment -----------------------------------------------------------------------------------------

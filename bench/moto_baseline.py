@@ -67,5 +67,20 @@ class MotoWorkflow:
         device = _cert("bench-device", device_key, ca.subject, ca_key, ca=False)
         self.client.register_certificate(certificatePem=_pem(device), caCertificatePem=_pem(ca), setAsActive=True)
 
+    def requests_per_workflow(self) -> int:
+        """How many HTTP requests botocore sends (into moto) for one :meth:`run_once`."""
+        count = 0
+
+        def counted(**_: object) -> None:
+            nonlocal count
+            count += 1
+
+        self.client.meta.events.register("before-send.iot", counted)
+        try:
+            self.run_once()
+        finally:
+            self.client.meta.events.unregister("before-send.iot", counted)
+        return count
+
     def close(self) -> None:
         self._mock.stop()

@@ -85,6 +85,16 @@ def measure(sizes: Sizes, *, log: bool = True) -> list[tuple[str, str, str, str]
             f"**{ours.per_unit_ms / moto.per_unit_ms:.2f}×** moto's time (goal ≤ 0.5×)",
         )
     )
+    our_requests, moto_requests = ours.extra["requests"], moto.extra["requests"]
+    our_per_request, moto_per_request = ours.per_unit_ms / our_requests, moto.per_unit_ms / moto_requests
+    rows.append(
+        (
+            "1. the same, per HTTP request into the fake",
+            f"{our_per_request:.2f} ms/request ({our_requests} requests per workflow, given set-up included)",
+            f"moto: {moto_per_request:.2f} ms/request ({moto_requests} requests per workflow)",
+            f"**{our_per_request / moto_per_request:.2f}×** moto's time per request",
+        )
+    )
 
     for devices in sizes.fleet:
         say(f"2. fleet of {devices} devices, {sizes.fleet_repetitions} repetitions …")

@@ -28,6 +28,7 @@ def test_the_runner_prints_and_writes_every_figure_at_tiny_sizes(tmp_path: Path)
     assert "| figure | measured | baseline (same run) | ratio / goal |" in done.stdout
     for figure in (
         "1. seed workflow",
+        "per HTTP request into the fake",
         "2. fleet enrollment",
         "3. served DPS registrations",
         "verify` latency",
@@ -37,3 +38,4 @@ def test_the_runner_prints_and_writes_every_figure_at_tiny_sizes(tmp_path: Path)
         assert figure in written, figure
     assert "moto" in written and "P-256 sign+verify" in written
     assert "Machine: " in written
+    assert "(10 requests per workflow" in written and "(3 requests per workflow)" in written  # counted, not assumed
