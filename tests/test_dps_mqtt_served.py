@@ -267,3 +267,14 @@ def test_fault_rules_refuse_the_connect_or_fail_the_registration(served: Served)
     assert (failed.status, failed.error_code) == ("failed", 400209)
     assert central_device(served.app, device.id) is None
     assert served.provision(device).status == "assigned"  # both rules have fired once; the third try is clean
+
+
+def test_device_listeners_issue_no_session_ticket(served: Served) -> None:
+    """A registering device never resumes, so the listener spends nothing on tickets (prepare_server_context)."""
+    served.world.enroll(served.app, served.tenant)
+    device = served.world.device(served.tenant)
+    context = device.client_context(served.ca_pem)
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.version() == "TLSv1.2"
+            assert tls.session is not None and not tls.session.has_ticket

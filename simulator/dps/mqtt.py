@@ -280,9 +280,14 @@ def prepare_server_context(context: ssl.SSLContext) -> ssl.SSLContext:
 
     ``VERIFY_X509_PARTIAL_CHAIN`` lets an uploaded intermediate CA be a trust anchor on its own, as IoT Central
     allows intermediates in enrollment groups.
+
+    No TLS session tickets are issued (``OP_NO_TICKET``): a device registers with DPS on one connection and goes,
+    so a ticket is never used, yet encrypting one costs a fifth of the server's handshake (BENCHMARKS.md). A client
+    that wants to resume still can, by session ID. Resumption is not part of the DPS or hub contract.
     """
     context.verify_mode = ssl.CERT_OPTIONAL
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.options |= ssl.OP_NO_TICKET
     return context
 
 
@@ -327,22 +332,23 @@ class _Connection:
             self.pending.extend(self.buffer.feed(data))
         return self.pending.pop(0)
 
-    async def send(self, packet: codec.Packet) -> None:
-        self.writer.write(codec.encode(packet))
+    async def send(self, *packets: codec.Packet) -> None:
+        """Write ``packets`` in one TLS record (a PUBACK and the reply PUBLISH go out together, as one segment)."""
+        self.writer.write(b"".join(codec.encode(packet) for packet in packets))
         await self.writer.drain()
 
-    async def publish(self, topic: str, payload: bytes) -> None:
-        """Deliver a reply if the client subscribed to a matching filter (QoS min(granted, 1))."""
+    def reply(self, topic: str, payload: bytes) -> codec.Publish | None:
+        """The PUBLISH delivering a reply if the client subscribed to a matching filter (QoS min(granted, 1))."""
         granted = [qos for flt, qos in self.subscriptions.items() if codec.topic_matches(flt, topic)]
         if not granted:
             log.debug("dropping %s: %s has no matching subscription", topic, self.client_id)
-            return
+            return None
         qos = min(max(granted), 1)
         packet_id = None
         if qos:
             self.next_packet_id = self.next_packet_id % 0xFFFF + 1
             packet_id = self.next_packet_id
-        await self.send(codec.Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id))
+        return codec.Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id)
 
     # -- lifecycle --
 
@@ -435,10 +441,13 @@ class _Connection:
         if packet.qos > 1:
             raise _Closed("QoS 2 is not supported (IoT Hub and DPS accept QoS 0 and 1)")
         reply = await self.handle_dps(packet) if self.dps is not None else await self.handle_hub(packet)
+        outgoing: list[codec.Packet] = []
         if packet.qos == 1 and packet.packet_id is not None:
-            await self.send(codec.Puback(packet.packet_id))
-        if reply is not None:
-            await self.publish(*reply)
+            outgoing.append(codec.Puback(packet.packet_id))
+        if reply is not None and (publish := self.reply(*reply)) is not None:
+            outgoing.append(publish)
+        if outgoing:
+            await self.send(*outgoing)
 
     # -- DPS --
 
