@@ -235,10 +235,15 @@ class WorldTrust:
         self.loaded: set[str] = set()
         #: every loaded CA by its DER: a chain a device presents usually repeats one of them
         self.known: dict[bytes, x509.Certificate] = {}
+        self._seen: set[x509.Certificate] = set()
+        self._validity_clock: str | None = None
         self._apply_validity_clock()
 
     def _apply_validity_clock(self) -> None:
-        judge_dates_on(self.context, self.cloud.settings.dps.tls_validity_clock)
+        clock = self.cloud.settings.dps.tls_validity_clock
+        if clock != self._validity_clock:  # the setting can change at run time; the flags are set when it does
+            judge_dates_on(self.context, clock)
+            self._validity_clock = clock
 
     def known_cas(self) -> list[x509.Certificate]:
         """Every tenant CA generation of every Sphere tenant, plus every certificate uploaded to any IoT Central group.
@@ -265,6 +270,9 @@ class WorldTrust:
         self._apply_validity_clock()
         added = 0
         for cert in cas:
+            if cert in self._seen:  # certificates hash and compare by their DER: no thumbprint per connection
+                continue
+            self._seen.add(cert)
             key = thumbprint(cert)
             if key in self.loaded:
                 continue
