@@ -52,6 +52,7 @@ from typing import Any
 import anyio.from_thread
 import httpx
 import respx
+from respx.patterns import M
 
 from simulator.control import CONTROL_HOST
 
@@ -108,22 +109,31 @@ class CloudRouter(respx.MockRouter):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._control_app: Any = None
-        for service, host_lookup in (
-            ("sphere-legacy", {"host": SPHERE_LEGACY_HOST}),
-            ("sphere-arm", {"host": ARM_HOST}),
-            ("central", {"host__regex": CENTRAL_HOST_PATTERN.pattern}),
-            ("dps", {"host": DPS_HOST}),
-        ):
-            self.route(scheme="https", name=service, **host_lookup).mock(side_effect=self._side_effect(service))
-        self.route(host=CONTROL_HOST, name="control").mock(side_effect=self._side_effect("control"))
+        #: the services that answered a request since the router started (for ``assert_all_called``)
+        self.services_called: set[str] = set()
+        # One route for the whole world: respx gives every route (and every snapshot of it) a CallList, which is a
+        # unittest.mock object and costs more to make than a request costs to serve. Which service answers is
+        # decided per request from the host (service_for_host), after the route has matched.
+        hosts = M(host=SPHERE_LEGACY_HOST) | M(host=ARM_HOST) | M(host__regex=CENTRAL_HOST_PATTERN.pattern)
+        world = (M(scheme="https") & (hosts | M(host=DPS_HOST))) | M(host=CONTROL_HOST)
+        self.route(world, name="world").mock(side_effect=self._side_effect)
 
     # -- respx plumbing --
 
-    def _side_effect(self, service: str) -> Callable[[httpx.Request], Any]:
-        def side_effect(request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
-            return dispatch(self, request, service)
+    def _side_effect(self, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
+        service = service_for_host(request.url.host)
+        assert service is not None, "the world route matched a host no service owns"
+        return dispatch(self, request, service)
 
-        return side_effect
+    def assert_all_called(self) -> None:
+        """respx's check for the caller's own routes, plus: every service of the world answered a request."""
+        super().assert_all_called()
+        unused = [service for service in (*SERVICE_APPS, "control") if service not in self.services_called]
+        assert not unused, f"RESPX: some routes were not called! (services never called: {', '.join(unused)})"
+
+    def reset(self) -> None:
+        super().reset()
+        self.services_called.clear()
 
     async def aresolve(self, request: httpx.Request) -> Any:
         token = _resolving_async.set(True)
@@ -187,6 +197,7 @@ def dispatch(router: CloudRouter, request: httpx.Request, service: str) -> httpx
 
     This is the single seam for transport-level fault injection: wrap it, or add ``router.transport_hooks``.
     """
+    router.services_called.add(service)
     for hook in list(router.transport_hooks):
         hook(request, service)
     app = router.app_for(service)

@@ -240,8 +240,23 @@ def test_transport_hooks_inject_transport_errors_before_the_app(cloud: EchoCloud
 
 def test_assert_all_called_reports_unused_service_routes(cloud: EchoCloud) -> None:
     router = mock_cloud(cloud, assert_all_called=True)
-    with pytest.raises(AssertionError), router:
+    with pytest.raises(AssertionError, match="sphere-arm, central, dps, control"), router:
         httpx.get(ROUTES[0][0])
+
+
+def test_assert_all_called_passes_once_every_service_answered(cloud: EchoCloud) -> None:
+    def no_control_app_here(request: httpx.Request, service: str) -> None:
+        if service == "control":  # EchoCloud has no world behind /_sim: answer before the app
+            raise httpx.ConnectError("no control app in this test", request=request)
+
+    router = mock_cloud(cloud, assert_all_called=True)
+    with router:
+        router.transport_hooks.append(no_control_app_here)
+        for url, _ in ROUTES:
+            httpx.get(url)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get("https://sim.sphere-harness.local/_sim/health")
+    assert router.services_called == set()  # reset on leaving, like respx's call records
 
 
 def test_leaving_the_block_stops_the_background_loop_and_patching(cloud: EchoCloud) -> None:
