@@ -12,7 +12,6 @@ Every figure repeats its measurement and reports the median (the machine is shar
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
@@ -261,54 +260,50 @@ def served_registrations(concurrency: int, per_client: int, repetitions: int) ->
 
 
 def served_verify_latency(clients: int, rounds: int) -> Sample:
-    """p50 / p99 of ``POST …/verify`` over HTTPS with ``clients`` concurrent clients, each on its own group."""
-    import httpx
+    """p50 / p99 of ``POST …/verify`` over HTTPS with ``clients`` concurrent operators, each on its own group.
 
-    from simulator import pki
+    The operators run in a worker process on a CPU of their own (:mod:`bench.verify_load`); each round fetches a
+    fresh code from IoT Central and its proof from the Sphere legacy API, then times the verify.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.verify_load import Operator, verify_latencies
+    from simulator import control, pki
+    from simulator.inprocess import CENTRAL_DOMAIN
 
     world = trusted_world()
     cloud = world.cloud
-    with cloud.serve(mqtt_port=None) as served:
+    operators: list[Operator] = []
+    with _separate_cores() as worker_cpus, cloud.serve(mqtt_port=None) as served:
         assert served.defaults is not None
-        token = served.defaults.app.api_token
-        base = served.urls["central"]
-        tenants, cas = [], []
+        app = served.defaults.app
         with cloud.lock:  # one tenant per client: a CA certificate may belong to one group only
-            app = cloud.central.default_app
-            now = cloud.clock.now()
+            book = cloud.central.app_by_subdomain(app.subdomain).enrollment
             for i in range(clients):
-                tenant = cloud.sphere.create_tenant(name=f"Bench {i}")
-                ca = next(g for g in tenant.generations if g.status(now) == "Active").certificate
-                group = {"displayName": f"g{i}", "type": "iot", "attestation": {"type": "x509"}}
-                app.enrollment.put_group(f"g{i}", group)
-                app.enrollment.set_entry(f"g{i}", "primary", {"certificate": pki.to_b64(ca)})
-                tenants.append(tenant)
-                cas.append(ca)
-        params = {"api-version": "2022-07-31"}
-        latencies: list[float] = []
-
-        async def one_client(http: httpx.AsyncClient, i: int) -> None:
-            entry = f"{base}/api/enrollmentGroups/g{i}/certificates/primary"
-            for _ in range(rounds):
-                response = await http.post(entry + "/generateVerificationCode", params=params, json={})
-                response.raise_for_status()
-                code = response.json()["verificationCode"]
-                with cloud.lock:
-                    proof = cloud.sphere.issue_proof(tenants[i].id, code, pki.thumbprint(cas[i]))
-                body = {"certificate": pki.to_b64(proof)}
-                start = time.perf_counter()
-                response = await http.post(entry + "/verify", params=params, json=body)
-                latencies.append(time.perf_counter() - start)
-                response.raise_for_status()
-
-        async def main() -> None:
-            limits = httpx.Limits(max_connections=clients)
-            headers = {"Authorization": token}
-            async with httpx.AsyncClient(verify=served.client_ssl_context(), headers=headers, limits=limits) as http:
-                await asyncio.gather(*(one_client(http, i) for i in range(clients)))
-
-        asyncio.run(main())
-    latencies.sort()
+                access = control.create_tenant(cloud, name=f"Bench {i}", email=f"operator{i}@bench.local")
+                tenant = cloud.sphere.get_tenant(access.tenant_id)
+                ca = tenant.active_generation(cloud.clock.now()).certificate
+                book.put_group(f"g{i}", {"displayName": f"g{i}", "type": "iot", "attestation": {"type": "x509"}})
+                book.set_entry(f"g{i}", "primary", {"certificate": pki.to_b64(ca)})
+                operators.append(Operator(f"g{i}", access.tenant_id, access.token, pki.thumbprint(ca)))
+        with ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_pin_worker,
+            initargs=(worker_cpus,),
+        ) as worker:
+            job = worker.submit(
+                verify_latencies,
+                served.urls["central"],
+                f"{app.subdomain}.{CENTRAL_DOMAIN}",
+                app.api_token,
+                served.urls["sphere-legacy"],
+                Path(served.ca_bundle).read_text(),
+                operators,
+                rounds,
+            )
+            latencies = sorted(job.result())
     sample = Sample(latencies, 1)
     sample.extra["p50_ms"] = _percentile(latencies, 50) * 1000
     sample.extra["p99_ms"] = _percentile(latencies, 99) * 1000
