@@ -274,7 +274,9 @@ def test_device_listeners_issue_no_session_ticket(served: Served) -> None:
     served.world.enroll(served.app, served.tenant)
     device = served.world.device(served.tenant)
     context = device.client_context(served.ca_pem)
-    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            assert tls.version() == "TLSv1.2"
-            assert tls.session is not None and not tls.session.has_ticket
+    with (
+        socket.create_connection(("127.0.0.1", served.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
+        assert tls.session is not None and not tls.session.has_ticket

@@ -82,7 +82,7 @@ from simulator.dps import mqtt_codec as codec
 from simulator.dps.hub import HubError, HubSession
 from simulator.dps.model import Attestation, DpsError
 from simulator.faults import FaultEffect
-from simulator.pki import load_der, thumbprint, to_der, to_pem
+from simulator.pki import load_der, to_der, to_pem
 
 log = logging.getLogger(__name__)
 
@@ -232,10 +232,10 @@ class WorldTrust:
     def __init__(self, cloud: Any, context: ssl.SSLContext) -> None:
         self.cloud = cloud
         self.context = context
-        self.loaded: set[str] = set()
-        #: every loaded CA by its DER: a chain a device presents usually repeats one of them
+        #: the CAs in the context's store (certificates hash and compare by their DER)
+        self.loaded: set[x509.Certificate] = set()
+        #: the same CAs by their DER: a chain a device presents usually repeats one of them
         self.known: dict[bytes, x509.Certificate] = {}
-        self._seen: set[x509.Certificate] = set()
         self._validity_clock: str | None = None
         self._apply_validity_clock()
 
@@ -270,14 +270,10 @@ class WorldTrust:
         self._apply_validity_clock()
         added = 0
         for cert in cas:
-            if cert in self._seen:  # certificates hash and compare by their DER: no thumbprint per connection
-                continue
-            self._seen.add(cert)
-            key = thumbprint(cert)
-            if key in self.loaded:
+            if cert in self.loaded:
                 continue
             self.context.load_verify_locations(cadata=to_pem(cert).decode("ascii"))
-            self.loaded.add(key)
+            self.loaded.add(cert)
             self.known[to_der(cert)] = cert
             added += 1
         return added
@@ -651,7 +647,7 @@ class MqttServer:
             connection = _Connection(self, reader, writer, chain=chain)
             await connection.run()
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError) as exc:
-            log.debug("TLS handshake failed: %s", exc)
+            log.debug("MQTT connection failed: %s", exc)
         except asyncio.CancelledError:
             log.debug("connection closed by server shutdown")  # not re-raised: asyncio would log it as an error
         except Exception:  # a bug must end this connection, not the listener

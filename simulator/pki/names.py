@@ -97,15 +97,12 @@ _SHORT_NAMES = {
 }
 
 
-def _name(name: x509.Name | x509.Certificate, *, issuer: bool = False) -> x509.Name:
-    """The name itself, or a certificate's subject (issuer) read inside the quiet block.
+def _name(name: x509.Name | x509.Certificate) -> x509.Name:
+    """The name itself, or a certificate's subject; call it inside :func:`long_cn_quiet`.
 
     ``cryptography`` builds a certificate's Name — and warns about a long CN — on the first ``.subject`` access,
     so passing the *certificate* (not ``cert.subject``) lets these helpers hide that warning too."""
-    if isinstance(name, x509.Name):
-        return name
-    with long_cn_quiet():
-        return name.issuer if issuer else name.subject
+    return name if isinstance(name, x509.Name) else name.subject
 
 
 def get_common_name(name: x509.Name | x509.Certificate) -> str | None:
@@ -129,4 +126,5 @@ def subject_string(name: x509.Name | x509.Certificate) -> str:
 
 def issuer_string(certificate: x509.Certificate) -> str:
     """:func:`subject_string` of a certificate's issuer name."""
-    return subject_string(_name(certificate, issuer=True))
+    with long_cn_quiet():
+        return subject_string(certificate.issuer)
