@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,6 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from simulator.pki import der
+
+if TYPE_CHECKING:
+    from simulator.pki.profiles import Issuer
 
 
 def _extension(ext: x509.ExtensionType, *, critical: bool) -> bytes:
@@ -51,14 +55,14 @@ class LeafTemplate:
     ``client_auth``, and the issuer's AuthorityKeyIdentifier.
     """
 
-    def __init__(self, issuer, *, client_auth: bool) -> None:
-        from simulator.pki.profiles import key_usage  # the profile owns the extension values
+    def __init__(self, issuer: Issuer, *, client_auth: bool) -> None:
+        from simulator.pki.profiles import hash_for, key_usage  # the profiles own the algorithm and extensions
 
         key = issuer.private_key
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise TypeError("the leaf template signs with EC issuer keys only")
         self._key = key
-        self._hash = hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
+        self._hash = hash_for(key)
         self._algorithm = ec.ECDSA(self._hash, deterministic_signing=True)
         self.not_valid_after_cap = issuer.certificate.not_valid_after_utc
         self._head = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT version v3

@@ -55,7 +55,8 @@ def key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x5
     )
 
 
-def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
+def hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
+    """The digest a key signs certificates with: SHA-384 for P-384 and larger curves, SHA-256 otherwise (K-2)."""
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()
@@ -188,7 +189,7 @@ def _build(
     # RFC 6979 deterministic ECDSA: with a seeded Entropy the same world yields byte-identical certificates
     # (and so the same thumbprints); a random ECDSA nonce would change every signature between runs.
     deterministic = True if isinstance(signing_key, ec.EllipticCurvePrivateKey) else None
-    return builder.sign(signing_key, _hash_for(signing_key), ecdsa_deterministic=deterministic)
+    return builder.sign(signing_key, hash_for(signing_key), ecdsa_deterministic=deterministic)
 
 
 def make_root_ca(
