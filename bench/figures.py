@@ -217,15 +217,22 @@ def _pin_worker(cpus: set[int] | None) -> None:
         os.sched_setaffinity(0, cpus)
 
 
+def _load_generator(cpus: set[int] | None) -> Any:
+    """A one-process pool for a load generator, spawned (no inherited server threads) and pinned to ``cpus``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_pin_worker, initargs=(cpus,)
+    )
+
+
 def served_registrations(concurrency: int, per_client: int, repetitions: int) -> Sample:
     """Registrations/s over MQTT/TLS with client certificates, ``concurrency`` devices at once, on a free port.
 
     The devices run in a worker process (:mod:`bench.device_load`) pinned to a CPU of its own, the served world in
     this one on the other CPUs (:func:`_separate_cores`).
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from bench.device_load import DeviceFiles, register_devices
     from simulator.device import export_devices
 
@@ -235,12 +242,7 @@ def served_registrations(concurrency: int, per_client: int, repetitions: int) ->
         _separate_cores() as worker_cpus,
         world.cloud.serve(mqtt_port=0) as served,
         tempfile.TemporaryDirectory() as tmp,
-        ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_pin_worker,
-            initargs=(worker_cpus,),
-        ) as worker,
+        _load_generator(worker_cpus) as worker,
     ):
         ca_pem = Path(served.ca_bundle).read_text()
         for repetition in range(repetitions):
@@ -265,9 +267,6 @@ def served_verify_latency(clients: int, rounds: int) -> Sample:
     The operators run in a worker process on a CPU of their own (:mod:`bench.verify_load`); each round fetches a
     fresh code from IoT Central and its proof from the Sphere legacy API, then times the verify.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from bench.verify_load import Operator, verify_latencies
     from simulator import control, pki
     from simulator.inprocess import CENTRAL_DOMAIN
@@ -287,12 +286,7 @@ def served_verify_latency(clients: int, rounds: int) -> Sample:
                 book.put_group(f"g{i}", {"displayName": f"g{i}", "type": "iot", "attestation": {"type": "x509"}})
                 book.set_entry(f"g{i}", "primary", {"certificate": pki.to_b64(ca)})
                 operators.append(Operator(f"g{i}", access.tenant_id, access.token, pki.thumbprint(ca)))
-        with ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_pin_worker,
-            initargs=(worker_cpus,),
-        ) as worker:
+        with _load_generator(worker_cpus) as worker:
             job = worker.submit(
                 verify_latencies,
                 served.urls["central"],
