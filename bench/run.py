@@ -24,9 +24,9 @@ class Sizes:
     workflows: int = 20
     repetitions: int = 5
     fleet: tuple[int, ...] = (1_000, 10_000)
-    fleet_repetitions: int = 3
+    fleet_repetitions: int = 5
     served_concurrency: tuple[int, ...] = (1, 8, 64)
-    served_per_run: int = 128
+    served_per_run: int = 384  # long enough runs that one scheduling hiccup does not decide the figure
     verify_clients: int = 50
     verify_rounds: int = 10
     startup_repetitions: int = 5
