@@ -280,3 +280,34 @@ def test_device_listeners_issue_no_session_ticket(served: Served) -> None:
     ):
         assert tls.version() == "TLSv1.2"
         assert tls.session is not None and not tls.session.has_ticket
+
+
+def test_stopping_mid_handshake_ends_every_connection_task(
+    server_tls: tuple[ssl.SSLContext, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connections that are still in their TLS handshake (or never start one) when the listener stops are cancelled
+    with it: no task outlives the loop (asyncio would log "Task was destroyed but it is pending!" when it is
+    collected — and a finalizer running inside the compiler is what crashed a CI run with a SystemError)."""
+    import gc
+    import logging
+    import time
+
+    context, _ = server_tls
+    world = World(frozen=False)
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    with MqttServerThread(world.cloud, context, host="127.0.0.1", port=0) as server:
+        silent = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
+        half = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        half.sendall(b"\x16\x03\x01\x00\x05")  # the first bytes of a ClientHello, then nothing
+        assert server.server is not None
+        deadline = time.monotonic() + 5
+        while len(server.server._tasks) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(server.server._tasks) == 4  # tracked from the moment each connection arrived
+        mqtt_server = server.server
+    assert not mqtt_server._tasks
+    for sock in [*silent, half]:
+        assert sock.recv(1) == b""  # the server closed it
+        sock.close()
+    gc.collect()
+    assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]

@@ -65,7 +65,6 @@ its event loop; :class:`MqttServerThread` runs a listener in a background thread
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -612,25 +611,28 @@ class MqttServer:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def start(self, host: str, port: int) -> None:
-        """Listen with TLS on ``host:port`` (0: a free port).
+        """Listen on ``host:port`` (0: a free port); each connection is served by one task this server tracks.
 
-        The loop calls the protocol factory when it accepts a connection, before the TLS handshake, so the
-        factory first brings the world's trust up to date (:meth:`WorldTrust.sync`): a CA uploaded to IoT Central
-        a moment ago is trusted when this connection's client certificate is checked. The handshake itself runs in
-        the loop's TLS layer; ``_accept`` starts after it.
+        The TLS handshake runs inside that task (``start_tls``), after :meth:`WorldTrust.sync` has brought the
+        world's trust up to date — a CA uploaded to IoT Central a moment ago is trusted when this connection's client
+        certificate is checked — so :meth:`close` can cancel a connection at any point, mid-handshake included.
+        (With TLS set on the listening socket instead, a handshake in progress at shutdown is an asyncio-internal
+        task that nobody can cancel, destroyed pending when the loop closes.)
         """
-        loop = asyncio.get_running_loop()
-
-        def protocol() -> asyncio.StreamReaderProtocol:
-            self.trust.sync()
-            return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=2**16), self._accept)
-
-        self._server = await loop.create_server(
-            protocol, host, port, ssl=self.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S
-        )
+        self._server = await asyncio.start_server(self._connected, host, port)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A TCP connection arrived: start its task and track it at once (not when it first runs)."""
+        if self._closing:
+            writer.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._accept(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def fault(self, service: str, operation: str, *, tenant: str | None = None) -> Any:
         injector = getattr(self.cloud, "faults", None)
@@ -639,27 +641,46 @@ class MqttServer:
         return injector.check(service, operation, tenant=tenant)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+        secured = stopping = False
         try:
+            self.trust.sync()
+            await writer.start_tls(self.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
+            secured = True
             chain = peer_chain(writer.get_extra_info("ssl_object"), known=self.trust.known)
             connection = _Connection(self, reader, writer, chain=chain)
             await connection.run()
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError) as exc:
-            log.debug("MQTT connection failed: %s", exc)
+            log.debug("MQTT connection failed (TLS or later): %s", exc)
         except asyncio.CancelledError:
+            stopping = True
             log.debug("connection closed by server shutdown")  # not re-raised: asyncio would log it as an error
         except Exception:  # a bug must end this connection, not the listener
             log.exception("MQTT connection failed unexpectedly")
         finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await self._hang_up(writer, graceful=secured and not stopping)
+
+    @staticmethod
+    async def _hang_up(writer: asyncio.StreamWriter, *, graceful: bool) -> None:
+        """Close a connection: with a TLS close_notify once a session exists, else (or at shutdown) at once.
+
+        A handshake that never finished leaves nothing to wait for — after a failed ``start_tls`` the stream no
+        longer hears its transport close, so ``wait_closed`` would wait forever — and a server that is stopping
+        does not wait for a client to answer its close_notify (asyncio would give it 30 s).
+        """
+        if not graceful:
+            writer.transport.abort()
+            return
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except asyncio.CancelledError:  # the server stops while the client dawdles over the close
+            writer.transport.abort()
+        except Exception:  # the connection is gone either way
+            log.debug("closing an MQTT connection failed", exc_info=True)
 
     def close(self) -> None:
-        """Stop listening and end every open connection."""
+        """Stop listening and end every open connection (a connection arriving from now on is closed at once)."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -668,7 +689,7 @@ class MqttServer:
     async def wait_closed(self) -> None:
         if self._server is not None:
             await self._server.wait_closed()
-        if self._tasks:
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
