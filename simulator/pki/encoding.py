@@ -37,11 +37,11 @@ _PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICA
 _ANY_PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _B64_RE = re.compile(rb"^[A-Za-z0-9+/=\s]+$")
 
-# cryptography warns when it parses a name attribute longer than RFC 5280 allows. Sphere device certificates
-# carry a 128-character CN (certificates.md §4.1), so every parse here silences exactly that warning.
-
-
 def _quiet() -> contextlib.AbstractContextManager:
+    """An entered :func:`~simulator.pki.names.long_cn_quiet` block (the caller exits it).
+
+    cryptography warns when it parses a name attribute longer than RFC 5280 allows. Sphere device certificates
+    carry a 128-character CN (certificates.md §4.1), so every parse here silences exactly that warning."""
     ctx = long_cn_quiet()
     ctx.__enter__()
     return ctx
