@@ -37,6 +37,7 @@ _PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICA
 _ANY_PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _B64_RE = re.compile(rb"^[A-Za-z0-9+/=\s]+$")
 
+
 def _quiet() -> contextlib.AbstractContextManager:
     """An entered :func:`~simulator.pki.names.long_cn_quiet` block (the caller exits it).
 
