@@ -30,6 +30,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from harness.commands import lab as _lab_commands
 from harness.config import OPT_IN_FLAG
 from harness.scenario import ScenarioError, find_scenario, list_scenarios, load_scenario
 
@@ -45,6 +46,7 @@ app = typer.Typer(
 )
 device_app = typer.Typer(help="Simulated Sphere devices of a served world.", no_args_is_help=True)
 app.add_typer(device_app, name="device")
+_lab_commands.register(app, device_app)  # lab env|shell|serve, azsphere, az, device connect (harness/commands/lab.py)
 
 
 def _console(stderr: bool = False) -> Console:
