@@ -1,0 +1,20 @@
+"""A world that lasts: the world codec, change tracking, and the SQLite store behind ``FakeCloud(state_dir=…)``.
+
+* :mod:`simulator.state.codec` — a complete, versioned, safe JSON encoding of a whole world
+  (:func:`dump_world` / :func:`load_world`), canonical so that two worlds in the same state dump alike;
+* :mod:`simulator.state.values` — the leaf values (instants, DER certificates, PKCS#8 keys …);
+* :mod:`simulator.state.adapters` — the clock and the random streams, whose state is not their attributes.
+"""
+
+from simulator.state.codec import (
+    FORMAT,
+    VERSION,
+    CodecError,
+    describe_differences,
+    dump_world,
+    dumps,
+    load_world,
+    loads,
+)
+
+__all__ = ["FORMAT", "VERSION", "CodecError", "describe_differences", "dump_world", "dumps", "load_world", "loads"]
