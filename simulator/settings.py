@@ -45,6 +45,14 @@ class SphereSettings:
     arm_claim_retry_after_s: int = 0  # SA-6
     arm_send_azure_async_operation: bool = False  # SA-6
     token_lifetime_s: float = 3600  # lifetime of fake-issued bearer tokens
+    # ARM writes (docs/sphere-surfaces.md): "async" answers the spec's long-running form (201/202 + a URL to poll),
+    # "sync" answers 200 with the result at once, as the recorded real service did for products and device groups
+    arm_long_running: Literal["async", "sync"] = "async"
+    arm_operation_delay_s: float = 0  # how long an ARM operation reports InProgress on the world's clock
+    arm_retry_after_s: int = 0  # Retry-After of the other long-running ARM writes (0: the client's own interval)
+    arm_device_delete: Literal["refuse", "unclaim"] = "refuse"  # claims are permanent (SL-5); "unclaim" to test
+    max_image_bytes: int = 1 << 20  # fake-defined cap on an uploaded image package
+    os_feed_versions: dict[str, str] = field(default_factory=lambda: {"Retail": "24.03", "RetailEval": "24.06"})
 
 
 @dataclass

@@ -1,172 +1,60 @@
 """The Azure Sphere ARM API, ``Microsoft.AzureSphere`` 2024-04-01 on ``management.azure.com``, over the Sphere model.
 
 A legacy tenant is an ARM catalog here (sphere-arm-api.md §1). This adapter only translates: it checks the
-``api-version`` (SA-5) and the bearer token (audience ``"arm"``), validates names against the swagger patterns,
-calls :class:`~simulator.sphere.model.SphereService` inside ``with cloud.lock:`` and answers with the ARM shapes:
+``api-version`` (SA-5) and the bearer token (audience ``"arm"``), validates path names against the swagger
+patterns, calls :class:`~simulator.sphere.model.SphereService` inside ``with cloud.lock:`` and answers with the ARM
+shapes of :mod:`simulator.sphere.arm_bodies`:
 
-* resources ``{"id", "name", "type", "properties": {...}}`` with the SA-1 types; certificate ``name`` = serial (K-8);
-* pageable lists ``{"value": [...], "nextLink": <absolute URL or absent>}``;
+* every one of the document's 45 operations is routed; route names are the swagger operationIds (fault rules match
+  them); reads live here, writes and their long-running answers in :mod:`simulator.sphere.arm_writes`;
+* every list honours ``$filter``/``$top``/``$skip``/``$maxpagesize`` and pages with an absolute ``nextLink``
+  (:mod:`simulator.sphere.arm_query`); the POST lists also answer GET, which is how clients follow ``nextLink``;
 * ``retrieveProofOfPossessionNonce`` answers the proof's ``CertificateProperties`` **flat** (SA-4);
 * ``claimDevices`` answers 202 with an absolute ``Location`` built from the request's scheme and ``Host`` and
   ``Retry-After`` (SA-6); that URL answers 202 while pending, 200 ``{}`` when done, the ARM error when failed;
-* errors ``{"error": {"code", "message", "target", "details", "additionalInfo"}}``; 401s carry
+* errors ``{"error": {"code", "message", "target"?}}`` with ``x-ms-failure-cause: service``; 401s carry
   ``WWW-Authenticate: Bearer``.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
-from cryptography import x509
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator import pki
+from simulator.sphere import arm_bodies as bodies
+from simulator.sphere.arm_bodies import PROVIDER, error_body
+from simulator.sphere.arm_query import list_query
+from simulator.sphere.arm_writes import ArmWrites, json_object
 from simulator.sphere.errors import SphereError, bad_request, not_found
-from simulator.sphere.model import (
-    CATALOG_NAME_PATTERN,
-    DEVICE_GROUP_NAME_PATTERN,
-    DEVICE_ID_PATTERN,
-    PRODUCT_NAME_PATTERN,
-    CAGeneration,
-    ClaimOperation,
-    DeviceGroup,
-    DeviceRecord,
-    Principal,
-    Product,
-    SphereService,
-    Tenant,
-)
+from simulator.sphere.model import CATALOG_NAME_PATTERN, DEVICE_ID_PATTERN, Principal, SphereService, Tenant
+from simulator.sphere.products import check_device_group_name, check_product_name
 from simulator.sphere.routing import case_insensitive_routes
 
 API_VERSION = "2024-04-01"
-PROVIDER = "Microsoft.AzureSphere"
-DEFAULT_PAGE_SIZE = 100
-CATALOG = (
-    "/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-    "/providers/Microsoft.AzureSphere/catalogs/{catalog}"
-)
-OPERATION_STATUS = (
-    "/subscriptions/{subscription_id}/providers/Microsoft.AzureSphere/locations/global/operationStatuses/{operation_id}"
-)
+SUBSCRIPTION = "/subscriptions/{subscription_id}"
+CATALOG = SUBSCRIPTION + "/resourceGroups/{resource_group}/providers/Microsoft.AzureSphere/catalogs/{catalog}"
+PRODUCT = CATALOG + "/products/{product}"
+DEVICE_GROUP = PRODUCT + "/deviceGroups/{device_group}"
+DEVICE = DEVICE_GROUP + "/devices/{device}"
+LOCATION = SUBSCRIPTION + "/providers/Microsoft.AzureSphere/locations/global"
+OPERATION_STATUS = LOCATION + "/operationStatuses/{operation_id}"  # Azure-AsyncOperation (and a claim's Location)
+OPERATION_RESULT = LOCATION + "/operationResults/{operation_id}"  # Location of the other long-running writes
 
-TYPES = {  # SA-1
-    "catalog": f"{PROVIDER}/catalogs",
-    "certificate": f"{PROVIDER}/catalogs/certificates",
-    "product": f"{PROVIDER}/catalogs/products",
-    "device_group": f"{PROVIDER}/catalogs/products/deviceGroups",
-    "device": f"{PROVIDER}/catalogs/products/deviceGroups/devices",
-}
+# kept importable from here (earlier home of these names)
+TYPES = bodies.TYPES
+arm_time = bodies.arm_time
+catalog_body = bodies.catalog_body
+certificate_body = bodies.certificate_body
+certificate_properties = bodies.certificate_properties
 
-
-def arm_time(value: datetime) -> str:
-    """ARM ``date-time``: ISO 8601 UTC with ``Z`` (SL-12)."""
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    return text + (f".{value.microsecond:06d}".rstrip("0") if value.microsecond else "") + "Z"
-
-
-# -- bodies ----------------------------------------------------------------------------------------------------
-
-
-def catalog_id(tenant: Tenant) -> str:
-    return (
-        f"/subscriptions/{tenant.subscription_id}/resourceGroups/{tenant.resource_group}"
-        f"/providers/{PROVIDER}/catalogs/{tenant.catalog}"
-    )
-
-
-def catalog_body(tenant: Tenant) -> dict[str, Any]:
-    """``Catalog``: a tracked resource in ``global`` whose ``tenantId`` is the legacy tenant's GUID."""
-    return {
-        "id": catalog_id(tenant),
-        "name": tenant.catalog,
-        "type": TYPES["catalog"],
-        "location": "global",
-        "tags": {},
-        "properties": {"tenantId": tenant.id, "provisioningState": "Succeeded"},
-    }
-
-
-def certificate_properties(certificate: x509.Certificate, status: str) -> dict[str, Any]:
-    """``CertificateProperties``; ``subject`` CN first, comma-space separated (SA-7)."""
-    return {
-        "certificate": pki.to_b64(certificate),
-        "status": status,
-        "subject": pki.subject_string(certificate),
-        "thumbprint": pki.thumbprint(certificate),
-        "expiryUtc": arm_time(certificate.not_valid_after_utc),
-        "notBeforeUtc": arm_time(certificate.not_valid_before_utc),
-        "provisioningState": "Succeeded",
-    }
-
-
-def certificate_body(tenant: Tenant, generation: CAGeneration, now: datetime) -> dict[str, Any]:
-    return {
-        "id": f"{catalog_id(tenant)}/certificates/{generation.serial}",
-        "name": generation.serial,
-        "type": TYPES["certificate"],
-        "properties": certificate_properties(generation.certificate, generation.status(now)),
-    }
-
-
-def product_body(tenant: Tenant, product: Product) -> dict[str, Any]:
-    return {
-        "id": f"{catalog_id(tenant)}/products/{product.name}",
-        "name": product.name,
-        "type": TYPES["product"],
-        "properties": {"description": None, "provisioningState": "Succeeded"},
-    }
-
-
-def device_group_body(tenant: Tenant, group: DeviceGroup) -> dict[str, Any]:
-    return {
-        "id": f"{catalog_id(tenant)}/products/{group.product.name}/deviceGroups/{group.name}",
-        "name": group.name,
-        "type": TYPES["device_group"],
-        "properties": {
-            "description": None,
-            "osFeedType": "Retail",
-            "updatePolicy": "UpdateAll",
-            "allowCrashDumpsCollection": "Disabled",
-            "regionalDataBoundary": "None",
-            "hasDeployment": False,
-            "provisioningState": "Succeeded",
-        },
-    }
-
-
-def device_body(tenant: Tenant, record: DeviceRecord) -> dict[str, Any]:
-    """``Device``; ``chipSku`` is a string here (the legacy API's integer 0 is ``MT3620AN``)."""
-    product, group = ".unassigned", ".unassigned"
-    if record.device_group_id is not None:
-        found = tenant.device_group_by_id(record.device_group_id)
-        product, group = found.product.name, found.name
-    return {
-        "id": f"{catalog_id(tenant)}/products/{product}/deviceGroups/{group}/devices/{record.id}",
-        "name": record.id,
-        "type": TYPES["device"],
-        "properties": {
-            "deviceId": record.id,
-            "chipSku": "MT3620AN",
-            "lastAvailableOsVersion": None,
-            "lastInstalledOsVersion": None,
-            "lastOsUpdateUtc": None,
-            "lastUpdateRequestUtc": None,
-            "provisioningState": "Succeeded",
-        },
-    }
-
-
-def error_body(code: str, message: str, target: str | None = None) -> dict[str, Any]:
-    """ARM common-types v3 ``ErrorResponse``."""
-    return {"error": {"code": code, "message": message, "target": target, "details": [], "additionalInfo": []}}
+Handler = Callable[..., Response]
 
 
 def error_response(request: Request, status: int, code: str, message: str, *, target: str | None = None) -> Response:
@@ -180,27 +68,30 @@ def error_response(request: Request, status: int, code: str, message: str, *, ta
 # -- the adapter -----------------------------------------------------------------------------------------------
 
 
-class ArmApi:
+class ArmApi(ArmWrites):
     """Request translation for one world; route names are the swagger operationIds (fault rules match them)."""
 
     def __init__(self, cloud: Any) -> None:
         self.cloud = cloud
-        c, dg = CATALOG, CATALOG + "/products/{product}/deviceGroups/{device_group}"
-        subscription = "/subscriptions/{subscription_id}"
-        self.table: list[tuple[str, str, str, Callable[..., Response]]] = [
+        c, p, dg, dev = CATALOG, PRODUCT, DEVICE_GROUP, DEVICE
+        self.table: list[tuple[str, str, str, Handler]] = [
+            ("GET", f"/providers/{PROVIDER}/operations", "Operations_List", self.list_operations),
             (
                 "GET",
-                subscription + f"/providers/{PROVIDER}/catalogs",
+                SUBSCRIPTION + f"/providers/{PROVIDER}/catalogs",
                 "Catalogs_ListBySubscription",
                 self.list_catalogs,
             ),
             (
                 "GET",
-                subscription + "/resourceGroups/{resource_group}/providers/" + PROVIDER + "/catalogs",
+                SUBSCRIPTION + "/resourceGroups/{resource_group}/providers/" + PROVIDER + "/catalogs",
                 "Catalogs_ListByResourceGroup",
                 self.list_catalogs,
             ),
             ("GET", c, "Catalogs_Get", self.get_catalog),
+            ("PUT", c, "Catalogs_CreateOrUpdate", self.put_catalog),
+            ("PATCH", c, "Catalogs_Update", self.patch_catalog),
+            ("DELETE", c, "Catalogs_Delete", self.delete_catalog),
             ("GET", c + "/certificates", "Certificates_ListByCatalog", self.list_certificates),
             ("GET", c + "/certificates/{serial}", "Certificates_Get", self.get_certificate),
             ("POST", c + "/certificates/{serial}/retrieveCertChain", "Certificates_RetrieveCertChain", self.chain),
@@ -210,16 +101,50 @@ class ArmApi:
                 "Certificates_RetrieveProofOfPossessionNonce",
                 self.proof,
             ),
-            ("POST", c + "/listDevices", "Catalogs_ListDevices", self.list_catalog_devices),
+            ("POST", c + "/countDevices", "Catalogs_CountDevices", self.count_catalog_devices),
+            ("GET", c + "/images", "Images_ListByCatalog", self.list_images),
+            ("GET", c + "/images/{image}", "Images_Get", self.get_image),
+            ("PUT", c + "/images/{image}", "Images_CreateOrUpdate", self.put_image),
+            ("DELETE", c + "/images/{image}", "Images_Delete", self.delete_image),
+            ("POST", c + "/uploadImage", "Catalogs_UploadImage", self.upload_image),
+            *self._post_list(c + "/listDeployments", "Catalogs_ListDeployments", self.list_catalog_deployments),
+            *self._post_list(c + "/listDeviceGroups", "Catalogs_ListDeviceGroups", self.list_catalog_device_groups),
+            *self._post_list(c + "/listDeviceInsights", "Catalogs_ListDeviceInsights", self.list_device_insights),
+            *self._post_list(c + "/listDevices", "Catalogs_ListDevices", self.list_catalog_devices),
             ("GET", c + "/products", "Products_ListByCatalog", self.list_products),
-            ("GET", c + "/products/{product}", "Products_Get", self.get_product),
-            ("GET", c + "/products/{product}/deviceGroups", "DeviceGroups_ListByProduct", self.list_device_groups),
+            ("GET", p, "Products_Get", self.get_product),
+            ("PUT", p, "Products_CreateOrUpdate", self.put_product),
+            ("PATCH", p, "Products_Update", self.patch_product),
+            ("DELETE", p, "Products_Delete", self.delete_product),
+            ("POST", p + "/countDevices", "Products_CountDevices", self.count_product_devices),
+            *self._post_list(
+                p + "/generateDefaultDeviceGroups", "Products_GenerateDefaultDeviceGroups", self.generate_default_groups
+            ),
+            ("GET", p + "/deviceGroups", "DeviceGroups_ListByProduct", self.list_device_groups),
             ("GET", dg, "DeviceGroups_Get", self.get_device_group),
+            ("PUT", dg, "DeviceGroups_CreateOrUpdate", self.put_device_group),
+            ("PATCH", dg, "DeviceGroups_Update", self.patch_device_group),
+            ("DELETE", dg, "DeviceGroups_Delete", self.delete_device_group),
             ("POST", dg + "/claimDevices", "DeviceGroups_ClaimDevices", self.claim_devices),
+            ("POST", dg + "/countDevices", "DeviceGroups_CountDevices", self.count_group_devices),
+            ("GET", dg + "/deployments", "Deployments_ListByDeviceGroup", self.list_deployments),
+            ("GET", dg + "/deployments/{deployment}", "Deployments_Get", self.get_deployment),
+            ("PUT", dg + "/deployments/{deployment}", "Deployments_CreateOrUpdate", self.put_deployment),
+            ("DELETE", dg + "/deployments/{deployment}", "Deployments_Delete", self.delete_deployment),
             ("GET", dg + "/devices", "Devices_ListByDeviceGroup", self.list_group_devices),
-            ("GET", dg + "/devices/{device}", "Devices_Get", self.get_device),
+            ("GET", dev, "Devices_Get", self.get_device),
+            ("PUT", dev, "Devices_CreateOrUpdate", self.put_device),
+            ("PATCH", dev, "Devices_Update", self.patch_device),
+            ("DELETE", dev, "Devices_Delete", self.delete_device),
+            ("POST", dev + "/generateCapabilityImage", "Devices_GenerateCapabilityImage", self.capability_image),
             ("GET", OPERATION_STATUS, "OperationStatuses_Get", self.operation_status),
+            ("GET", OPERATION_RESULT, "OperationResults_Get", self.operation_result),
         ]
+
+    @staticmethod
+    def _post_list(path: str, name: str, handler: Handler) -> list[tuple[str, str, str, Handler]]:
+        """A POST list also answers GET: azure-mgmt-core follows every ``nextLink`` with GET."""
+        return [("POST", path, name, handler), ("GET", path, name, handler)]
 
     @property
     def sphere(self) -> SphereService:
@@ -270,22 +195,35 @@ class ArmApi:
             )
 
     def _catalog(
-        self, principal: Principal, subscription_id: str, resource_group: str, catalog: str, *, claim: bool = False
+        self,
+        principal: Principal,
+        subscription_id: str,
+        resource_group: str,
+        catalog: str,
+        *,
+        claim: bool = False,
+        write: bool = False,
     ) -> Tenant:
         if not CATALOG_NAME_PATTERN.match(catalog):
             raise bad_request(f"The catalog name '{catalog}' is invalid.", target=catalog, code="InvalidResourceName")
         tenant = self.sphere.catalog(subscription_id, resource_group, catalog)
-        self.sphere.authorize(principal, tenant, claim=claim)
+        self.sphere.authorize(principal, tenant, claim=claim, write=write)
         return tenant
 
     @staticmethod
-    def _names(product: str | None = None, device_group: str | None = None, device: str | None = None) -> None:
-        if product is not None and not PRODUCT_NAME_PATTERN.match(product):
-            raise bad_request(f"The product name '{product}' is invalid.", target=product, code="InvalidResourceName")
-        if device_group is not None and not DEVICE_GROUP_NAME_PATTERN.match(device_group):
-            raise bad_request(
-                f"The device group name '{device_group}' is invalid.", target=device_group, code="InvalidResourceName"
-            )
+    def _names(
+        product: str | None = None,
+        device_group: str | None = None,
+        device: str | None = None,
+        *,
+        placeholders: bool = False,
+    ) -> None:
+        """Path names against the swagger patterns (400 ``InvalidResourceName``); ``.default``/``.unassigned`` only
+        where the operation allows them."""
+        if product is not None:
+            check_product_name(product, allow_placeholder=placeholders)
+        if device_group is not None:
+            check_device_group_name(device_group, allow_placeholder=placeholders)
         if device is not None and not DEVICE_ID_PATTERN.match(device):
             raise bad_request(f"The device name '{device}' is invalid.", target=device, code="InvalidResourceName")
 
@@ -293,32 +231,22 @@ class ArmApi:
     def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return JSONResponse(data, status, headers=headers)
 
-    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
-        """``{"value", "nextLink"}`` honouring ``$top``, ``$skip`` and ``$maxpagesize``; nextLink absolute."""
-        params = request.query_params
-        if params.get("$filter"):
-            raise bad_request("$filter is not supported on this collection.", target="$filter")
-        numbers = {}
-        for name, default in (("$skip", 0), ("$top", None), ("$maxpagesize", DEFAULT_PAGE_SIZE)):
-            raw = params.get(name)
-            if raw is None:
-                numbers[name] = default
-            elif raw.isdigit() and (int(raw) > 0 or name == "$skip"):
-                numbers[name] = int(raw)
-            else:
-                raise bad_request(f"{name} must be a positive integer.", target=name)
-        skip, top, size = numbers["$skip"], numbers["$top"], numbers["$maxpagesize"]
-        end = len(items) if top is None else min(len(items), top)
-        page = items[skip : min(end, skip + size)]
-        body: dict[str, Any] = {"value": page}
-        following = skip + size
-        if following < end:
-            query = {k: v for k, v in params.items() if k != "$skip"}
-            query["$skip"] = str(following)
-            body["nextLink"] = str(request.url.replace(query=urlencode(query)))
-        return self._json(body)
+    def _list(
+        self, request: Request, kind: str | tuple[str, ...], items: list[dict[str, Any]], state: Any = None
+    ) -> Response:
+        """A page of ``items`` under the list query options; ``kind`` names the schema ``$filter`` may use."""
+        paths = bodies.filter_paths(kind) if isinstance(kind, str) else kind
+        return self._json(list_query(request.url, request.query_params, paths).page(items, state))
 
-    # -- catalogs and certificates -----------------------------------------------------------------------------
+    def _now(self) -> Any:
+        return self.sphere.clock.now()
+
+    # -- provider operations, catalogs and certificates --------------------------------------------------------
+
+    def list_operations(self, request: Request, principal: Principal, body: bytes) -> Response:
+        """``Operations_List``: every operation this provider serves, named as in RBAC."""
+        operations = bodies.provider_operations(self.table)
+        return self._list(request, ("name", "display/resource", "display/operation"), operations)
 
     def list_catalogs(
         self,
@@ -329,22 +257,22 @@ class ArmApi:
         resource_group: str | None = None,
     ) -> Response:
         tenants = [t for t in self.sphere.catalogs(subscription_id, resource_group) if principal.roles_in(t.id)]
-        return self._page(request, [catalog_body(t) for t in tenants])
+        return self._list(request, "catalog", [catalog_body(t) for t in tenants])
 
     def get_catalog(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
         return self._json(catalog_body(self._catalog(principal, **path)))
 
     def list_certificates(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
         tenant = self._catalog(principal, **path)
-        now = self.sphere.clock.now()
-        return self._page(request, [certificate_body(tenant, g, now) for g in tenant.generations])
+        now = self._now()
+        return self._list(request, "certificate", [certificate_body(tenant, g, now) for g in tenant.generations])
 
     def get_certificate(
         self, request: Request, principal: Principal, body: bytes, serial: str, **path: str
     ) -> Response:
         tenant = self._catalog(principal, **path)
         generation = self.sphere.usable_generation(tenant, serial)
-        return self._json(certificate_body(tenant, generation, self.sphere.clock.now()))
+        return self._json(certificate_body(tenant, generation, self._now()))
 
     def chain(self, request: Request, principal: Principal, body: bytes, serial: str, **path: str) -> Response:
         """``{"certificateChain"}``: tenant CA, policy CA, root as base64 PKCS#7 (or PEM, SA-2)."""
@@ -360,50 +288,138 @@ class ArmApi:
     def proof(self, request: Request, principal: Principal, body: bytes, serial: str, **path: str) -> Response:
         """The proof certificate for ``proofOfPossessionNonce``, its properties flat (SA-4)."""
         tenant = self._catalog(principal, **path)
-        request_body = _json_object(body)
+        request_body = json_object(body)
         code = request_body.get("proofOfPossessionNonce")
         if not isinstance(code, str):
             raise bad_request("proofOfPossessionNonce (a string) is required.", target="proofOfPossessionNonce")
         certificate = self.sphere.issue_proof(tenant.id, code, serial)
         return self._json(certificate_properties(certificate, "Active"))
 
+    def count_catalog_devices(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
+        tenant = self._catalog(principal, **path)
+        return self._json({"value": self.sphere.count_devices(tenant.id)})
+
+    # -- images and deployments --------------------------------------------------------------------------------
+
+    def list_images(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
+        tenant = self._catalog(principal, **path)
+        now = self._now()
+        return self._list(
+            request, "image", [bodies.image_body(tenant, i, now) for i in self.sphere.list_images(tenant.id)]
+        )
+
+    def get_image(self, request: Request, principal: Principal, body: bytes, image: str, **path: str) -> Response:
+        tenant = self._catalog(principal, **path)
+        return self._json(bodies.image_body(tenant, self.sphere.get_image(tenant.id, image), self._now()))
+
+    def list_catalog_deployments(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
+        tenant = self._catalog(principal, **path)
+        now = self._now()
+        deployments = self.sphere.list_deployments(tenant.id)
+        return self._list(request, "deployment", [bodies.deployment_body(tenant, d, now) for d in deployments])
+
+    def list_deployments(
+        self, request: Request, principal: Principal, body: bytes, product: str, device_group: str, **path: str
+    ) -> Response:
+        tenant = self._catalog(principal, **path)
+        self._names(product, device_group)
+        now = self._now()
+        deployments = self.sphere.list_deployments(tenant.id, product, device_group)
+        return self._list(request, "deployment", [bodies.deployment_body(tenant, d, now) for d in deployments])
+
+    def get_deployment(
+        self,
+        request: Request,
+        principal: Principal,
+        body: bytes,
+        product: str,
+        device_group: str,
+        deployment: str,
+        **path: str,
+    ) -> Response:
+        tenant = self._catalog(principal, **path)
+        self._names(product, device_group)
+        found = self.sphere.get_deployment(tenant.id, product, device_group, deployment)
+        return self._json(bodies.deployment_body(tenant, found, self._now()))
+
     # -- products, device groups, devices ----------------------------------------------------------------------
 
     def list_products(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
         tenant = self._catalog(principal, **path)
-        return self._page(request, [product_body(tenant, p) for p in tenant.products.values()])
+        now = self._now()
+        products = self.sphere.real_products(tenant.id)
+        return self._list(request, "product", [bodies.product_body(tenant, p, now) for p in products])
 
     def get_product(self, request: Request, principal: Principal, body: bytes, product: str, **path: str) -> Response:
         tenant = self._catalog(principal, **path)
         self._names(product)
-        return self._json(product_body(tenant, tenant.product(product)))
+        return self._json(bodies.product_body(tenant, tenant.product(product), self._now()))
+
+    def count_product_devices(
+        self, request: Request, principal: Principal, body: bytes, product: str, **path: str
+    ) -> Response:
+        tenant = self._catalog(principal, **path)
+        self._names(product)
+        return self._json({"value": self.sphere.count_devices(tenant.id, product)})
 
     def list_device_groups(
         self, request: Request, principal: Principal, body: bytes, product: str, **path: str
     ) -> Response:
         tenant = self._catalog(principal, **path)
         self._names(product)
-        groups = tenant.product(product).device_groups.values()
-        return self._page(request, [device_group_body(tenant, g) for g in groups])
+        now = self._now()
+        groups = tenant.product(product).real_groups()
+        return self._list(request, "device_group", [bodies.device_group_body(tenant, g, now) for g in groups])
+
+    def list_catalog_device_groups(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
+        """``listDeviceGroups``: every group of the catalog, narrowed by the body's ``deviceGroupName`` (which a
+        continuation carries in its token)."""
+        tenant = self._catalog(principal, **path)
+        query = list_query(request.url, request.query_params, bodies.filter_paths("device_group"))
+        if request.method == "POST" and "$skipToken" not in request.query_params:
+            request_body = json_object(body, allow_empty=True)
+            name = request_body.get("deviceGroupName")
+            if name is not None and not isinstance(name, str):
+                raise bad_request("deviceGroupName is a string.", target="deviceGroupName")
+        else:
+            name = query.state.get("deviceGroupName")
+        now = self._now()
+        groups = self.sphere.device_groups_of(tenant.id, name)
+        items = [bodies.device_group_body(tenant, g, now) for g in groups]
+        return self._json(query.page(items, {"deviceGroupName": name} if name is not None else None))
 
     def get_device_group(
         self, request: Request, principal: Principal, body: bytes, product: str, device_group: str, **path: str
     ) -> Response:
         tenant = self._catalog(principal, **path)
         self._names(product, device_group)
-        return self._json(device_group_body(tenant, tenant.product(product).device_group(device_group)))
+        group = tenant.product(product).device_group(device_group)
+        return self._json(bodies.device_group_body(tenant, group, self._now()))
+
+    def count_group_devices(
+        self, request: Request, principal: Principal, body: bytes, product: str, device_group: str, **path: str
+    ) -> Response:
+        tenant = self._catalog(principal, **path)
+        self._names(product, device_group)
+        return self._json({"value": self.sphere.count_devices(tenant.id, product, device_group)})
 
     def list_catalog_devices(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
         tenant = self._catalog(principal, **path)
-        return self._page(request, [device_body(tenant, r) for r in self.sphere.list_devices(tenant.id)])
+        records = self.sphere.list_devices(tenant.id)
+        return self._list(request, "device", [bodies.device_body(tenant, r) for r in records])
+
+    def list_device_insights(self, request: Request, principal: Principal, body: bytes, **path: str) -> Response:
+        tenant = self._catalog(principal, **path)
+        items = [bodies.insight_body(i) for i in self.sphere.device_insights(tenant.id)]
+        return self._list(request, bodies.INSIGHT_FILTER_PATHS, items)
 
     def list_group_devices(
         self, request: Request, principal: Principal, body: bytes, product: str, device_group: str, **path: str
     ) -> Response:
         tenant = self._catalog(principal, **path)
-        self._names(product, device_group)
+        self._names(product, device_group, placeholders=True)
         records = self.sphere.devices_in_group(tenant.id, product, device_group)
-        return self._page(request, [device_body(tenant, r) for r in records])
+        return self._list(request, "device", [bodies.device_body(tenant, r) for r in records])
 
     def get_device(
         self,
@@ -416,65 +432,9 @@ class ArmApi:
         **path: str,
     ) -> Response:
         tenant = self._catalog(principal, **path)
-        self._names(product, device_group, device)
-        for record in self.sphere.devices_in_group(tenant.id, product, device_group):
-            if record.id == device.lower():
-                return self._json(device_body(tenant, record))
-        raise not_found("device", device)
-
-    def claim_devices(
-        self, request: Request, principal: Principal, body: bytes, product: str, device_group: str, **path: str
-    ) -> Response:
-        """202 + ``Location`` (absolute, this host) + ``Retry-After`` (SA-6); conflicts per SL-5."""
-        tenant = self._catalog(principal, claim=True, **path)
-        self._names(product, device_group)
-        request_body = _json_object(body)
-        device_ids = request_body.get("deviceIdentifiers")
-        if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
-            raise bad_request("deviceIdentifiers (an array of device IDs) is required.", target="deviceIdentifiers")
-        operation = self.sphere.claim_devices(tenant.id, device_ids, product=product, device_group=device_group)
-        return Response(status_code=202, headers=self._operation_headers(request, tenant, operation))
-
-    def _operation_headers(self, request: Request, tenant: Tenant, operation: ClaimOperation) -> dict[str, str]:
-        path = OPERATION_STATUS.format(subscription_id=tenant.subscription_id, operation_id=operation.id)
-        host = request.headers.get("host") or request.url.netloc
-        location = f"{request.url.scheme}://{host}{path}?api-version={API_VERSION}"
-        headers = {"Location": location, "Retry-After": str(self.settings.arm_claim_retry_after_s)}
-        if self.settings.arm_send_azure_async_operation:
-            headers["Azure-AsyncOperation"] = location
-        return headers
-
-    def operation_status(
-        self, request: Request, principal: Principal, body: bytes, subscription_id: str, operation_id: str
-    ) -> Response:
-        """202 while the claim is pending, 200 ``{}`` when done, the ARM error of the first failure (SA-6)."""
-        operation = self.sphere.operations.get(operation_id.lower())
-        tenant = self.sphere.tenants.get(operation.tenant_id) if operation else None
-        if operation is None or tenant is None or tenant.subscription_id.lower() != subscription_id.lower():
-            raise not_found("operation", operation_id)
-        self.sphere.authorize(principal, tenant)
-        operation = self.sphere.get_operation(tenant.id, operation.id)
-        now = self.sphere.clock.now()
-        async_body = self.settings.arm_send_azure_async_operation
-        if not operation.done(now):
-            headers = self._operation_headers(request, tenant, operation)
-            return self._json({"status": "InProgress"} if async_body else {}, 202, headers)
-        failure = operation.error
-        if failure is None:
-            return self._json({"status": "Succeeded"} if async_body else {})
-        if async_body:
-            return self._json({"status": "Failed", **error_body(failure.code, failure.message, failure.target)})
-        return error_response(request, failure.status, failure.code, failure.message, target=failure.target)
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("The request body is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise bad_request("The request body must be a JSON object.")
-    return value
+        self._names(product, device_group, device, placeholders=True)
+        record = self.sphere.device_in_group(tenant.id, product, device_group, device)
+        return self._json(bodies.device_body(tenant, record))
 
 
 def build_app(cloud: Any) -> Starlette:
@@ -489,3 +449,6 @@ def build_app(cloud: Any) -> Starlette:
     app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted})
     app.state.cloud = cloud
     return app
+
+
+__all__ = ["API_VERSION", "ArmApi", "build_app", "error_response", "not_found"]

@@ -37,11 +37,26 @@ from simulator import pki
 from simulator.clock import Clock
 from simulator.entropy import Entropy
 from simulator.settings import Settings
+from simulator.sphere.capabilities import CapabilityImages
 from simulator.sphere.errors import SphereError, bad_request, not_found
+from simulator.sphere.images import Image, ImageCatalog
+from simulator.sphere.insights import DeviceInsight, DeviceReports
+from simulator.sphere.operations import ArmOperation, ArmOperations
+from simulator.sphere.products import (
+    DEVICE_GROUP_NAME_PATTERN,
+    PRODUCT_NAME_PATTERN,
+    SPECIAL_NAMES,
+    DeviceGroup,
+    Product,
+    ProductCatalog,
+)
 
 __all__ = [
     "ACTIVE_ALIASES",
+    "DEVICE_GROUP_NAME_PATTERN",
+    "PRODUCT_NAME_PATTERN",
     "ROLES",
+    "ArmOperation",
     "CAGeneration",
     "ClaimOperation",
     "DeviceGroup",
@@ -62,15 +77,13 @@ ROLES = ("Administrator", "Contributor", "Reader")
 CLAIM_ROLES = frozenset({"Administrator", "Contributor"})
 # Serial aliases of the Active generation on ARM (open-questions.md SA-3), compared case-insensitively.
 ACTIVE_ALIASES = frozenset({".default", "default", "active"})
-SPECIAL_NAMES = (".default", ".unassigned")
 MAX_BULK_CLAIM = 1000
+# legacy Operation types (sphere-legacy-api.md §6.4) besides the claims (0 DeviceClaim, 11 BulkDeviceClaim)
+MOVE_OPERATION = 2  # DeviceUpdateDeviceGroup
+CREATE_PRODUCT_OPERATION = 4  # CreateProduct
 
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{128}$")  # SL-5 / swagger deviceName
 CATALOG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
-PRODUCT_NAME_PATTERN = re.compile(r"^(?:[\w][\w\s]{1,48}[\w]|\.default|\.unassigned)$")
-DEVICE_GROUP_NAME_PATTERN = re.compile(
-    r"^(?:[A-Za-z0-9]{1,2}|[A-Za-z0-9][A-Za-z0-9\s]{1,48}[A-Za-z0-9]|\.default|\.unassigned)$"
-)
 MAX_CODE_LENGTH = 128
 
 
@@ -125,39 +138,7 @@ class CAGeneration:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Products, device groups, devices
-
-
-@dataclass(eq=False)
-class DeviceGroup:
-    """A device group of a product; ``.default`` and ``.unassigned`` stand for "no group" (claim to catalog only)."""
-
-    id: str
-    name: str
-    product: Product = field(repr=False)
-
-    @property
-    def is_placeholder(self) -> bool:
-        return self.name in SPECIAL_NAMES
-
-
-@dataclass(eq=False)
-class Product:
-    """A product of a tenant; ``.default`` and ``.unassigned`` stand for "no product"."""
-
-    id: str
-    name: str
-    device_groups: dict[str, DeviceGroup] = field(default_factory=dict)  # keyed by lower-cased name
-
-    @property
-    def is_placeholder(self) -> bool:
-        return self.name in SPECIAL_NAMES
-
-    def device_group(self, name: str) -> DeviceGroup:
-        group = self.device_groups.get(name.lower())
-        if group is None:
-            raise not_found("device group", name)
-        return group
+# Devices (products and device groups: products.py)
 
 
 @dataclass(eq=False)
@@ -178,6 +159,11 @@ class DeviceRecord:
     device_group_id: str | None = None
     claimed_at: datetime | None = None
     chip_sku: int = 0  # 0 = MT3620AN
+    # filled by OS update checks (insights.py); absent until the device first asks
+    last_installed_os: str | None = None
+    last_available_os: str | None = None
+    last_update_request: datetime | None = None
+    last_os_update: datetime | None = None
 
     @property
     def id(self) -> str:
@@ -197,6 +183,9 @@ class Tenant:
     created_at: datetime
     entropy: Entropy = field(repr=False)
     products: dict[str, Product] = field(default_factory=dict)  # keyed by lower-cased name
+    images: dict[str, Image] = field(default_factory=dict)  # keyed by lower-case image GUID
+    location: str = "global"  # the ARM location the catalog was created in (always global)
+    tags: dict[str, str] = field(default_factory=dict)  # ARM tags of the catalog
     _generations: list[CAGeneration] = field(default_factory=list, repr=False)
 
     @property
@@ -325,7 +314,8 @@ class _Token:
 
 @dataclass(eq=False)
 class ClaimOperation:
-    """An asynchronous claim (legacy ``Operation``, ARM ``operationStatuses``).
+    """An asynchronous claim (legacy ``Operation``, ARM ``operationStatuses``) — or another legacy operation that
+    works the same way: moving a device to a device group (type 2) or creating a product (type 4).
 
     The claim takes effect ``claim_delay_s`` after it was accepted (SL-14): until then the legacy ``State`` is
     1 (InProgress) and the ARM poll answers 202. Conflicts found at request time in ``async`` mode (SL-5) are held
@@ -364,8 +354,12 @@ class ClaimOperation:
 # The service
 
 
-class SphereService:
+class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReports, ArmOperations):
     """The Azure Sphere security service of one offline world.
+
+    This class holds tenants (= catalogs), their CA generations, users, tokens, devices and claims; the mixins add
+    products and device groups (:mod:`.products`), images and deployments (:mod:`.images`), capability images
+    (:mod:`.capabilities`), device reports (:mod:`.insights`) and ARM operations (:mod:`.operations`).
 
     ::
 
@@ -411,6 +405,8 @@ class SphereService:
         #: so a tenant with 10⁵ completed claims costs no more per call than an empty one
         self._pending: dict[str, ClaimOperation] = {}
         self._tokens: dict[str, _Token] = {}
+        self.arm_operations: dict[str, ArmOperation] = {}
+        self.insights: dict[str, list[DeviceInsight]] = {}  # tenant id -> insights
 
     # -- tenants -----------------------------------------------------------------------------------------------
 
@@ -497,27 +493,68 @@ class SphereService:
             and (resource_group is None or t.resource_group.lower() == resource_group.lower())
         ]
 
-    def create_product(self, tenant_id: str, name: str) -> Product:
-        tenant = self.get_tenant(tenant_id)
-        if not isinstance(name, str) or not PRODUCT_NAME_PATTERN.match(name) or name in SPECIAL_NAMES:
-            raise bad_request(f"Invalid product name '{name}'.", target=str(name), code="InvalidResourceName")
-        if name.lower() in tenant.products:
-            raise SphereError(409, "Conflict", f"The product '{name}' already exists.", target=name)
-        product = Product(id=tenant.entropy.uuid(), name=name)
-        tenant.products[name.lower()] = product
-        return product
+    def put_catalog(
+        self,
+        subscription_id: str,
+        resource_group: str,
+        name: str,
+        *,
+        location: Any = "global",
+        tags: Any = None,
+        creator: str | None = None,
+    ) -> tuple[Tenant, bool]:
+        """ARM create-or-replace of a catalog: ``(tenant, created)``.
 
-    def create_device_group(self, tenant_id: str, product_name: str, name: str) -> DeviceGroup:
-        product = self.get_tenant(tenant_id).product(product_name)
-        if product.is_placeholder:
-            raise bad_request(f"Device groups cannot be created under '{product.name}'.", target=product.name)
-        if not isinstance(name, str) or not DEVICE_GROUP_NAME_PATTERN.match(name) or name in SPECIAL_NAMES:
-            raise bad_request(f"Invalid device group name '{name}'.", target=str(name), code="InvalidResourceName")
-        if name.lower() in product.device_groups:
-            raise SphereError(409, "Conflict", f"The device group '{name}' already exists.", target=name)
-        group = DeviceGroup(self.get_tenant(tenant_id).entropy.uuid(), name, product)
-        product.device_groups[name.lower()] = group
-        return group
+        A new catalog is a new tenant with its first CA generation, and "the account that creates the catalog is
+        automatically assigned the role of administrator" (Azure Sphere docs, *Manage catalog*): ``creator`` gets
+        Administrator. A catalog is a global resource: any other ``location`` is 400. Replacing one replaces its
+        tags (absent = none).
+        """
+        if not isinstance(name, str) or not CATALOG_NAME_PATTERN.match(name):
+            raise bad_request(f"The catalog name '{name}' is invalid.", target=str(name), code="InvalidResourceName")
+        if not isinstance(location, str) or location.lower() != "global":
+            raise bad_request(
+                f"The location '{location}' is not available for resource type 'Microsoft.AzureSphere/catalogs'. "
+                "List of available regions for the resource type is 'global'.",
+                target="location",
+                code="LocationNotAvailableForResourceType",
+            )
+        checked_tags = check_tags(tags)
+        try:
+            existing = self.catalog(subscription_id, resource_group, name)
+        except SphereError:
+            existing = None
+        if existing is not None:
+            existing.tags = checked_tags
+            return existing, False
+        tenant = self.create_tenant(
+            name=name, subscription_id=subscription_id, resource_group=resource_group, catalog=name
+        )
+        tenant.location, tenant.tags = location, checked_tags
+        if creator is not None:
+            self.create_user(creator, {tenant.id: ["Administrator"]})
+        return tenant, True
+
+    def update_catalog(self, tenant_id: str, *, tags: Any) -> Tenant:
+        """ARM ``PATCH`` of a catalog: its tags are replaced by ``tags``."""
+        tenant = self.get_tenant(tenant_id)
+        tenant.tags = check_tags(tags)
+        return tenant
+
+    def delete_catalog(self, tenant_id: str) -> Tenant:
+        """Remove a catalog (tenant) that holds no device — a claimed device stays in its catalog for good (SL-5),
+        so a catalog with devices is refused (400 ``InvalidParameters``); Azure's docs go further ("once a catalog is
+        created, it cannot be deleted"), but the recorded service deleted an empty one."""
+        tenant = self.get_tenant(tenant_id)
+        count = len(self.list_devices(tenant.id))
+        if count:
+            raise SphereError(
+                400, "InvalidParameters", f"The catalog has '{count}' devices claimed", target=tenant.catalog
+            )
+        del self.tenants[tenant.id]
+        for user in self.users.values():
+            user.roles.pop(tenant.id, None)
+        return tenant
 
     def revoke_generation(self, tenant_id: str, selector: str | None = None) -> CAGeneration:
         """Revoke a CA generation now (model-only: tests and fault scenarios; the real service does this itself).
@@ -603,9 +640,9 @@ class SphereService:
             raise SphereError(401, "InvalidAuthenticationToken", "The access token has expired.")
         return Principal(email=record.email, audience=audience, user=self.users.get(record.email.lower()))
 
-    def authorize(self, principal: Principal, tenant: Tenant, *, claim: bool = False) -> list[str]:
+    def authorize(self, principal: Principal, tenant: Tenant, *, claim: bool = False, write: bool = False) -> list[str]:
         """The caller's roles in ``tenant``; 403 without any (or 404 with ``foreign_tenant_status=404``, SL-4),
-        403 for a claim without Administrator or Contributor."""
+        403 for a claim — or any other change (``write``) — without Administrator or Contributor (a Reader reads)."""
         roles = principal.roles_in(tenant.id)
         if not roles:
             if self.settings.sphere.foreign_tenant_status == 404:
@@ -614,6 +651,10 @@ class SphereService:
         if claim and not CLAIM_ROLES.intersection(roles):
             raise SphereError(
                 403, "AuthorizationFailed", "You must have Administrator or Contributor permissions to claim a device."
+            )
+        if write and not CLAIM_ROLES.intersection(roles):
+            raise SphereError(
+                403, "AuthorizationFailed", "You must have Administrator or Contributor permissions to make changes."
             )
         return roles
 
@@ -702,6 +743,61 @@ class SphereService:
         self._pending[operation.id] = operation
         self._settle()
         return operation
+
+    def move_device(self, tenant_id: str, device_id: str, device_group_id: str) -> ClaimOperation:
+        """Legacy ``PUT …/devices/{id}/devicegroup``: move a device of this tenant into a device group (by ID) as
+        an asynchronous ``DeviceUpdateDeviceGroup`` operation, applied like a claim after ``claim_delay_s``."""
+        self._settle()
+        tenant = self.get_tenant(tenant_id)
+        record = self.get_device(device_id)
+        if record.tenant_id != tenant.id:
+            raise not_found("device", str(device_id))
+        if not isinstance(device_group_id, str):
+            raise bad_request("The body is the ID of the device group (a JSON string).", target="deviceGroupId")
+        group = tenant.device_group_by_id(self._guid(device_group_id, "deviceGroupId"))
+        return self._legacy_operation(tenant, MOVE_OPERATION, [record.id], group.product.id, group.id)
+
+    def create_product_operation(self, tenant_id: str, product: Product) -> ClaimOperation:
+        """The legacy ``CreateProduct`` operation reporting a product :meth:`create_product` made."""
+        return self._legacy_operation(self.get_tenant(tenant_id), CREATE_PRODUCT_OPERATION, [], product.id, None)
+
+    def _legacy_operation(
+        self, tenant: Tenant, operation_type: int, device_ids: list[str], product_id: str | None, group_id: str | None
+    ) -> ClaimOperation:
+        now = self.clock.now()
+        operation = ClaimOperation(
+            id=self._operation_entropy.uuid(),
+            tenant_id=tenant.id,
+            operation_type=operation_type,
+            device_ids=device_ids,
+            created_at=now,
+            completes_at=now + timedelta(seconds=self.settings.sphere.claim_delay_s),
+            product_id=product_id,
+            device_group_id=group_id,
+        )
+        self.operations[operation.id] = operation
+        self._pending[operation.id] = operation
+        self._settle()
+        return operation
+
+    def unclaim_device(self, tenant_id: str, device_id: str) -> DeviceRecord:
+        """ARM ``Devices_Delete``. "A device can be claimed only once" and stays in its catalog (SL-5), so this is
+        400 ``InvalidParameters`` — unless ``sphere.arm_device_delete = "unclaim"``, which returns the device to the
+        unclaimed pool (for tests of that path)."""
+        tenant = self.get_tenant(tenant_id)
+        record = self.get_device(device_id)
+        if record.tenant_id != tenant.id:
+            raise SphereError(404, "ResourceNotFound", "The requested device was not found", target=str(device_id))
+        if self.settings.sphere.arm_device_delete != "unclaim":
+            raise SphereError(
+                400,
+                "InvalidParameters",
+                "A claimed device cannot be removed from its catalog: claiming is permanent.",
+                target=record.id,
+            )
+        record.tenant_id = record.product_id = record.device_group_id = None
+        record.claimed_at = None
+        return record
 
     def get_operation(self, tenant_id: str, operation_id: str) -> ClaimOperation:
         self._settle()
@@ -806,18 +902,45 @@ class SphereService:
                     t.subscription_id,
                     t.resource_group,
                     tuple((g.serial, g.status(now), g.activates_at, g.revoked_at) for g in t.generations),
-                    tuple(sorted((p.name, p.id, tuple(sorted(p.device_groups))) for p in t.products.values())),
+                    tuple(
+                        sorted(
+                            (
+                                p.name,
+                                p.id,
+                                p.description,
+                                tuple(
+                                    sorted((k, g.id, tuple(g.settings().items())) for k, g in p.device_groups.items())
+                                ),
+                            )
+                            for p in t.products.values()
+                        )
+                    ),
+                    tuple(sorted((i.id, i.sha256, i.regional_data_boundary) for i in t.images.values())),
+                    t.location,
+                    tuple(sorted(t.tags.items())),
                 )
                 for t in self.tenants.values()
             },
             "users": {u.email: {k: tuple(v) for k, v in u.roles.items()} for u in self.users.values()},
             "tokens": len(self._tokens),
             "devices": {
-                d.id: (d.tenant_id, d.product_id, d.device_group_id, d.claimed_at) for d in self.devices.values()
+                d.id: (
+                    d.tenant_id,
+                    d.product_id,
+                    d.device_group_id,
+                    d.claimed_at,
+                    d.last_installed_os,
+                    d.last_available_os,
+                    d.last_update_request,
+                    d.last_os_update,
+                )
+                for d in self.devices.values()
             },
             "operations": {
                 o.id: (o.tenant_id, tuple(o.device_ids), o.applied, tuple(o.failures)) for o in self.operations.values()
             },
+            "arm_operations": {o.id: (o.action, o.resource_id, o.completes_at) for o in self.arm_operations.values()},
+            "insights": {k: len(v) for k, v in self.insights.items()},
         }
 
     # -- internals ---------------------------------------------------------------------------------------------
@@ -846,10 +969,14 @@ class SphereService:
                 if device_id in operation.failures:
                     continue
                 record = self.devices[device_id]
-                record.tenant_id = operation.tenant_id
+                if operation.operation_type == MOVE_OPERATION:
+                    if record.tenant_id != operation.tenant_id:
+                        continue
+                else:
+                    record.tenant_id = operation.tenant_id
+                    record.claimed_at = operation.completes_at
                 record.product_id = operation.product_id
                 record.device_group_id = operation.device_group_id
-                record.claimed_at = operation.completes_at
             operation.applied = True
             del self._pending[operation.id]
 
@@ -859,6 +986,25 @@ class SphereService:
             return str(_uuid.UUID(str(value))).lower() if isinstance(value, str) and len(value) == 36 else _fail()
         except ValueError:
             raise bad_request(f"'{value}' is not a GUID.", target=what) from None
+
+
+MAX_TAGS = 50
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    """ARM resource tags: at most 50, names 1–512 characters without ``<>%&\\?/``, values at most 256 characters."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict) or len(tags) > MAX_TAGS:
+        raise bad_request(f"tags is an object of at most {MAX_TAGS} string values.", target="tags", code="InvalidTag")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 512 or any(c in key for c in "<>%&\\?/"):
+            raise bad_request(f"The tag name '{key}' is invalid.", target="tags", code="InvalidTagNameCharacters")
+        if not isinstance(value, str) or len(value) > 256:
+            raise bad_request(
+                f"The value of tag '{key}' is not a string of at most 256 characters.", target="tags", code="InvalidTag"
+            )
+    return dict(tags)
 
 
 #: root and policy CAs of seeded worlds, by everything that determines their bytes (see :func:`_seeded_issuer`)
