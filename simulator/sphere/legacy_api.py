@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from simulator import pki
 from simulator.sphere.errors import SphereError, bad_request
+from simulator.sphere.legacy_catalog import LegacyCatalog
 from simulator.sphere.model import CAGeneration, ClaimOperation, DeviceRecord, Principal, SphereService, Tenant
 from simulator.sphere.routing import case_insensitive_routes
 
@@ -89,19 +90,22 @@ def device_body(record: DeviceRecord) -> dict[str, Any]:
         "ProductId": record.product_id,
         "DeviceGroupId": record.device_group_id,
         "ChipSku": record.chip_sku,
-        "LastAvailableOSVersion": None,
-        "LastInstalledOSVersion": None,
-        "LastOSUpdateUTC": None,
-        "LastUpdateRequestUTC": None,
+        "LastAvailableOSVersion": record.last_available_os,
+        "LastInstalledOSVersion": record.last_installed_os,
+        "LastOSUpdateUTC": utc(record.last_os_update),
+        "LastUpdateRequestUTC": utc(record.last_update_request),
     }
 
 
 # -- the adapter -----------------------------------------------------------------------------------------------
 
 
-class LegacyApi:
+class LegacyApi(LegacyCatalog):
     """Request translation for one world: each route reads the request, calls the model under the world's lock and
-    shapes the answer. Route names are the operation names fault rules match (:mod:`simulator.fault_middleware`)."""
+    shapes the answer. Route names are the operation names fault rules match (:mod:`simulator.fault_middleware`).
+    Products, device groups, single devices, roles and capability images: :mod:`simulator.sphere.legacy_catalog`."""
+
+    utc = staticmethod(utc)
 
     def __init__(self, cloud: Any) -> None:
         self.cloud = cloud
@@ -121,6 +125,7 @@ class LegacyApi:
             ("GET", t + "/devices", "list_devices", self.list_devices),
             ("GET", t + "/products/{product_id}/devices", "list_product_devices", self.list_product_devices),
             ("GET", t + "/devicegroups/{group_id}/devices", "list_group_devices", self.list_group_devices),
+            *self.catalog_routes(t),
         ]
 
     def routes(self) -> list[Route]:
@@ -285,7 +290,16 @@ class LegacyApi:
         group_id = found.device_group_by_id(group_id).id
         return self._page(request, self.sphere.list_devices(found.id, device_group_id=group_id))
 
+    def device(self, record: DeviceRecord) -> dict[str, Any]:
+        return device_body(record)
+
+    def _operation(self, operation: ClaimOperation, *, fresh: bool = False) -> dict[str, Any]:
+        return operation_body(operation, self.sphere.clock.now(), fresh=fresh)
+
     def _page(self, request: Request, records: list[DeviceRecord]) -> Response:
+        return self._page_items(request, [device_body(r) for r in records])
+
+    def _page_items(self, request: Request, records: list[dict[str, Any]]) -> Response:
         """``{"Items", "ContinuationToken"}``: ``?maxPageSize`` items from the offset the header's token names."""
         raw_size = request.query_params.get("maxPageSize")
         size = DEFAULT_PAGE_SIZE
@@ -297,7 +311,7 @@ class LegacyApi:
         items = records[offset : offset + size]
         following = offset + size
         token = encode_continuation(following) if following < len(records) else None
-        return self.json({"Items": [device_body(r) for r in items], "ContinuationToken": token})
+        return self.json({"Items": items, "ContinuationToken": token})
 
 
 def error_response(request: Request, status: int, code: str, message: str, *, settings: Any | None = None) -> Response:
