@@ -8,6 +8,8 @@ model did not change; ``finish`` follows a long-running answer to its end the wa
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,12 +17,32 @@ import httpx
 
 from simulator.clock import Clock
 from simulator.cloud import FakeCloud
+from simulator.inprocess import _call_app_buffered
 
 ARM = "https://management.azure.com"
 VERSION = {"api-version": "2024-04-01"}
 START = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 CATALOG_PATH = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Microsoft.AzureSphere/catalogs/cat"
+
+
+class ArmTransport(httpx.BaseTransport):
+    """Straight into the world's ARM app on an event loop of its own: no patching, so two worlds in one test never
+    see each other's requests, and ~2 ms a request instead of ~40 ms for entering ``cloud.mock()`` each time
+    (``tests/test_sphere_arm_api.py`` covers the way through ``cloud.mock()``)."""
+
+    def __init__(self, cloud: FakeCloud) -> None:
+        self.cloud = cloud
+        self.loop = asyncio.new_event_loop()
+        weakref.finalize(self, self.loop.close)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.host == "management.azure.com", request.url
+        request.read()
+        return self.loop.run_until_complete(_call_app_buffered(self.cloud.arm_app, request))
+
+    def close(self) -> None:
+        self.loop.close()
 
 
 class Arm:
@@ -35,6 +57,8 @@ class Arm:
         self.admin = self.headers("admin@contoso.com")
         self.reader = self.headers("reader@contoso.com")
         self.base = ARM + CATALOG_PATH
+        self.client = httpx.Client(transport=ArmTransport(self.cloud))
+        weakref.finalize(self, self.client.close)
 
     def headers(self, email: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.sphere.issue_token(email, 'arm')}"}
@@ -45,8 +69,7 @@ class Arm:
         url = path if path.startswith("https://") else self.base + path
         if params is None and "api-version=" not in url:
             params = VERSION
-        with self.cloud.mock():
-            return httpx.request(method, url, headers=self.admin if headers is None else headers, params=params, **kw)
+        return self.client.request(method, url, headers=self.admin if headers is None else headers, params=params, **kw)
 
     def finish(self, response: httpx.Response) -> httpx.Response:
         """Poll a long-running answer to its end: the status URL until not InProgress, then the final GET (PUT: the

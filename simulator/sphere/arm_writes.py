@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 
 from simulator.sphere import arm_bodies as bodies
 from simulator.sphere.errors import SphereError, bad_request, not_found
-from simulator.sphere.images import DEFAULT_DEPLOYMENT
+from simulator.sphere.images import DEFAULT_DEPLOYMENT, check_guid
 
 if TYPE_CHECKING:
     from simulator.sphere.model import Principal, Tenant
@@ -388,6 +388,8 @@ class ArmWrites:
         self._names(product, device_group)
         properties = properties_of(json_object(body), required=True)
         given = properties.get("deploymentId")
+        if given is not None:
+            given = check_guid(given, "deploymentId", code="InvalidRequestContent")
         if deployment.lower() != DEFAULT_DEPLOYMENT:
             if given is not None and (not isinstance(given, str) or given.lower() != deployment.lower()):
                 raise bad_request("properties.deploymentId must equal the deployment name.", target="deploymentId")
