@@ -14,10 +14,17 @@
 
 Both ways reach the same state, like moto's decorator and ThreadedMotoServer. Adapters call the models
 while holding :attr:`FakeCloud.lock`, so in-process and served requests never interleave inside a model.
+
+A world lives in memory unless it is given a state directory: ``FakeCloud(state_dir="world/")`` keeps the whole
+world in ``world/world.sqlite3`` (:mod:`simulator.state.store`) — every change committed when the outermost
+``with cloud.lock:`` ends, before any response — and ``FakeCloud(state_dir="world/")`` in a later process resumes
+it exactly. :meth:`FakeCloud.snapshot` and :meth:`FakeCloud.restore` copy a whole world to and from one document
+(:mod:`simulator.state.codec`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import datetime
 from functools import cached_property
@@ -37,7 +44,18 @@ if TYPE_CHECKING:
 
 
 class FakeCloud:
-    """The whole offline world. ``seed`` makes every key, id and code repeatable."""
+    """The whole offline world. ``seed`` makes every key, id and code repeatable.
+
+    ``state_dir``: keep the world in this directory (created if needed) and resume the one it holds. Reopening a
+    stored world takes its seed, settings and clock from the directory; giving a different ``seed`` or any of
+    ``settings``, ``clock``, ``start`` or ``identity`` then is a :class:`ValueError` (they would be ignored).
+    ``identity``: the world's secret (:mod:`simulator.entropy`); random unless given, so tokens of one world never
+    work in another, even with the same seed.
+    """
+
+    #: runtime-only attributes, not part of the world's state (:mod:`simulator.state.codec`)
+    __codec_transient__ = ("_store",)
+    _store: Any = None
 
     def __init__(
         self,
@@ -46,16 +64,109 @@ class FakeCloud:
         settings: Settings | dict[str, Any] | None = None,
         clock: Clock | None = None,
         start: datetime | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        identity: bytes | None = None,
     ) -> None:
+        store = None
+        if state_dir is not None:
+            from simulator.state.store import WorldStore
+
+            store = WorldStore(state_dir)
+            try:
+                if store.has_world():
+                    self._reopen(store, seed, settings=settings, clock=clock, start=start, identity=identity)
+                    return
+            except BaseException:
+                store.close()
+                raise
         if isinstance(settings, dict):
             settings = Settings.from_mapping(settings)
         self.seed = seed
         self.settings = settings or Settings()
         self.clock = clock or Clock(start)
-        self.entropy = Entropy(seed)
+        self.entropy = Entropy(seed, secret=identity if identity is not None else os.urandom(16))
         self.lock = threading.RLock()
         self.faults = FaultInjector(self.entropy.fork("faults"))
         self._build_models()
+        if store is not None:
+            try:
+                store.attach(self)
+            except BaseException:
+                store.close()
+                raise
+            object.__setattr__(self, "_store", store)
+
+    def _reopen(self, store: Any, seed: int | None, **not_allowed: Any) -> None:
+        given = sorted(name for name, value in not_allowed.items() if value is not None)
+        if given:
+            raise ValueError(
+                f"{store.directory} already holds a world: it keeps its own {', '.join(given)} (omit them, or use a "
+                "new state directory)"
+            )
+        store.load(root=self)
+        if seed is not None and seed != self.seed:
+            raise ValueError(f"{store.directory} holds a world with seed {self.seed}, not {seed}")
+        object.__setattr__(self, "_store", store)
+
+    @property
+    def identity(self) -> bytes | None:
+        """The world's secret: tokens are bound to it (:meth:`simulator.entropy.Entropy.seal`)."""
+        return self.entropy.secret
+
+    @property
+    def state_dir(self) -> Any:
+        """The directory this world is kept in (a :class:`~pathlib.Path`), or None for a world in memory."""
+        return self._store.directory if self._store is not None else None
+
+    # -- persistence ----------------------------------------------------------------------------------------
+
+    def commit(self) -> int:
+        """Write what changed since the last commit (done anyway when the outermost ``with cloud.lock:`` ends;
+        call it after changing the models directly, without the lock). Returns how many objects were written."""
+        if self._store is None:
+            return 0
+        with self.lock:
+            return self._store.commit()
+
+    def close(self) -> None:
+        """Commit and stop persisting (the directory is free for another process). A world in memory: nothing."""
+        store = self._store
+        if store is None:
+            return
+        with self.lock:
+            try:
+                store.close()
+            finally:
+                object.__setattr__(self, "_store", None)
+                if hasattr(self.lock, "on_release"):
+                    self.lock.on_release = None
+
+    def __enter__(self) -> FakeCloud:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole world as one JSON-ready document (:func:`simulator.state.codec.dump_world`)."""
+        from simulator.state.codec import dump_world
+
+        with self.lock:
+            return dump_world(self)
+
+    def restore(self, document: dict[str, Any]) -> None:
+        """Become the world ``document`` describes (checked strictly first: a bad document changes nothing). A
+        persisted world writes the restored state in place of its own, in one transaction."""
+        from simulator.state.codec import load_world, record_state
+
+        world = load_world(document)
+        with self.lock:
+            for name, value in record_state(world).items():
+                if name != "lock":
+                    setattr(self, name, value)
+            self._forget_adapters()
+            if self._store is not None:
+                self._store.replace(self)
 
     def _build_models(self) -> None:
         from simulator.central.model import CentralService
@@ -69,13 +180,17 @@ class FakeCloud:
         )
 
     def reset(self) -> None:
-        """Forget every tenant, app, device, registration and fault rule (the clock keeps its time)."""
+        """Forget every tenant, app, device, registration and fault rule (the clock keeps its time). The world gets
+        a new secret: no token issued before the reset works after it."""
         with self.lock:
-            self.entropy = Entropy(self.seed)
+            self.entropy = Entropy(self.seed, secret=os.urandom(16))
             self.faults = FaultInjector(self.entropy.fork("faults"))
             self._build_models()
-            for name in ("legacy_app", "arm_app", "central_app", "dps_app"):
-                self.__dict__.pop(name, None)
+            self._forget_adapters()
+
+    def _forget_adapters(self) -> None:
+        for name in ("legacy_app", "arm_app", "central_app", "dps_app"):
+            self.__dict__.pop(name, None)
 
     # -- wire adapters (ASGI apps), built once per world --------------------------------------------------
 

@@ -6,10 +6,20 @@ the same seed produce the same tenant ids, verification codes, certificate seria
 private keys (:meth:`Entropy.ec_private_key` derives the scalar from the stream).
 
 Deterministic mode is for tests and training, never for protecting anything real.
+
+**A world's secret.** The same seed gives the same IDs and keys in every world — but a token must only work in the
+world that issued it (issue 16: a restarted world with the same seed reissued the killed world's tokens, so they
+still worked). A world therefore also has a ``secret`` of its own (random unless given; kept with the world when it
+is persisted), which every stream forked from it carries. Secret material — bearer tokens, API-token signing keys —
+goes through :meth:`Entropy.seal`: the bytes drawn from the stream are bound to the secret (HMAC-SHA256), so the
+stream advances exactly as before (IDs and codes stay repeatable) while the token differs from world to world.
+Without a secret ``seal`` changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 import secrets
 import threading
@@ -25,8 +35,9 @@ _ORDERS = {
 class Entropy:
     """A seedable source of bytes, hex strings, UUIDs, serial numbers and EC keys."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, *, secret: bytes | None = None) -> None:
         self.seed = seed
+        self.secret = secret
         self._lock = threading.Lock()
         self._random = random.Random(seed) if seed is not None else None
 
@@ -78,8 +89,21 @@ class Entropy:
         scalar = int.from_bytes(self.bytes(curve.key_size // 8 + 8), "big") % (order - 1) + 1
         return ec.derive_private_key(scalar, curve)
 
+    def seal(self, material: bytes) -> bytes:
+        """``material`` bound to the world's secret: as many bytes of HMAC-SHA256(secret, material) (counter mode
+        beyond 32), or ``material`` itself when the stream has no secret."""
+        if self.secret is None:
+            return material
+        out = b""
+        counter = 0
+        while len(out) < len(material):
+            out += hmac.new(self.secret, counter.to_bytes(4, "big") + material, hashlib.sha256).digest()
+            counter += 1
+        return out[: len(material)]
+
     def fork(self, label: str) -> Entropy:
         """An independent stream for one part of the world (so adding a draw in one model doesn't shift another)."""
         if self._random is None:
-            return Entropy(None)
-        return Entropy(int.from_bytes(label.encode(), "big") ^ (self.seed or 0) * 0x9E3779B97F4A7C15 % 2**64)
+            return Entropy(None, secret=self.secret)
+        seed = int.from_bytes(label.encode(), "big") ^ (self.seed or 0) * 0x9E3779B97F4A7C15 % 2**64
+        return Entropy(seed, secret=self.secret)

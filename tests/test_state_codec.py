@@ -130,7 +130,7 @@ def test_sharing_and_cycles_survive() -> None:
 
 def test_two_worlds_in_the_same_state_dump_byte_for_byte_alike() -> None:
     def build() -> FakeCloud:
-        cloud = FakeCloud(seed=4, clock=Clock(START, frozen=True))
+        cloud = FakeCloud(seed=4, clock=Clock(START, frozen=True), identity=b"same world secret")
         control.ensure_defaults(cloud)
         return cloud
 

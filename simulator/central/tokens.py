@@ -51,8 +51,9 @@ class _BearerGrant:
 class TokenAuthority:
     """Issues and checks the tokens of one IoT Central application.
 
-    ``app_id`` is what API tokens carry in ``sr``; ``key`` is the application's signing secret (from the
-    world's entropy, so a seeded world issues the same tokens every run).
+    ``app_id`` is what API tokens carry in ``sr``; ``key`` is the application's signing secret: drawn from the
+    world's entropy and sealed with the world's secret (:meth:`~simulator.entropy.Entropy.seal`), so a token works
+    in the world that issued it — after a restart too — and in no other world, even one with the same seed.
     """
 
     def __init__(
@@ -69,7 +70,7 @@ class TokenAuthority:
         self.app_id = app_id
         self.clock = clock
         self.entropy = entropy
-        self.key = entropy.bytes(32)
+        self.key = entropy.seal(entropy.bytes(32))  # bound to the world's secret: another world's tokens fail
         self.api_token_lifetime = api_token_lifetime
         self.bearer_lifetime = bearer_lifetime
         self.accept_alias = accept_alias
@@ -100,7 +101,7 @@ class TokenAuthority:
 
     def issue_bearer_token(self, lifetime: timedelta | None = None) -> str:
         """A complete ``Authorization`` value ``Bearer <opaque>``, valid for this application only."""
-        token = self.entropy.hex(32)
+        token = self.entropy.seal(self.entropy.bytes(32)).hex()
         expires = self.clock.now() + (lifetime if lifetime is not None else self.bearer_lifetime)
         self._bearers[token] = _BearerGrant(expires)
         return f"{BEARER_SCHEME} {token}"

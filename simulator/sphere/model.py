@@ -618,7 +618,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
             lifetime = self.settings.sphere.token_lifetime_s
         if not isinstance(lifetime, timedelta):
             lifetime = timedelta(seconds=float(lifetime))
-        token = f"sphere-{audience}-{self._token_entropy.hex(24)}"
+        token = f"sphere-{audience}-{self._token_entropy.seal(self._token_entropy.bytes(24)).hex()}"  # world-bound
         self._tokens[token] = _Token(user.email, audience, self.clock.now() + lifetime)
         return token
 

@@ -238,6 +238,9 @@ class GraphEncoder:
             encoded[attribute] = self.value(value, inline=inline)
         return encoded
 
+    def inlined(self, container: Any) -> None:
+        """Called for a mutable container written inline, inside an immutable value (a hook for checks)."""
+
     # -- values --
 
     def value(self, value: Any, *, inline: bool = False) -> Any:
@@ -255,6 +258,7 @@ class GraphEncoder:
         if kind is Kind.CONTAINER:
             if not inline:
                 return {"$ref": self.ref(value)}
+            self.inlined(value)
             kind_name = container_kind(cls)
             if kind_name == "dict":
                 return {"$dict": [[self.value(k, inline=True), self.value(v, inline=True)] for k, v in value.items()]}
@@ -338,10 +342,7 @@ def resolve(name: Any, expected: Kind) -> type:
     return target
 
 
-Factory = Callable[[str], Any]
-
-
-def _plain_container(kind: str) -> Any:
+def _plain_container(kind: str, oid: str) -> Any:
     return {"dict": dict, "list": list, "set": set}[kind]()
 
 
@@ -353,15 +354,17 @@ class GraphDecoder:
         self,
         objects: dict[str, Any],
         *,
-        make_container: Factory = _plain_container,
-        make_record: Callable[[type], Any] | None = None,
+        make_container: Callable[[str, str], Any] = _plain_container,
+        make_record: Callable[[type, str], Any] | None = None,
     ) -> None:
         if not isinstance(objects, dict):
             raise CodecError("'objects' must be an object of id -> entry")
         self.bodies = objects
         self.make_container = make_container
-        self.make_record = make_record or (lambda cls: object.__new__(cls))
+        self.make_record = make_record or (lambda cls, oid: object.__new__(cls))
         self.shells: dict[str, Any] = {}
+        #: records whose document lacked dataclass fields that took their defaults (the store marks them changed)
+        self.defaulted: list[Any] = []
 
     def build(self) -> dict[str, Any]:
         """Every object of the table, by id."""
@@ -380,10 +383,10 @@ class GraphDecoder:
         if kind in ("dict", "list", "set"):
             if set(body) != {"type", "items"} or not isinstance(body["items"], list):
                 raise CodecError(f"object {oid}: a {kind} entry is {{'type', 'items': [...]}}")
-            return self.make_container(kind)
+            return self.make_container(kind, oid)
         if set(body) != {"type", "state"} or not isinstance(body["state"], dict):
             raise CodecError(f"object {oid}: a record entry is {{'type', 'state': {{...}}}}")
-        return self.make_record(resolve(kind, Kind.RECORD))
+        return self.make_record(resolve(kind, Kind.RECORD), oid)
 
     def fill(self, shell: Any, body: dict[str, Any], oid: str = "?") -> None:
         kind = body["type"]
@@ -416,7 +419,8 @@ class GraphDecoder:
         if adapter is not None:
             adapter.restore(shell, decoded)
             return
-        _set_attributes(shell, cls, decoded)
+        if _set_attributes(shell, cls, decoded):
+            self.defaulted.append(shell)
 
     @staticmethod
     def _attributes(state: dict[str, Any]) -> Iterable[tuple[str, Any]]:
@@ -502,20 +506,23 @@ def _list(tag: str, payload: Any) -> list[Any]:
     return payload
 
 
-def _set_attributes(obj: Any, cls: type, state: dict[str, Any]) -> None:
-    """Set a record's or value's attributes; dataclass fields the document lacks take their defaults."""
+def _set_attributes(obj: Any, cls: type, state: dict[str, Any]) -> bool:
+    """Set a record's or value's attributes; dataclass fields the document lacks take their defaults (then True)."""
     for name, value in state.items():
         object.__setattr__(obj, name, value)
+    defaulted = False
     if dataclasses.is_dataclass(cls):
         for f in dataclasses.fields(cls):
             if f.name in state:
                 continue
+            defaulted = True
             if f.default is not dataclasses.MISSING:
                 object.__setattr__(obj, f.name, f.default)
             elif f.default_factory is not dataclasses.MISSING:
                 object.__setattr__(obj, f.name, f.default_factory())
             else:
                 raise CodecError(f"{type_name(cls)} needs field {f.name!r}, which the document lacks")
+    return defaulted
 
 
 def check_header(document: Any) -> None:
