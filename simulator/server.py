@@ -84,18 +84,23 @@ class PortApp:
     Service apps are looked up on the world per request, because :meth:`FakeCloud.reset` rebuilds them.
     """
 
-    def __init__(self, cloud: Any, service: str, control: ASGIApp) -> None:
+    def __init__(self, cloud: Any, service: str, control: ASGIApp, portal: Any = None) -> None:
         self.cloud = cloud
         self.service = service
         self.control = control
+        self.portal = portal  # simulator.portal.Portal: the Central port's pages, and the Sphere journal
 
     def target(self, path: str) -> ASGIApp:
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return self.control
         if self.service == "sphere":
             legacy = path == "/v2" or path.startswith("/v2/")
-            return self.cloud.legacy_app if legacy else self.cloud.arm_app
-        return self.cloud.central_app if self.service == "central" else self.cloud.dps_app
+            app = self.cloud.legacy_app if legacy else self.cloud.arm_app
+            return self.portal.journal.wrap(app) if self.portal is not None else app
+        if self.service == "central":
+            api = path == "/api" or path.startswith("/api/")
+            return self.cloud.central_app if api or self.portal is None else self.portal
+        return self.cloud.dps_app
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
@@ -186,6 +191,7 @@ class ServedCloud:
         self.mqtt_port: int | None = None
         self.endpoints: dict[str, Any] = {}
         self.defaults: WorldDefaults | None = None
+        self.portal: Any = None
         self._listeners: list[_Listener] = []
         self._mqtt: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -261,6 +267,7 @@ class ServedCloud:
     def _start(self) -> None:
         self.defaults = ensure_defaults(self.cloud)
         self._bind()
+        self.portal = self._make_portal()
         self.control_app = build_control_app(self.cloud, on_reset=[self._after_reset])
         self._thread = threading.Thread(target=self._run, name="sphere-harness-served-world", daemon=True)
         self._thread.start()
@@ -336,7 +343,7 @@ class ServedCloud:
 
         quiet_injected_drops()  # a drop fault closes the connection on purpose: no "Exception in ASGI application"
         for listener in self._listeners:
-            app: ASGIApp = PortApp(self.cloud, listener.service, self.control_app)
+            app: ASGIApp = PortApp(self.cloud, listener.service, self.control_app, self.portal)
             if self.log_requests:
                 app = RequestLog(app, listener.service)
             context = self.tls.server_context()
@@ -429,6 +436,7 @@ class ServedCloud:
                 "subdomain": app.subdomain,
                 "api_token": app.api_token,
                 "id_scope": app.id_scope,
+                "portal_url": self.portal.signin_link(urls["central"], app.subdomain, tenant.user),
             },
             "dps": {
                 "host": self.host,
@@ -455,6 +463,17 @@ class ServedCloud:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def _make_portal(self) -> Any:
+        """The IoT Central pages (:mod:`simulator.portal`) for the Central port; the default app belongs with the
+        default tenant and user. Host names the server certificate carries count as hosts without a subdomain."""
+        from simulator.portal.app import Portal
+
+        assert self.defaults is not None
+        portal = Portal(self.cloud, base_hosts=tuple(self.tls.names))
+        tenant, app = self.defaults.tenant, self.defaults.app
+        portal.add_trainee(tenant.user, app.subdomain, tenant.tenant_id, tenant.user)
+        return portal
+
     def _after_reset(self) -> dict[str, Any]:
         """``POST /_sim/reset`` hook: the same tenant and app IDs again, new tokens, a rewritten endpoints file."""
         assert self.defaults is not None
@@ -469,6 +488,7 @@ class ServedCloud:
             )
             self.cloud.central.create_app(subdomain=old_app.subdomain, name=old_app.name)
             self.defaults = ensure_defaults(self.cloud, tenant_id=old_tenant.tenant_id, subdomain=old_app.subdomain)
+        self.portal.journal.clear()
         self.endpoints = self._endpoints()
         self._write_endpoints()
         return {"endpoints": self.endpoints}

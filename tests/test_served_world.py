@@ -42,7 +42,7 @@ ENDPOINT_KEYS = {
         "catalog",
         "user",
     },
-    "central": {"url", "subdomain", "api_token", "id_scope"},
+    "central": {"url", "subdomain", "api_token", "id_scope", "portal_url"},  # portal_url: the sign-in link (training)
     "dps": {"host", "mqtt_port", "https_url", "id_scope"},
     "control_url": None,
 }
