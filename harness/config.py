@@ -110,6 +110,7 @@ class CentralLive(_Section):
     api_token: str | None = None
     dns_suffix: str = DNS_SUFFIX
     id_scope: str | None = None
+    portal_url: str | None = None  # a served world's portal sign-in link (training); a live run does not use it
 
 
 class LiveConfig(_Section):

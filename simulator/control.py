@@ -25,6 +25,8 @@ faithful to Azure. Two forms, same semantics:
                                   ID scope, hub host
 ``POST /_sim/devices``            ``{"count": N, "claim": true, "tenant_id": …}`` → each device's ID, private key
                                   PEM and certificate chain PEM (leaf first, then what the device presents, K-12)
+``GET  /_sim/devices/{id}``       a device's fresh daily certificate chain once it is claimed (what its attestation
+                                  would give it): ``{"id", "tenant_id", "certificate_chain_pem"}``; 409 unclaimed
 ``GET/POST/DELETE /_sim/faults``  fault rules (:mod:`simulator.faults`); ``DELETE /_sim/faults/{id}`` removes one
 ================================  ===========================================================================
 
@@ -397,6 +399,28 @@ async def devices(request: Request) -> Response:
     return JSONResponse({"devices": [d.to_json() for d in made]}, status_code=201)
 
 
+def device_chain(cloud: Any, device_id: str) -> DeviceMaterial:
+    """The certificate chain a claimed device gets from its daily attestation (no key: the device holds it)."""
+    from simulator.device import presented
+    from simulator.pki import to_pem
+
+    with cloud.lock:
+        record = cloud.sphere.devices.get(device_id.lower()) if isinstance(device_id, str) else None
+        if record is None:
+            raise ControlError(404, "DeviceNotFound", f"no device {device_id!r} in this world")
+        if record.tenant_id is None:
+            raise ControlError(409, "DeviceNotClaimed", f"device {device_id!r} is not claimed into a tenant yet")
+        chain = presented(list(cloud.sphere.device_certificate_chain(record.id)), cloud.settings.dps.present_chain)
+        return DeviceMaterial(record.id, "", b"".join(to_pem(c) for c in chain).decode("ascii"), record.tenant_id)
+
+
+async def device(request: Request) -> Response:
+    material = device_chain(request.app.state.cloud, request.path_params["device_id"])
+    body = material.to_json()
+    del body["key_pem"]
+    return JSONResponse(body)
+
+
 async def faults(request: Request) -> Response:
     """Fault rules of the world (:class:`simulator.faults.FaultInjector`): list, add, clear all or one."""
     from simulator.faults import FaultRuleError
@@ -478,6 +502,7 @@ def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) ->
         Route(f"{p}/tokens", tokens, methods=["POST"], name="tokens"),
         Route(f"{p}/apps", apps, methods=["POST"], name="apps"),
         Route(f"{p}/devices", devices, methods=["POST"], name="devices"),
+        Route(f"{p}/devices/{{device_id}}", device, methods=["GET"], name="device"),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"], name="faults"),
         Route(f"{p}/faults/{{rule_id}}", faults, methods=["DELETE"], name="fault"),
     ]

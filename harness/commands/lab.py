@@ -62,6 +62,53 @@ def lab_shell(
     raise typer.Exit(run_shell(_prepare(endpoints_file, lab_dir), shell))
 
 
+@lab_app.command("serve")
+def lab_serve(
+    trainees: Annotated[int, typer.Option(min=1, max=1000, help="how many trainees")],
+    out: Annotated[Path, typer.Option(help="folder for roster.csv, instructor.json and one folder per trainee")],
+    host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+    advertise: Annotated[
+        str | None, typer.Option(help="the address the trainees' files name (default: derived from --host)")
+    ] = None,
+    port: Annotated[int, typer.Option(help="first HTTPS port (0: free ports)")] = 0,
+    mqtt_port: Annotated[int, typer.Option(help="MQTT/TLS port for DPS and the hub")] = 8883,
+    seed: Annotated[int | None, typer.Option(help="seed of the world")] = None,
+) -> None:
+    """Serve one world for a classroom: a tenant and an IoT Central app per trainee, until interrupted."""
+    import logging
+    import signal
+    import threading
+
+    from harness.lab.classroom import ClassroomError, serve_classroom
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            classroom = serve_classroom(
+                trainees, out, host=host, port=port, mqtt_port=mqtt_port, seed=seed, advertise=advertise
+            )
+        except ClassroomError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_INVALID) from None
+        except (OSError, RuntimeError) as exc:
+            print(f"error: the classroom did not start: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_FAILED) from None
+        with classroom:
+            print(
+                f"serving {len(classroom.trainees)} trainees; roster in {classroom.out / 'roster.csv'}", file=sys.stderr
+            )
+            print(f"instructor page: {classroom.instructor_url}", file=sys.stderr)
+            print("Ctrl-C to stop", file=sys.stderr)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    raise typer.Exit(EXIT_PASSED)
+
+
 def _shim(tool: str, ctx: typer.Context) -> None:
     from harness.lab.shim import run
 
@@ -78,8 +125,39 @@ def az(ctx: typer.Context) -> None:
     _shim("az", ctx)
 
 
+def device_connect(
+    endpoints_file: EndpointsOption,
+    device_dir: Annotated[Path, typer.Option(help="the folder 'sphere-harness device new --out' wrote")],
+    device: Annotated[
+        str | None, typer.Option(help="connect only this device ID (default: every device there)")
+    ] = None,
+) -> None:
+    """Connect simulated devices as a real one would after its daily attestation: fetch its certificate chain
+    (claimed devices only), register with DPS over MQTT/TLS, and so appear in IoT Central as Provisioned."""
+    import json
+
+    from harness.lab.connect import ConnectError, connect_devices
+    from harness.lab.environment import resolve_bundle
+
+    try:
+        endpoints = resolve_bundle(json.loads(endpoints_file.read_text(encoding="utf-8")), endpoints_file)
+        results = connect_devices(endpoints, device_dir, only=device)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_INVALID) from None
+    except ConnectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None
+    failed = 0
+    for result in results:
+        print(result.line())
+        failed += not result.ok
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_PASSED)
+
+
 def register(app: typer.Typer, device_app: typer.Typer) -> None:
     """Add the training commands to the ``sphere-harness`` app (and ``device connect`` to its device group)."""
     app.add_typer(lab_app, name="lab")
     app.command("azsphere", context_settings=PASSTHROUGH, add_help_option=False)(azsphere)
     app.command("az", context_settings=PASSTHROUGH, add_help_option=False)(az)
+    device_app.command("connect")(device_connect)

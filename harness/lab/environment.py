@@ -67,7 +67,7 @@ class Lab:
             raise NotInLab(f"the lab's endpoints file {endpoints_file} cannot be read: {exc}") from None
         if not isinstance(endpoints, dict) or not isinstance(endpoints.get("sphere"), dict):
             raise NotInLab(f"{endpoints_file} is not a sphere-harness endpoints file")
-        return cls(home.resolve(), endpoints_file.resolve(), endpoints)
+        return cls(home.resolve(), endpoints_file.resolve(), resolve_bundle(endpoints, endpoints_file))
 
     @property
     def sphere(self) -> dict[str, Any]:
@@ -82,6 +82,15 @@ class Lab:
         folder = self.home / tool
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+
+def resolve_bundle(endpoints: dict[str, Any], endpoints_file: Path) -> dict[str, Any]:
+    """The endpoints with ``ca_bundle`` made absolute: a classroom writes it relative to the file (``ca.pem``), so
+    a trainee's folder works wherever it is copied."""
+    bundle = endpoints.get("ca_bundle")
+    if isinstance(bundle, str) and bundle and not Path(bundle).is_absolute():
+        endpoints = {**endpoints, "ca_bundle": str((endpoints_file.resolve().parent / bundle).resolve())}
+    return endpoints
 
 
 def default_home(endpoints_file: Path) -> Path:

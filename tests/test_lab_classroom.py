@@ -1,0 +1,153 @@
+"""A classroom: one served world, a tenant and an app per trainee, isolation, and 30 learners at once.
+
+The concurrency test drives 30 learners' whole workflow at the same time through the HTTP surfaces a learner's
+tools use — the Sphere legacy API (what ``azsphere`` calls), the portal pages (what the browser sends), the control
+surface and DPS over MQTT/TLS (what ``device new`` / ``device connect`` do) — then checks that nothing leaked from one
+trainee to another and that the instructor page shows all 30 done. No timing is asserted (bench/ measures it).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import ssl
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+
+from harness.clients import ControlClient, SphereLegacyClient, StaticToken
+from harness.lab.classroom import ClassroomError, serve_classroom
+from harness.lab.environment import resolve_bundle
+from simulator.device import register_over_mqtt
+from simulator.pki import get_common_name, thumbprint
+
+pytestmark = [pytest.mark.served]
+
+
+def trainee_endpoints(trainee) -> dict:
+    return resolve_bundle(json.loads(trainee.endpoints_file.read_text()), trainee.endpoints_file)
+
+
+def portal_client(endpoints: dict) -> httpx.Client:
+    client = httpx.Client(verify=ssl.create_default_context(cafile=endpoints["ca_bundle"]), timeout=30)
+    response = client.get(endpoints["central"]["portal_url"], follow_redirects=True)
+    assert response.status_code == 200, response.text
+    return client
+
+
+def test_the_classroom_writes_a_roster_and_one_isolated_folder_per_trainee(tmp_path: Path) -> None:
+    with serve_classroom(3, tmp_path / "lab", mqtt_port=None, seed=1) as room:
+        rows = list(csv.DictReader((tmp_path / "lab" / "roster.csv").read_text().splitlines()))
+        assert [r["trainee"] for r in rows] == ["trainee-01", "trainee-02", "trainee-03"]
+        assert rows[0]["endpoints_file"] == "trainee-01/endpoints.json"
+        a, b = (trainee_endpoints(t) for t in room.trainees[:2])
+        assert a["ca_bundle"].endswith("trainee-01/ca.pem") and Path(a["ca_bundle"]).is_file()
+        assert a["central"]["subdomain"] == "trainee-01"
+        assert a["sphere"]["user"] == "trainee-01@lab.sphere-harness.local"
+        assert len({a["sphere"]["token"], b["sphere"]["token"]}) == 2
+
+        # Sphere: A's token sees A's tenant only, and is refused on B's
+        with SphereLegacyClient(StaticToken(a["sphere"]["token"]), base_url=a["sphere"]["legacy_url"],
+                                verify=a["ca_bundle"]) as sphere:  # fmt: skip
+            assert [t["Id"] for t in sphere.list_tenants()] == [a["sphere"]["tenant_id"]]
+            with pytest.raises(Exception) as refused:
+                sphere.get_certificate(b["sphere"]["tenant_id"])
+            assert refused.value.status in (403, 404)
+
+        # IoT Central API: A's token on B's app is a 401
+        api = httpx.get(
+            f"{a['central']['url']}/api/enrollmentGroups?api-version=2022-07-31",
+            headers={"Authorization": a["central"]["api_token"], "Host": "trainee-02.azureiotcentral.com"},
+            verify=ssl.create_default_context(cafile=a["ca_bundle"]),
+        )
+        assert api.status_code == 401
+
+        # the portal: A's cookie never shows B's app
+        browser = portal_client(a)
+        instructor = httpx.Client(verify=ssl.create_default_context(cafile=a["ca_bundle"]))
+        assert browser.get(f"{a['central']['url']}/index.json").status_code == 200
+        home = browser.get(f"{a['central']['url']}/", headers={"Host": "trainee-02.azureiotcentral.com"})
+        assert home.status_code == 401 and "trainee-02 app" not in home.text
+        assert browser.get(f"{a['central']['url']}/instructor").status_code == 401
+        page = instructor.get(room.instructor_url, follow_redirects=True)
+        assert page.status_code == 200 and page.text.count('data-trainee="trainee-') == 3
+        browser.close()
+        instructor.close()
+
+
+def test_a_classroom_refuses_to_expose_an_unguarded_control_api(tmp_path: Path) -> None:
+    with pytest.raises(ClassroomError, match="without its token guard"):
+        serve_classroom(2, tmp_path / "lab", host="0.0.0.0", mqtt_port=None)
+
+
+def _learner(trainee, mqtt_port: int) -> dict:
+    """One learner's whole unit over HTTP: sign in, CA, group, upload, code, proof, verify, claim, connect."""
+    ep = trainee_endpoints(trainee)
+    central = ep["central"]["url"]
+    tenant_id = ep["sphere"]["tenant_id"]
+    with SphereLegacyClient(StaticToken(ep["sphere"]["token"]), base_url=ep["sphere"]["legacy_url"],
+                            verify=ep["ca_bundle"]) as sphere:  # fmt: skip
+        assert [t["Id"] for t in sphere.list_tenants()] == [tenant_id]
+        ca_der = sphere.get_certificate(tenant_id)
+        browser = portal_client(ep)
+        groups = f"{central}/admin/device-connection"
+        created = browser.post(f"{groups}/new", data={"name": "Azure Sphere", "group_type": "iot",
+                                                       "attestation_type": "x509"}, follow_redirects=True)  # fmt: skip
+        assert created.url.path.endswith("/groups/azure-sphere"), created.text
+        entry = f"{groups}/groups/azure-sphere/primary"
+        browser.post(f"{entry}/upload", files={"certificate": ("CAcertificate.cer", ca_der)}, follow_redirects=True)
+        dialog = browser.post(f"{entry}/generate", follow_redirects=True).text
+        code = re.search(r'id="verification-code" readonly value="([0-9A-Fa-f]+)"', dialog).group(1)
+        proof_der = sphere.get_proof(tenant_id, code)
+        verified = browser.post(f"{entry}/verify", files={"certificate": ("ValidationCertification.cer", proof_der)},
+                                follow_redirects=True)  # fmt: skip
+        assert "Verified." in verified.text
+    with ControlClient(ep["control_url"], verify=ep["ca_bundle"]) as control:
+        [device] = control.create_devices(1, claim=True, tenant_id=tenant_id)
+    with tempfile.TemporaryDirectory() as folder:
+        key, chain = Path(folder, "key.pem"), Path(folder, "chain.pem")
+        key.write_text(device["key_pem"])
+        chain.write_text(device["certificate_chain_pem"])
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=ep["ca_bundle"])
+        context.load_cert_chain(chain, key)
+        result = register_over_mqtt(ep["dps"]["host"], mqtt_port, ep["dps"]["id_scope"], device["id"], context)
+    assert result.status == "assigned", result
+    try:
+        devices = browser.get(f"{central}/devices.json").json()["devices"]
+        checklist = browser.get(f"{central}/checklist.json").json()
+    finally:
+        browser.close()
+    return {"ca": thumbprint(x509.load_der_x509_certificate(ca_der)), "code": code, "device": device["id"],
+            "devices": devices, "checklist": checklist,
+            "proof_cn": get_common_name(x509.load_der_x509_certificate(proof_der))}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_thirty_learners_run_the_whole_unit_at_once_without_a_leak(tmp_path: Path) -> None:
+    with serve_classroom(30, tmp_path / "lab", mqtt_port=0, seed=30) as room:
+        mqtt_port = room.served.mqtt_port
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            outcomes = list(pool.map(lambda t: _learner(t, mqtt_port), room.trainees))
+        cloud = room.served.cloud
+        for trainee, outcome in zip(room.trainees, outcomes, strict=True):
+            assert outcome["proof_cn"] == outcome["code"]
+            assert outcome["ca"] == cloud.sphere.get_tenant(trainee.tenant_id).active_generation().thumbprint
+            assert [d["id"] for d in outcome["devices"]] == [outcome["device"]]  # only their own device
+            assert [d["status"] for d in outcome["devices"]] == ["Provisioned"]
+            assert outcome["checklist"]["done"] == 7, outcome["checklist"]
+            app = cloud.central.app_by_subdomain(trainee.app_subdomain)
+            assert list(app.enrollment.groups) == ["azure-sphere"]
+            assert app.get_certificate("azure-sphere", "primary").thumbprint == outcome["ca"]
+        assert len({o["ca"] for o in outcomes}) == 30 and len({o["code"] for o in outcomes}) == 30
+        ca_bundle = trainee_endpoints(room.trainees[0])["ca_bundle"]
+        with httpx.Client(verify=ssl.create_default_context(cafile=ca_bundle)) as instructor:
+            page = instructor.get(room.instructor_url, follow_redirects=True)
+            rows = instructor.get(room.instructor_url.split("/instructor")[0] + "/instructor.json").json()["trainees"]
+        assert page.status_code == 200
+        assert [(r["name"], r["done"]) for r in rows] == [(t.name, 7) for t in room.trainees]
