@@ -69,6 +69,7 @@ def run(
         bool, typer.Option(OPT_IN_FLAG, help="allow --target live to create and delete real resources")
     ] = False,
     live_config: Annotated[Path | None, typer.Option(help="live configuration file (YAML or endpoints JSON)")] = None,
+    step: Annotated[bool, typer.Option("--step", help="pause before each step and show the values after it")] = False,
 ) -> None:
     """Run scenarios (default: the seed workflow enable-trust) and report each step."""
     from harness.report import ConsoleReporter, write_json, write_junit
@@ -83,6 +84,11 @@ def run(
         errors.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_INVALID) from None
     reporter = ConsoleReporter(console)
+    listen = reporter.listen
+    if step:
+        from harness.lab.stepper import StepThrough
+
+        listen = StepThrough(reporter.listen)
     results = []
     for scenario in loaded:
         folder = workdir
@@ -91,7 +97,7 @@ def run(
         elif len(loaded) > 1:
             folder = folder / scenario.name
         try:
-            results.append(run_one(scenario, chosen, seed=seed, workdir=folder, listener=reporter.listen))
+            results.append(run_one(scenario, chosen, seed=seed, workdir=folder, listener=listen))
         except TargetError as exc:
             errors.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(EXIT_INVALID) from None

@@ -120,7 +120,8 @@ def run(
     workdir: str | Path | None = None,
     listener: Listener | None = None,
 ) -> Result:
-    """Run ``scenario`` on ``target``. ``listener(event, payload)`` hears ``start``, ``step`` and ``finish``.
+    """Run ``scenario`` on ``target``. ``listener(event, payload)`` hears ``start``, ``before`` (``(spec, result)``,
+    just before a step runs), ``step`` and ``finish``.
 
     Raises :class:`TargetError` when the target cannot be used at all (nothing ran).
     """
@@ -145,6 +146,7 @@ def run(
                     step_result.outcome = SKIPPED
                     step_result.reason = "fake-only step (simulator control); skipped on a live target"
                 else:
+                    notify("before", (spec, step_result))  # a listener may pause here (run --step)
                     _run_step(spec, step_result, session, variables)
                     stopped = step_result.outcome in (FAILED, ERROR)
                 notify("step", step_result)
