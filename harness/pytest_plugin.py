@@ -2,9 +2,12 @@
 
 Fixtures:
 
-* ``fake_cloud`` — a fresh :class:`~simulator.cloud.FakeCloud` (seed 0) per test with ``cloud.mock()`` active, so
-  any httpx code in the test that calls ``https://prod.core.sphere.azure.net``, ``https://management.azure.com``
-  or ``https://<app>.azureiotcentral.com`` reaches the fake;
+* ``fake_cloud`` — a fresh, empty :class:`~simulator.cloud.FakeCloud` (seed 0) per test with ``cloud.mock()``
+  active, so any httpx code in the test that calls ``https://prod.core.sphere.azure.net``,
+  ``https://management.azure.com`` or ``https://<app>.azureiotcentral.com`` reaches the fake;
+* ``fake_world`` — the same world holding a tenant with an Administrator and an IoT Central app, as a served
+  world does (:class:`~simulator.control.WorldDefaults`: ``.tenant.tenant_id``, ``.tenant.token``,
+  ``.tenant.arm_token``, ``.app.subdomain``, ``.app.api_token``; the world itself is ``fake_cloud``);
 * ``served_cloud`` — one world served over HTTPS on loopback for the whole session (a
   :class:`~simulator.server.ServedCloud`: ``.endpoints``, ``.ca_bundle``, ``.cloud``; no MQTT listener);
 * ``faults`` — the ``fake_cloud``'s :class:`~simulator.faults.FaultInjector` (``faults.add({...})``, ``.list()``,
@@ -15,9 +18,18 @@ Fixtures:
 Markers: ``fake_only`` (the test needs the simulator control surface; skipped with ``--harness-target live``) and
 ``served`` (the test opens sockets on loopback).
 
+**Cost.** Installing the package registers this plugin in every pytest run of the environment, so this module
+imports only pytest: each fixture imports the harness or the fakes when a test first asks for it. A run that uses
+none of them pays nothing (``bench/startup.py`` compares pytest start-up with and without ``-p no:sphere_harness``).
+
 Example::
 
     import httpx
+
+    def test_my_onboarding_code(fake_world):
+        tenants = httpx.get("https://prod.core.sphere.azure.net/v2/tenants",
+                            headers={"Authorization": f"Bearer {fake_world.tenant.token}"}).json()
+        assert tenants[0]["Id"] == fake_world.tenant.tenant_id
 
     def test_seed_workflow(run_scenario):
         result = run_scenario("enable-trust", seed=7)
@@ -59,6 +71,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "served: starts real HTTPS/MQTT listeners on loopback")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    from harness._version import __version__
+
+    return f"sphere-harness {__version__} (default target {config.getoption(TARGET_OPTION, 'fake')})"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption(TARGET_OPTION, "fake") != "live":
         return
@@ -76,6 +94,14 @@ def fake_cloud() -> Iterator[Any]:
     cloud = FakeCloud(seed=0)
     with cloud.mock():
         yield cloud
+
+
+@pytest.fixture
+def fake_world(fake_cloud: Any) -> Any:
+    """``fake_cloud`` with a tenant (and its Administrator's tokens) and an IoT Central app (and an API token)."""
+    from simulator.control import ensure_defaults
+
+    return ensure_defaults(fake_cloud)
 
 
 @pytest.fixture

@@ -13,8 +13,11 @@ Console::
            +false
     FAILED enable-trust at step 11 (the primary certificate is verified, line 68): 10 passed, 1 failed, 0 skipped
 
-JSON (``--report-json``) is ``{"passed": bool, "scenarios": [Result.to_json(), …]}``. JUnit (``--junit``) has one
-``<testsuite>`` per scenario and one ``<testcase>`` per step, with ``<failure>``/``<error>``/``<skipped>``.
+JSON (``--report-json``) is ``{"passed": bool, "version", "scenarios": [Result.to_json(), …]}``: every step's
+inputs, saved value and HTTP exchanges. JUnit (``--junit``) has one ``<testsuite>`` per scenario (``timestamp``,
+``hostname``) and one ``<testcase>`` per step, with ``<failure>``/``<error>``/``<skipped>`` (the message and the
+diff) and a ``<system-out>`` holding the step's inputs and value. HTML (``--report-html``) is one self-contained page
+(:mod:`harness.report_html`). A scenario file that did not validate is an errored scenario in each of them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from harness.runner import ERROR, FAILED, PASSED, SKIPPED, Result, StepResult
+from harness.results import ERROR, FAILED, PASSED, SKIPPED, Result, StepResult, jsonable
 
 SYMBOLS = {PASSED: ("✓", "green"), FAILED: ("✗", "red"), ERROR: ("!", "red bold"), SKIPPED: ("-", "yellow")}
 
@@ -47,6 +50,8 @@ class ConsoleReporter:
             self.finish(payload)
 
     def start(self, result: Result) -> None:
+        if result.invalid:
+            return
         self.console.print(
             f"[bold]{escape(result.scenario)}[/] on [cyan]{result.target}[/] (seed {result.seed}) — "
             f"files in {escape(str(result.workdir))}"
@@ -89,7 +94,25 @@ def _line_style(line: str) -> str | None:
 
 
 def to_json(results: list[Result]) -> dict[str, Any]:
-    return {"passed": all(r.passed for r in results), "scenarios": [r.to_json() for r in results]}
+    from harness._version import __version__
+
+    return {
+        "passed": all(r.passed for r in results),
+        "version": __version__,
+        "scenarios": [r.to_json() for r in results],
+    }
+
+
+def step_output(step: StepResult) -> str:
+    """What a step took and gave, as the text of its JUnit ``<system-out>``."""
+    parts = [f"inputs: {json.dumps(jsonable(step.inputs), indent=2, sort_keys=True)}"]
+    if step.outcome == PASSED:
+        label = f"value (saved as {step.save_as})" if step.save_as else "value"
+        parts.append(f"{label}: {json.dumps(jsonable(step.value), indent=2, sort_keys=True)}")
+    for exchange in step.exchanges:
+        request, response = exchange.get("request", {}), exchange.get("response") or {}
+        parts.append(f"{request.get('method', '?')} {request.get('url', '?')} -> {response.get('status', '-')}")
+    return "\n".join(parts) + "\n"
 
 
 def write_json(results: list[Result], path: str | Path) -> Path:
@@ -112,19 +135,25 @@ def junit_xml(results: list[Result]) -> ET.Element:
         }
         for key, value in counts.items():
             totals[key] += value
+        if result.error:
+            counts["tests"] += 1
+            totals["tests"] += 1
         suite = ET.SubElement(
             suites,
             "testsuite",
             name=f"{result.scenario} [{result.target}]",
+            timestamp=result.started_at.replace(microsecond=0, tzinfo=None).isoformat(),
+            hostname=result.hostname,
             time=f"{result.seconds:.3f}",
             file=result.source,
             **{k: str(v) for k, v in counts.items()},
         )
         properties = ET.SubElement(suite, "properties")
         for key, value in (("seed", result.seed), ("target", result.target), ("workdir", result.workdir)):
-            ET.SubElement(properties, "property", name=key, value=str(value))
+            ET.SubElement(properties, "property", name=key, value="" if value is None else str(value))
         if result.error:
-            case = ET.SubElement(suite, "testcase", name="(target)", classname=result.scenario, time="0")
+            label = "(scenario file)" if result.invalid else "(target)"
+            case = ET.SubElement(suite, "testcase", name=label, classname=result.scenario, time="0", file=result.source)
             ET.SubElement(case, "error", message=result.error.splitlines()[0]).text = result.error
         for step in result.steps:
             case = ET.SubElement(
@@ -142,6 +171,8 @@ def junit_xml(results: list[Result]) -> ET.Element:
                 ET.SubElement(case, tag, message=message).text = step.error
             elif step.outcome == SKIPPED:
                 ET.SubElement(case, "skipped", message=step.reason or "skipped")
+            if step.outcome != SKIPPED:
+                ET.SubElement(case, "system-out").text = step_output(step)
     for key, value in totals.items():
         suites.set(key, str(value))
     return suites
@@ -153,4 +184,14 @@ def write_junit(results: list[Result], path: str | Path) -> Path:
     tree = ET.ElementTree(junit_xml(results))
     ET.indent(tree)
     tree.write(target, encoding="utf-8", xml_declaration=True)
+    return target
+
+
+def write_html(results: list[Result], path: str | Path) -> Path:
+    """One self-contained HTML page of the run (no external assets): see :mod:`harness.report_html`."""
+    from harness.report_html import render_html
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_html(to_json(results)), encoding="utf-8")
     return target

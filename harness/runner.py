@@ -25,89 +25,19 @@ import secrets
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from harness.clients.errors import HarnessClientError, ServiceError, TransportFailure
-from harness.scenario import Scenario, ScenarioError, StepSpec, find_scenario, load_scenario
+from harness.results import ERROR, FAILED, PASSED, SKIPPED, Result, StepResult
+from harness.scenario import Scenario, ScenarioError, StepSpec, find_scenario, load_scenario, with_vars
 from harness.steps import StepContext, StepFailure, registry
 from harness.targets import Session, Target, TargetError, make_target
 from harness.variables import VariableError, substitute
-
-PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
-
-
-@dataclass
-class StepResult:
-    index: int
-    kind: str
-    name: str
-    line: int
-    outcome: str = SKIPPED
-    seconds: float = 0.0
-    error: str | None = None
-    reason: str | None = None
-    value: Any = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index + 1,
-            "kind": self.kind,
-            "name": self.name,
-            "line": self.line,
-            "outcome": self.outcome,
-            "seconds": round(self.seconds, 6),
-            "error": self.error,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class Result:
-    """The outcome of one scenario run."""
-
-    scenario: str
-    source: str
-    target: str
-    seed: int
-    workdir: Path
-    steps: list[StepResult] = field(default_factory=list)
-    variables: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    error: str | None = None
-    cleanups: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """True when no step failed or crashed, the target opened, and every live cleanup worked."""
-        return (
-            self.error is None
-            and all(step.outcome in (PASSED, SKIPPED) for step in self.steps)
-            and all(c.get("ok") for c in self.cleanups)
-        )
-
-    @property
-    def failed_step(self) -> StepResult | None:
-        return next((s for s in self.steps if s.outcome in (FAILED, ERROR)), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario,
-            "source": self.source,
-            "target": self.target,
-            "seed": self.seed,
-            "workdir": str(self.workdir),
-            "passed": self.passed,
-            "seconds": round(self.seconds, 6),
-            "error": self.error,
-            "steps": [s.to_json() for s in self.steps],
-            "cleanups": self.cleanups,
-        }
-
 
 Listener = Callable[[str, Any], None]
 
@@ -130,13 +60,14 @@ def run(
     folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()
     result = Result(scenario.name, scenario.source, target.name, seed, folder)
-    result.steps = [StepResult(s.index, s.kind, s.name, s.line) for s in scenario.steps]
+    result.steps = [StepResult(s.index, s.kind, s.name, s.line, save_as=s.save_as) for s in scenario.steps]
     notify = listener or (lambda event, payload: None)
     notify("start", result)
     started = time.perf_counter()
     try:
         with target.session(scenario, seed=seed, workdir=folder) as session:
             variables = session.builtin_variables()
+            variables.update(scenario.vars)
             result.variables = variables
             stopped = False
             for spec, step_result in zip(scenario.steps, result.steps, strict=True):
@@ -161,10 +92,12 @@ def run(
 def _run_step(spec: StepSpec, outcome: StepResult, session: Session, variables: dict[str, Any]) -> None:
     step_type = registry()[spec.kind]
     started = time.perf_counter()
+    outcome.started_at = datetime.now(UTC)
     where = f"{spec.kind} (line {spec.line})"
     try:
         try:
             raw = substitute(spec.args, variables)
+            outcome.inputs = raw
             args = step_type.args.model_validate(raw)
         except (VariableError, ValidationError) as exc:
             raise StepFailure(f"invalid arguments for {where}: {_first_error(exc)}") from None
@@ -255,14 +188,19 @@ def run_scenario(
     *,
     live_config: str | Path | None = None,
     opt_in: bool = False,
+    variables: Mapping[str, Any] | None = None,
 ) -> Result:
     """Load and run a scenario by name (``enable-trust``) or path; the Python API of the harness.
 
     ``target`` is ``"fake"`` (default), ``"served"``, ``"live"`` or a :class:`~harness.targets.Target`. With
-    ``console=True`` each step is printed as it finishes. Raises :class:`ScenarioError` for an invalid scenario
-    and :class:`TargetError` for a target that cannot be used (e.g. live without the opt-in).
+    ``console=True`` each step is printed as it finishes. ``variables`` overrides the scenario's ``vars:``
+    (``{"group": "lab-1"}``; a name the scenario does not declare is a :class:`ScenarioError`). Raises
+    :class:`ScenarioError` for an invalid scenario and :class:`TargetError` for a target that cannot be used (e.g.
+    live without the opt-in).
     """
     scenario = load_scenario(find_scenario(name_or_path))
+    if variables:
+        scenario = with_vars(scenario, variables)
     chosen = target if isinstance(target, Target) else make_target(target, live_config=live_config, opt_in=opt_in)
     listener = None
     if console:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,29 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from harness.scenario_files import (
+    ScenarioError,
+    expand_scenarios,
+    find_scenario,
+    list_scenarios,
+    scenario_dirs,
+)
 from harness.variables import references
+
+__all__ = [
+    "ExpectedError",
+    "Given",
+    "Scenario",
+    "ScenarioError",
+    "StepSpec",
+    "expand_scenarios",
+    "find_scenario",
+    "list_scenarios",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_dirs",
+    "with_vars",
+]
 
 META_KEYS = frozenset({"name", "save_as", "expect_error"})
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -59,17 +82,6 @@ BUILTIN_VARIABLES = frozenset({"tenant", "tenants", "app", "apps", "workdir", "r
 MAX_NODES = 100_000
 
 Path_ = tuple[str | int, ...]
-
-
-class ScenarioError(Exception):
-    """A scenario that cannot be run as written: ``source:line: message``."""
-
-    def __init__(self, source: str, line: int | None, message: str) -> None:
-        self.source = source
-        self.line = line
-        self.message = message
-        where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {message}")
 
 
 # -- YAML with line numbers ------------------------------------------------------------------------------------
@@ -231,8 +243,20 @@ class _Document(_Strict):
     name: str | None = None
     description: str = ""
     seed: int | None = None
+    #: scenario variables with their defaults; ``--var name=value`` (or ``variables=``) overrides them
+    vars: dict[str, Any] = Field(default_factory=dict)
     given: Given = Field(default_factory=Given)
     steps: list[Any] = Field(min_length=1)
+
+    @field_validator("vars")
+    @classmethod
+    def _variable_names(cls, values: dict[str, Any]) -> dict[str, Any]:
+        for name in values:
+            if not isinstance(name, str) or not VARIABLE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a variable name (letters, digits and _)")
+            if name in BUILTIN_VARIABLES:
+                raise ValueError(f"`{name}` is a built-in variable")
+        return values
 
 
 # -- the loaded scenario ---------------------------------------------------------------------------------------
@@ -261,10 +285,29 @@ class Scenario:
     seed: int | None
     given: Given
     steps: list[StepSpec]
+    vars: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fake_only(self) -> bool:
         return all(step.fake_only for step in self.steps)
+
+
+def with_vars(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
+    """``scenario`` with some of its ``vars:`` given other values (``--var name=value``).
+
+    Only declared variables can be set: a name the scenario does not declare is a :class:`ScenarioError` naming the
+    close ones, so a typo on the command line cannot silently leave the default in place.
+    """
+    unknown = [name for name in overrides if name not in scenario.vars]
+    if unknown:
+        name = unknown[0]
+        declared = ", ".join(sorted(scenario.vars)) or "none (add a `vars:` section)"
+        hint = _close(name, scenario.vars)
+        message = f"--var {name}: the scenario declares no variable {name!r}{hint}; declared: {declared}"
+        raise ScenarioError(scenario.source, None, message)
+    changed = copy.copy(scenario)
+    changed.vars = {**scenario.vars, **overrides}
+    return changed
 
 
 def parse_scenario(text: str, source: str = "<scenario>", *, default_name: str | None = None) -> Scenario:
@@ -275,11 +318,11 @@ def parse_scenario(text: str, source: str = "<scenario>", *, default_name: str |
     try:
         document = _Document.model_validate(data)
     except ValidationError as exc:
-        raise _from_validation(exc, (), lines, source) from None
+        raise _from_validation(exc, (), lines, source, model=_Document) from None
     if document.given.settings:
         _check_settings(document.given.settings, lines, source)
     steps = [_parse_step(raw, i, lines, source) for i, raw in enumerate(document.steps)]
-    _check_variables(steps, source)
+    _check_variables(steps, source, document.vars)
     return Scenario(
         name=document.name or default_name or Path(source).stem,
         description=document.description.strip(),
@@ -287,6 +330,7 @@ def parse_scenario(text: str, source: str = "<scenario>", *, default_name: str |
         seed=document.seed,
         given=document.given,
         steps=steps,
+        vars=document.vars,
     )
 
 
@@ -314,39 +358,6 @@ def load_scenario(path: str | Path) -> Scenario:
     return copy.deepcopy(parsed)
 
 
-def scenario_dirs() -> list[Path]:
-    """Where scenario names are looked up: ``./scenarios`` then the project's own ``scenarios/``."""
-    here = Path(__file__).resolve().parent.parent / "scenarios"
-    dirs = [Path.cwd() / "scenarios", here]
-    return list(dict.fromkeys(d.resolve() for d in dirs))
-
-
-def find_scenario(name_or_path: str | Path) -> Path:
-    """A scenario file by path, or by name (``enable-trust`` → ``scenarios/enable-trust.yaml``)."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
-        if not candidate.exists():
-            raise ScenarioError(str(candidate), None, "no such file")
-        return candidate
-    for directory in scenario_dirs():
-        for suffix in (".yaml", ".yml"):
-            path = directory / f"{name_or_path}{suffix}"
-            if path.exists():
-                return path
-    known = ", ".join(sorted(name for name, _ in list_scenarios())) or "none"
-    raise ScenarioError(str(name_or_path), None, f"no scenario file or known scenario by that name (known: {known})")
-
-
-def list_scenarios() -> list[tuple[str, Path]]:
-    """(name, path) of every scenario file in :func:`scenario_dirs`, first directory winning."""
-    seen: dict[str, Path] = {}
-    for directory in scenario_dirs():
-        if directory.is_dir():
-            for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-                seen.setdefault(path.stem, path)
-    return sorted(seen.items())
-
-
 # -- helpers ---------------------------------------------------------------------------------------------------
 
 
@@ -359,9 +370,24 @@ def _parse_step(raw: Any, index: int, lines: dict[Path_, int], source: str) -> S
         kind, args, meta = raw, {}, {}
     elif isinstance(raw, dict):
         actions = [key for key in raw if key not in META_KEYS]
+        if len(actions) > 1:  # one is the kind; another may be a misspelt `name`, `save_as` or `expect_error`
+            from harness.steps import registry
+
+            kinds = registry()
+            for key in actions:
+                hint = _close(str(key), META_KEYS)
+                if hint and key not in kinds:
+                    raise ScenarioError(
+                        source, lines.get((*path, key), line), f"step {index + 1}: unknown step field {key!r}{hint}"
+                    )
         if len(actions) != 1:
             found = ", ".join(map(str, actions)) or "none"
-            raise ScenarioError(source, line, f"step {index + 1}: expected exactly one step kind, found {found}")
+            raise ScenarioError(
+                source,
+                line,
+                f"step {index + 1}: expected exactly one step kind (plus `name`, `save_as`, `expect_error`), "
+                f"found {found}",
+            )
         kind = actions[0]
         if not isinstance(kind, str):
             raise ScenarioError(source, line, f"step {index + 1}: the step kind must be a name, not {kind!r}")
@@ -394,7 +420,7 @@ def _parse_step(raw: Any, index: int, lines: dict[Path_, int], source: str) -> S
         try:
             expect_error = ExpectedError.model_validate(meta["expect_error"])
         except ValidationError as exc:
-            raise _from_validation(exc, (*path, "expect_error"), lines, source) from None
+            raise _from_validation(exc, (*path, "expect_error"), lines, source, model=ExpectedError) from None
     args_path = (*path, kind)
     _check_args(step_type.args, args, args_path, lines, source, f"step {index + 1} ({kind})")
     return StepSpec(
@@ -426,7 +452,9 @@ def _check_args(model: type[BaseModel], args: dict[str, Any], path: Path_, lines
         if key not in aliases:
             expected = ", ".join(sorted(fields)) or "no arguments"
             raise ScenarioError(
-                source, _nearest_line(lines, (*path, key)), f"{what}: unknown argument {key!r}; expected {expected}"
+                source,
+                _nearest_line(lines, (*path, key)),
+                f"{what}: unknown argument {key!r}{_close(str(key), aliases)}; expected {expected}",
             )
     if references(args):
         for name, info in fields.items():
@@ -436,7 +464,7 @@ def _check_args(model: type[BaseModel], args: dict[str, Any], path: Path_, lines
     try:
         model.model_validate(args)
     except ValidationError as exc:
-        raise _from_validation(exc, path, lines, source, prefix=f"{what}: ") from None
+        raise _from_validation(exc, path, lines, source, prefix=f"{what}: ", model=model) from None
 
 
 def _check_settings(settings: dict[str, Any], lines: dict[Path_, int], source: str) -> None:
@@ -448,8 +476,8 @@ def _check_settings(settings: dict[str, Any], lines: dict[Path_, int], source: s
         raise ScenarioError(source, lines.get(("given", "settings")), f"given.settings: {exc}") from None
 
 
-def _check_variables(steps: list[StepSpec], source: str) -> None:
-    defined = set(BUILTIN_VARIABLES)
+def _check_variables(steps: list[StepSpec], source: str, declared: Mapping[str, Any] | None = None) -> None:
+    defined = set(BUILTIN_VARIABLES) | set(declared or ())
     for step in steps:
         for name in sorted(references(step.args)):
             if name not in defined:
@@ -457,14 +485,22 @@ def _check_variables(steps: list[StepSpec], source: str) -> None:
                 raise ScenarioError(
                     source,
                     line,
-                    f"step {step.index + 1} ({step.kind}) uses {{{name}}}, but no earlier step saves it "
-                    f"(add `save_as: {name}` to the step that produces it)",
+                    f"step {step.index + 1} ({step.kind}) uses {{{name}}}, but no earlier step saves it"
+                    f"{_close(name, defined)} (add `save_as: {name}` to the step that produces it, or declare it "
+                    f"under `vars:`)",
                 )
         if step.save_as:
             defined.add(step.save_as)
 
 
-def _from_validation(exc: ValidationError, base: Path_, lines: dict[Path_, int], source: str, prefix: str = ""):
+def _from_validation(
+    exc: ValidationError,
+    base: Path_,
+    lines: dict[Path_, int],
+    source: str,
+    prefix: str = "",
+    model: type[BaseModel] | None = None,
+):
     errors = exc.errors()
     # an unknown field is usually a typo of a missing one: name it first
     error = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
@@ -480,7 +516,10 @@ def _from_validation(exc: ValidationError, base: Path_, lines: dict[Path_, int],
     if error.get("type") == "value_error":  # a model validator's own sentence: drop pydantic's "Value error, "
         message = str(message).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
-        message = "unknown field"
+        known = _field_names(model, loc[:-1]) if model is not None and loc else set()
+        message = f"unknown field{_close(str(loc[-1]), known) if loc else ''}"
+        if known:
+            message += f"; expected {', '.join(sorted(known))}"
     elif error.get("type") == "missing":
         message = "required field is missing"
     return ScenarioError(source, line, f"{prefix}{where}: {message}")
@@ -488,6 +527,44 @@ def _from_validation(exc: ValidationError, base: Path_, lines: dict[Path_, int],
 
 def _kind(value: Any) -> str:
     return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def _close(word: str, candidates: Any) -> str:
+    """`` (did you mean x?)`` when ``word`` looks like a misspelling of one of ``candidates``, else empty."""
+    import difflib
+
+    close = difflib.get_close_matches(word, [str(c) for c in candidates], n=3, cutoff=0.7)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
+    """The field names of the model found at ``loc`` inside ``model`` (through lists, dicts and optionals)."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return set()
+            current = info.annotation
+            continue
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        origin = typing.get_origin(current)
+        if origin in (list, tuple) and args:
+            current = args[0]
+        elif origin is dict and len(args) == 2:
+            current = args[1]
+        elif args:
+            current = args[0]
+        else:
+            return set()
+    while not (isinstance(current, type) and issubclass(current, BaseModel)):
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        if not args:
+            return set()
+        current = args[0]
+    return {info.alias or name for name, info in current.model_fields.items()}
 
 
 def _suggest(kind: str, steps: dict[str, Any]) -> str:

@@ -110,11 +110,20 @@ class Settings:
         for section, values in (data or {}).items():
             current = getattr(settings, section, None)
             if current is None or not is_dataclass(current):
-                raise ValueError(f"unknown settings section {section!r} (expected one of pki, sphere, central, dps)")
+                hint = _did_you_mean(str(section), ("pki", "sphere", "central", "dps"))
+                raise ValueError(f"unknown settings section {section!r}{hint} (expected pki, sphere, central or dps)")
             known = {f.name for f in fields(current)}
-            unknown = set(values or {}) - known
+            unknown = sorted(set(values or {}) - known)
             if unknown:
-                raise ValueError(f"unknown {section} setting(s): {', '.join(sorted(unknown))}")
+                hint = _did_you_mean(str(unknown[0]), known)
+                raise ValueError(f"unknown {section} setting(s): {', '.join(unknown)}{hint}")
             coerced = {k: tuple(v) if isinstance(getattr(current, k), tuple) else v for k, v in values.items()}
             setattr(settings, section, replace(current, **coerced))
         return settings
+
+
+def _did_you_mean(word: str, known: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(known), n=3, cutoff=0.7)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""

@@ -1,2 +1,4 @@
-"""Subcommands of ``sphere-harness`` that live in their own modules (each registered in ``harness/cli.py`` with a
-line or two, importing nothing heavy until a command runs)."""
+"""The ``sphere-harness`` commands, one module each, registered (and imported lazily) by :mod:`harness.cli`.
+
+Every module here may import what its command needs at the top: it is only imported when that command runs.
+"""

@@ -7,7 +7,7 @@
     sphere-harness azsphere ca-certificate list                          # the same shims, without PATH
     sphere-harness lab serve --trainees 20 --out lab/                    # a classroom: one world, N trainees
 
-Registered in :mod:`harness.cli` by :func:`register`; everything heavy is imported inside the commands.
+Registered in :data:`harness.cli.COMMANDS` (imported when used); everything heavy is imported inside the commands.
 """
 
 from __future__ import annotations
@@ -155,9 +155,14 @@ def device_connect(
     raise typer.Exit(EXIT_FAILED if failed else EXIT_PASSED)
 
 
-def register(app: typer.Typer, device_app: typer.Typer) -> None:
-    """Add the training commands to the ``sphere-harness`` app (and ``device connect`` to its device group)."""
-    app.add_typer(lab_app, name="lab")
-    app.command("azsphere", context_settings=PASSTHROUGH, add_help_option=False)(azsphere)
-    app.command("az", context_settings=PASSTHROUGH, add_help_option=False)(az)
-    device_app.command("connect")(device_connect)
+def _single(function, name: str, **settings) -> typer.Typer:  # a one-command typer app: loaded as that command
+    app = typer.Typer(add_completion=False)
+    app.command(name, **settings)(function)
+    return app
+
+
+#: registered in :data:`harness.cli.COMMANDS` (loaded when used): ``lab``, ``azsphere`` and ``az``; ``device
+#: connect`` in :data:`harness.commands.device.DEVICE_COMMANDS`
+azsphere_app = _single(azsphere, "azsphere", context_settings=PASSTHROUGH, add_help_option=False)
+az_app = _single(az, "az", context_settings=PASSTHROUGH, add_help_option=False)
+device_connect_app = _single(device_connect, "connect")

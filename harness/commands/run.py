@@ -1,0 +1,151 @@
+"""``sphere-harness run``: run scenarios on a target and report each step (console, JSON, JUnit, HTML).
+
+Every scenario named is loaded first. One that does not validate does not stop the others: it becomes an
+*errored* scenario in every report (with its ``file:line`` and the problem) and the run's exit status is 2, while
+the valid ones still run — so CI sees every finding of a run, not just the first broken file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.commands._common import EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, fail
+
+DEFAULT_SCENARIO = "enable-trust"
+OPT_IN_FLAG = "--i-understand-this-touches-real-resources"  # harness.config.OPT_IN_FLAG (kept import-free here)
+
+
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``("group=lab-1", "count=3")`` → ``{"group": "lab-1", "count": 3}``; values are read as YAML scalars."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE", param_hint="--var")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        values[name.strip()] = value if isinstance(value, str | int | float | bool) or value is None else raw
+    return values
+
+
+@click.command()
+@click.argument("scenarios", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="run every known scenario (see `list`)")
+@click.option("--target", default="fake", show_default=True, help="fake | served | live")
+@click.option("--seed", type=int, default=None, help="seed for names, keys, IDs and codes")
+@click.option(
+    "--var",
+    "var_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="set a variable the scenario declares under `vars:` (repeatable)",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="work folder for downloaded files (default ./sphere-harness-work/<scenario>)",
+)
+@click.option("--report-json", type=click.Path(path_type=Path), default=None, help="write a JSON report here")
+@click.option("--junit", type=click.Path(path_type=Path), default=None, help="write a JUnit XML report here")
+@click.option(
+    "--report-html", type=click.Path(path_type=Path), default=None, help="write a self-contained HTML report here"
+)
+@click.option(OPT_IN_FLAG, "i_understand", is_flag=True, help="allow --target live to create and delete real resources")
+@click.option("--step", is_flag=True, help="pause before each step and show the values after it (training)")
+@click.option(
+    "--live-config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="live configuration file (YAML or endpoints JSON)",
+)
+def run(
+    scenarios: tuple[str, ...],
+    all_: bool,
+    target: str,
+    seed: int | None,
+    var_pairs: tuple[str, ...],
+    workdir: Path | None,
+    report_json: Path | None,
+    junit: Path | None,
+    report_html: Path | None,
+    i_understand: bool,
+    step: bool,
+    live_config: Path | None,
+) -> None:
+    """Run scenarios — names, files or folders; default: the seed workflow enable-trust — and report each step."""
+    from rich.console import Console
+
+    from harness.report import ConsoleReporter, write_html, write_json, write_junit
+    from harness.results import Result
+    from harness.runner import run as run_one
+    from harness.scenario import ScenarioError, expand_scenarios, list_scenarios, load_scenario, with_vars
+    from harness.targets import TargetError, make_target
+
+    overrides = parse_vars(var_pairs)
+    chosen: list[str | Path] = list(scenarios)
+    if all_:
+        chosen += [path for _, path in list_scenarios()]
+    if not chosen:
+        chosen = [DEFAULT_SCENARIO]
+    try:
+        made = make_target(target, live_config=live_config, opt_in=i_understand)
+    except TargetError as exc:
+        raise fail(str(exc)) from None
+
+    console, errors = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+    planned: list[Any] = []  # a Scenario to run, or the Result of a file that cannot run
+    for argument, found in expand_scenarios(chosen):
+        try:
+            if isinstance(found, ScenarioError):
+                raise found
+            scenario = load_scenario(found)
+            if overrides:
+                scenario = with_vars(scenario, overrides)
+            planned.append(scenario)
+        except ScenarioError as exc:
+            click.echo(f"{click.style('error:', fg='red')} {exc}", err=True)
+            name = Path(argument).stem if not isinstance(found, Path) else found.stem
+            planned.append(Result.of_invalid_file(exc.source, name, made.name, str(exc)))
+
+    reporter = ConsoleReporter(console)
+    listen = reporter.listen
+    if step:
+        from harness.lab.stepper import StepThrough
+
+        listen = StepThrough(reporter.listen)
+    results: list[Result] = []
+    runnable = [item for item in planned if not isinstance(item, Result)]
+    for item in planned:
+        if isinstance(item, Result):
+            results.append(item)
+            continue
+        folder = workdir
+        if folder is None:
+            folder = Path.cwd() / "sphere-harness-work" / item.name
+        elif len(runnable) > 1:
+            folder = folder / item.name
+        try:
+            results.append(run_one(item, made, seed=seed, workdir=folder, listener=listen))
+        except TargetError as exc:
+            errors.print(f"[red]error:[/] {exc}", markup=True)
+            raise click.exceptions.Exit(EXIT_INVALID) from None
+    if report_json is not None:
+        write_json(results, report_json)
+    if junit is not None:
+        write_junit(results, junit)
+    if report_html is not None:
+        write_html(results, report_html)
+    if len(results) > 1:
+        passed = sum(1 for r in results if r.passed)
+        console.print(f"{passed} of {len(results)} scenarios passed")
+    if any(r.invalid for r in results):
+        raise click.exceptions.Exit(EXIT_INVALID)
+    raise click.exceptions.Exit(EXIT_PASSED if all(r.passed for r in results) else EXIT_FAILED)

@@ -1,0 +1,70 @@
+"""``sphere-harness serve``: the whole fake world over HTTPS and MQTT/TLS on loopback until interrupted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from harness.commands._common import EXIT_FAILED, EXIT_PASSED, fail
+
+
+def port_hint(message: str) -> str:
+    """How to get past a listener that could not start: name the option that picks its port."""
+    if "in use" not in message.lower():
+        return ""
+    if "MQTT" in message:
+        return " (another MQTT broker or served world holds it: choose another with --mqtt-port, 0 for a free one)"
+    return " (choose another first port with --port, or --port 0 for free ports)"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=int, default=0, show_default=True, help="first HTTPS port (0: free ports)")
+@click.option(
+    "--mqtt-port",
+    type=int,
+    default=8883,
+    show_default=True,
+    help="MQTT/TLS port for DPS and the hub (the device SDK needs 8883; 0: a free port)",
+)
+@click.option("--seed", type=int, default=None, help="seed of the world (default: a random one, printed)")
+@click.option(
+    "--endpoints-file", type=click.Path(path_type=Path), default=None, help="write the endpoints JSON here once ready"
+)
+def serve(host: str, port: int, mqtt_port: int, seed: int | None, endpoints_file: Path | None) -> None:
+    """Serve the whole fake world over HTTPS and MQTT/TLS until interrupted (Ctrl-C or SIGTERM → exit 0)."""
+    from simulator.cloud import FakeCloud
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    chosen = seed if seed is not None else secrets.randbelow(2**31)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        cloud = FakeCloud(chosen)
+        try:
+            served = cloud.serve(
+                host=host, port=port, mqtt_port=mqtt_port, endpoints_file=endpoints_file, log_requests=True
+            )
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise fail(f"the world did not start: {exc}{port_hint(str(exc))}", EXIT_FAILED) from None
+        with served:
+            where = f"endpoints in {endpoints_file}" if endpoints_file else "endpoints on stdout"
+            how = "" if seed is not None else f" (random; --seed {chosen} serves the same world again)"
+            click.echo(f"serving the fake world, seed {chosen}{how}; {where}; Ctrl-C to stop", err=True)
+            if endpoints_file is None:
+                click.echo(json.dumps(served.endpoints))
+                sys.stdout.flush()
+            while not stop.wait(0.5):
+                pass
+            click.echo("stopping", err=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    raise click.exceptions.Exit(EXIT_PASSED)

@@ -1,0 +1,135 @@
+"""The command line as a user meets it: version, start-up imports, names/folders/--all, --var, did-you-mean, serve."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.cli import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HEAVY = ("simulator", "httpx", "pydantic", "cryptography", "harness.runner", "harness.steps", "typer", "rich")
+
+
+def imported_after(code: str) -> list[str]:
+    """The heavy modules a fresh interpreter holds after running ``code``."""
+    probe = code + textwrap.dedent(f"""
+        import sys, json
+        heavy = {HEAVY!r}
+        print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy))))
+        """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_version_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    import harness
+    import simulator
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith(f"sphere-harness {harness.__version__} (Python 3.")
+    assert simulator.__version__ == harness.__version__
+
+
+def test_help_and_list_import_neither_the_fakes_nor_the_runner() -> None:
+    assert imported_after("from harness.cli import main; main(['--help'])") == []
+    assert imported_after("from harness.cli import main; main(['list'])") == []
+
+
+def test_the_pytest_plugin_module_imports_only_pytest() -> None:
+    assert imported_after("import harness.pytest_plugin") == []
+
+
+def test_help_lists_every_registered_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_validate_takes_names_folders_and_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "enable-trust"]) == 0
+    assert "valid:" in capsys.readouterr().out
+    assert main(["validate", str(ROOT / "scenarios")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("valid:") == len(list((ROOT / "scenarios").glob("*.yaml")))
+    assert main(["validate", "--all"]) == 0
+    assert main(["validate", "no-such-scenario"]) == 2
+    assert "no scenario file or known scenario by that name" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path)]) == 2  # an empty folder is a mistake, not a pass
+    assert "holds no *.yaml scenario" in capsys.readouterr().err
+
+
+def test_run_a_folder_with_vars(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "mine"
+    write(
+        folder,
+        "a.yaml",
+        """
+        vars: {greeting: hello, size: 1}
+        steps:
+          - expect: {actual: "{greeting}", equals: bye}
+          - expect: {actual: "{size}", equals: 3}
+        """,
+    )
+    write(folder, "b.yaml", "steps:\n  - sim.clock.advance: {by: 1d}\n")
+    work = tmp_path / "work"
+    assert main(["run", str(folder), "--workdir", str(work), "--var", "greeting=bye", "--var", "size=3"]) == 2
+    assert "declares no variable 'greeting'" in capsys.readouterr().err  # b.yaml declares none: invalid input
+    one = ["run", str(folder / "a.yaml"), "--workdir", str(work)]
+    assert main([*one, "--var", "greeting=bye", "--var", "size=3"]) == 0
+    assert main([*one, "--var", "greting=bye"]) == 2
+    assert "(did you mean greeting?)" in capsys.readouterr().err
+    assert main([*one, "--var", "novalue"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "steps:\n  - central.certificate.verify: {group: g, path: p.cer}\n    expect_eror: {status: 400}\n",
+            "unknown step field 'expect_eror' (did you mean expect_error?)",
+        ),
+        ("steps:\n  - central.certificate.get: {group: g, entyr: primary}\n", "(did you mean entry?)"),
+        ("descripton: x\nsteps:\n  - sphere.login\n", "(did you mean description?)"),
+        ("given: {tenants: [{nme: Contoso}]}\nsteps:\n  - sphere.login\n", "(did you mean name?)"),
+        ("given: {settings: {central: {code_reus: true}}}\nsteps:\n  - sphere.login\n", "(did you mean code_reuse"),
+        (
+            "steps:\n  - central.certificate.verify: {group: g, path: p.cer}\n"
+            "    expect_error: {status: 400, cod: X}\n",
+            "(did you mean code?)",
+        ),
+        (
+            "steps:\n  - sphere.ca-certificate.list:\n    save_as: certs\n  - expect: {actual: '{cert}', length: 1}\n",
+            "(did you mean certs?)",
+        ),
+    ],
+)
+def test_did_you_mean_on_every_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    path = write(tmp_path, "typo.yaml", text)
+    assert main(["validate", str(path)]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_serve_names_the_option_for_a_busy_port() -> None:
+    from harness.commands.serve import port_hint
+
+    assert "--mqtt-port" in port_hint("cannot listen for MQTT on 127.0.0.1:8883: [Errno 98] Address already in use")
+    assert "--port" in port_hint("cannot listen for sphere on 127.0.0.1:8443: Address already in use")
+    assert port_hint("something else") == ""

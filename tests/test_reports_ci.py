@@ -1,0 +1,98 @@
+"""Reports CI can read: an invalid file is an errored scenario in every report while the valid ones still run."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.cli import main
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("reports")
+    bad = folder / "bad.yaml"
+    bad.write_text("steps:\n  - sphere.login\n  - central.certificate.get: {group: g, entri: primary}\n")
+    failing = folder / "failing.yaml"
+    failing.write_text(
+        "steps:\n  - sphere.ca-certificate.download:\n    save_as: ca\n"
+        "  - expect: {actual: '{ca.common_name}', equals: nobody}\n    name: the CN is nobody\n"
+    )
+    out = {"json": folder / "r.json", "xml": folder / "r.xml", "html": folder / "r.html"}
+    code = main(
+        [
+            "run",
+            str(bad),
+            "enable-trust",
+            str(failing),
+            "--seed",
+            "5",
+            "--workdir",
+            str(folder / "work"),
+            "--report-json",
+            str(out["json"]),
+            "--junit",
+            str(out["xml"]),
+            "--report-html",
+            str(out["html"]),
+        ]
+    )
+    return {
+        "code": code,
+        "json": json.loads(out["json"].read_text()),
+        "xml": ET.parse(out["xml"]).getroot(),
+        "html": out["html"].read_text(),
+        "bad": str(bad),
+    }
+
+
+def test_an_invalid_file_exits_2_but_the_valid_scenarios_ran(reports: dict) -> None:
+    assert reports["code"] == 2
+    scenarios = reports["json"]["scenarios"]
+    assert [s["scenario"] for s in scenarios] == ["bad", "enable-trust", "failing"]
+    bad, seed, failing = scenarios
+    assert bad["invalid"] is True and bad["steps"] == [] and f"{reports['bad']}:3:" in bad["error"]
+    assert seed["passed"] is True and len(seed["steps"]) == 11
+    assert failing["passed"] is False and failing["steps"][1]["outcome"] == "failed"
+
+
+def test_the_json_report_carries_inputs_and_saved_values(reports: dict) -> None:
+    seed = reports["json"]["scenarios"][1]
+    assert reports["json"]["version"]
+    steps = {s["kind"]: s for s in seed["steps"]}
+    code_step = steps["central.verification-code.generate"]
+    assert code_step["save_as"] == "code" and code_step["inputs"]["group"]
+    code = code_step["value"]
+    proof = steps["sphere.ca-certificate.download-proof"]
+    assert proof["inputs"]["verification_code"] == code  # the placeholder, filled in
+    assert proof["value"]["common_name"] == code and re.fullmatch(r"[0-9A-F]{40}", proof["value"]["thumbprint"])
+    assert steps["central.certificate.verify"]["outcome"] == "passed"
+    assert seed["started_at"] and seed["hostname"]
+
+
+def test_junit_has_timestamp_hostname_system_out_and_the_diff(reports: dict) -> None:
+    suites = reports["xml"]
+    assert suites.get("errors") == "1" and suites.get("failures") == "1"
+    bad, seed, failing = suites.findall("testsuite")
+    for suite in (bad, seed, failing):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp"))
+        assert suite.get("hostname")
+    error = bad.find("testcase/error")
+    assert error is not None and "unknown argument 'entri'" in error.text
+    outputs = [case.findtext("system-out") for case in seed.findall("testcase")]
+    assert all(outputs) and any("value (saved as code)" in text for text in outputs)
+    failure = failing.find("testcase/failure")
+    assert failure is not None and failure.get("message") == "expected values to be equal"
+    assert '-"nobody"' in failure.text and '+"Microsoft Azure Sphere' in failure.text
+
+
+def test_the_html_report_is_one_self_contained_page(reports: dict) -> None:
+    page = reports["html"]
+    assert page.startswith("<!doctype html>") and "</html>" in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no external assets
+    assert "<details" in page and "central.certificate.verify" in page
+    assert "thumbprint" in page and "Microsoft Azure Sphere" in page  # certificate details
+    assert "invalid" in page and "expected values to be equal" in page
