@@ -81,6 +81,16 @@ class LazyGroup(click.Group):
             self.commands[cmd_name] = load_command(self.lazy[cmd_name][0])
         return self.commands.get(cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # typer has its own Exit and Abort (not click's): translate them for click
+            if type(exc).__module__.startswith("typer") and type(exc).__name__ == "Exit":
+                raise click.exceptions.Exit(getattr(exc, "exit_code", 0)) from None
+            if type(exc).__module__.startswith("typer") and type(exc).__name__ == "Abort":
+                raise click.Abort() from None
+            raise
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
         extra = sorted(item for item in self.commands.items() if item[0] not in self.lazy)
