@@ -12,7 +12,6 @@ import click
 from harness.cli import LazyGroup
 from harness.commands._common import EXIT_FAILED, fail
 
-
 #: ``device`` subcommands that live in other modules (imported when used), as in :data:`harness.cli.COMMANDS`
 DEVICE_COMMANDS: dict[str, tuple[str, str]] = {
     "connect": ("harness.commands.lab:device_connect_app", "Connect simulated devices (DPS over MQTT/TLS)."),
