@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("harness.commands.scenarios:schema", "Print the JSON Schema of scenario files (for editors)."),
     "serve": ("harness.commands.serve:serve", "Serve the whole fake world over HTTPS and MQTT/TLS until interrupted."),
     "device": ("harness.commands.device:device", "Simulated Sphere devices of a served world."),
+    "inspect": ("harness.commands.inspect:inspect", "Show what a served world holds and the requests it answered."),
     "lab": ("harness.commands.lab:lab_app", "The training lab: the unit's azsphere and az commands in a shell."),
     "azsphere": ("harness.commands.lab:azsphere_app", "The lab's azsphere commands (inside a lab; see 'lab env')."),
     "az": ("harness.commands.lab:az_app", "The lab's 'az sphere' commands (inside a lab; see 'lab env')."),

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from simulator.clock import Clock
 from simulator.entropy import Entropy
 from simulator.faults import FaultInjector
+from simulator.journal import RequestJournal
 from simulator.settings import Settings
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ class FakeCloud:
         if seed is not None and seed != self.seed:
             raise ValueError(f"{store.directory} holds a world with seed {self.seed}, not {seed}")
         object.__setattr__(self, "_store", store)
+
+    @cached_property
+    def journal(self) -> RequestJournal:
+        """The world's request journal (:mod:`simulator.journal`): runtime-only, never persisted or dumped."""
+        return RequestJournal()
 
     @property
     def identity(self) -> bytes | None:
@@ -185,6 +191,7 @@ class FakeCloud:
         with self.lock:
             self.entropy = Entropy(self.seed, secret=os.urandom(16))
             self.faults = FaultInjector(self.entropy.fork("faults"))
+            self.journal.clear()
             self._build_models()
             self._forget_adapters()
 
@@ -195,7 +202,8 @@ class FakeCloud:
     # -- wire adapters (ASGI apps), built once per world --------------------------------------------------
 
     def _adapter(self, module_name: str, service: str):
-        """Build one service adapter and wrap it in the fault layer (:mod:`simulator.fault_middleware`).
+        """Build one service adapter and wrap it in the fault layer (:mod:`simulator.fault_middleware`), and that in
+        the request journal (:mod:`simulator.journal`), which so sees every request, faulted ones included.
 
         The adapter module provides ``build_app(cloud)`` and ``error_response(request, status, code, message)``
         (its own wire error shape), which injected ``status`` faults answer with.
@@ -203,11 +211,12 @@ class FakeCloud:
         import importlib
 
         from simulator.fault_middleware import FaultMiddleware
+        from simulator.journal import JournalMiddleware
 
         module = importlib.import_module(module_name)
-        return FaultMiddleware(
-            module.build_app(self), cloud=self, service=service, error_response=module.error_response
-        )
+        app = module.build_app(self)
+        faulted = FaultMiddleware(app, cloud=self, service=service, error_response=module.error_response)
+        return JournalMiddleware(faulted, cloud=self, service=service, routes=list(getattr(app, "routes", [])))
 
     @cached_property
     def legacy_app(self):
@@ -228,6 +237,21 @@ class FakeCloud:
     def dps_app(self):
         """The DPS device HTTPS API (``https://global.azure-devices-provisioning.net/{idScope}/...``)."""
         return self._adapter("simulator.dps.https_api", "dps")
+
+    # -- see what happened -------------------------------------------------------------------------------
+
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """The request journal, oldest first (``service=``, ``operation=``, ``method=``, ``status=``, ``path=``,
+        ``since=``, ``limit=``); ``cloud.journal.clear()`` forgets it. Same as ``GET /_sim/requests``."""
+        return [entry.to_json() for entry in self.journal.entries(**filters)]
+
+    def state(self) -> dict[str, Any]:
+        """A readable view of what the world holds — tenants, CA generations, groups, entries, codes, devices,
+        registrations — without private keys or tokens. Same as ``GET /_sim/state``."""
+        from simulator.world_view import world_view
+
+        with self.lock:
+            return world_view(self)
 
     # -- ways in ------------------------------------------------------------------------------------------
 

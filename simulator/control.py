@@ -28,6 +28,9 @@ faithful to Azure. Two forms, same semantics:
 ``GET  /_sim/devices/{id}``       a device's fresh daily certificate chain once it is claimed (what its attestation
                                   would give it): ``{"id", "tenant_id", "certificate_chain_pem"}``; 409 unclaimed
 ``GET/POST/DELETE /_sim/faults``  fault rules (:mod:`simulator.faults`); ``DELETE /_sim/faults/{id}`` removes one
+``GET  /_sim/requests``           the request journal (:mod:`simulator.journal`): ``?service= operation= method=
+                                  status= path= since= limit=``; ``DELETE`` clears it (``?service=`` one service)
+``GET  /_sim/state``              what the world holds, readably, no keys or tokens (:mod:`simulator.world_view`)
 ================================  ===========================================================================
 
 Errors are ``{"error": {"code", "message"}}`` with 400 (bad input), 404 (unknown tenant, rule or path), 405 or
@@ -487,6 +490,56 @@ def _model_exceptions() -> list[type[Exception]]:
     return found
 
 
+JOURNAL_FILTERS = {
+    "service": str,
+    "operation": str,
+    "method": str,
+    "status": int,
+    "path": str,
+    "since": int,
+    "limit": int,
+}
+
+
+async def requests_journal(request: Request) -> Response:
+    """``GET /_sim/requests`` — the request journal, filtered by query parameters; ``DELETE`` clears it."""
+    cloud = request.app.state.cloud
+    params = dict(request.query_params)
+    allowed = {"service"} if request.method == "DELETE" else set(JOURNAL_FILTERS)
+    bad = sorted(set(params) - allowed)
+    if bad:
+        expected = ", ".join(sorted(allowed))
+        raise ControlError(400, "UnknownField", f"unknown query parameter(s) {', '.join(bad)}; expected {expected}")
+    if request.method == "DELETE":
+        return JSONResponse({"cleared": cloud.journal.clear(params.get("service"))})
+    filters: dict[str, Any] = {}
+    for key, value in params.items():
+        if JOURNAL_FILTERS[key] is int:
+            try:
+                filters[key] = int(value)
+            except ValueError:
+                raise ControlError(400, "InvalidRequest", f"{key} must be an integer, not {value!r}") from None
+        else:
+            filters[key] = value
+    if filters.get("limit", 0) < 0:
+        raise ControlError(400, "InvalidRequest", "limit cannot be negative")
+    entries = cloud.journal.entries(**filters)
+    return JSONResponse(
+        {
+            "requests": [entry.to_json() for entry in entries],
+            "counts": cloud.journal.counts(),
+            "capacity": cloud.journal.capacity,
+        }
+    )
+
+
+async def state_view(request: Request) -> Response:
+    """``GET /_sim/state`` — what the world holds, readably, without keys or tokens (:mod:`simulator.world_view`)."""
+    if request.query_params:
+        raise ControlError(400, "UnknownField", "GET /_sim/state takes no query parameters")
+    return JSONResponse(request.app.state.cloud.state())
+
+
 def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) -> Starlette:
     """The ``/_sim`` API of ``cloud`` as a Starlette app (routes carry the ``/_sim`` prefix themselves).
 
@@ -505,6 +558,8 @@ def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) ->
         Route(f"{p}/devices/{{device_id}}", device, methods=["GET"], name="device"),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"], name="faults"),
         Route(f"{p}/faults/{{rule_id}}", faults, methods=["DELETE"], name="fault"),
+        Route(f"{p}/requests", requests_journal, methods=["GET", "DELETE"], name="requests"),
+        Route(f"{p}/state", state_view, methods=["GET"], name="state"),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ControlError: _control_error,
