@@ -165,6 +165,10 @@ def measure(sizes: Sizes, *, log: bool = True) -> list[tuple[str, str, str, str]
             f"{run.median / floor.median:.1f}× the interpreter",
         )
     )
+    say("5. package start-up (pytest plugin, CLI) …")
+    from bench import startup
+
+    rows.extend(startup.rows(sizes.startup_repetitions, warm=sizes.startup_repetitions > 1))
     return rows
 
 

@@ -57,7 +57,7 @@ from harness.scenario_files import (
     list_scenarios,
     scenario_dirs,
 )
-from harness.variables import references
+from harness.variables import reference_paths, references
 
 __all__ = [
     "ExpectedError",
@@ -476,21 +476,49 @@ def _check_settings(settings: dict[str, Any], lines: dict[Path_, int], source: s
         raise ScenarioError(source, lines.get(("given", "settings")), f"given.settings: {exc}") from None
 
 
+#: the keys of the built-in variables that are mappings (:meth:`harness.targets.TenantBinding.variable` …)
+BUILTIN_KEYS: dict[str, frozenset[str]] = {
+    "tenant": frozenset({"key", "id", "name", "user", "catalog", "subscription_id", "resource_group"}),
+    "app": frozenset({"key", "subdomain", "name", "id_scope"}),
+}
+#: what an ``expect_error`` step saves: the service's error, or the transport failure
+ERROR_KEYS = frozenset({"service", "status", "code", "message", "request_id", "transport", "error", "method", "url"})
+
+
 def _check_variables(steps: list[StepSpec], source: str, declared: Mapping[str, Any] | None = None) -> None:
-    defined = set(BUILTIN_VARIABLES) | set(declared or ())
+    """Every ``{name}`` is saved by an earlier step (or built in, or declared under ``vars:``), and every
+    ``{name.key}`` names a key that value has, when the saving step declares its keys."""
+    from harness.steps import registry
+
+    kinds = registry()
+    keys: dict[str, frozenset[str] | None] = {name: None for name in BUILTIN_VARIABLES}
+    keys.update(BUILTIN_KEYS)
+    keys.update({name: None for name in declared or ()})
     for step in steps:
-        for name in sorted(references(step.args)):
-            if name not in defined:
-                line = next((ln for key, ln in step.arg_lines.items() if name in references(step.args[key])), step.line)
+        for name, first in reference_paths(step.args):
+            line = next((ln for key, ln in step.arg_lines.items() if name in references(step.args[key])), step.line)
+            if name not in keys:
                 raise ScenarioError(
                     source,
                     line,
                     f"step {step.index + 1} ({step.kind}) uses {{{name}}}, but no earlier step saves it"
-                    f"{_close(name, defined)} (add `save_as: {name}` to the step that produces it, or declare it "
+                    f"{_close(name, keys)} (add `save_as: {name}` to the step that produces it, or declare it "
                     f"under `vars:`)",
                 )
+            known = keys[name]
+            if first is not None and known is not None and first not in known:
+                raise ScenarioError(
+                    source,
+                    line,
+                    f"step {step.index + 1} ({step.kind}) uses {{{name}.{first}}}, but {{{name}}} has no key "
+                    f"{first!r}{_close(first, known)}; it has {', '.join(sorted(known))}",
+                )
         if step.save_as:
-            defined.add(step.save_as)
+            saves = kinds[step.kind].saves if step.kind in kinds else None
+            if step.expect_error is not None:
+                keys[step.save_as] = ERROR_KEYS
+            else:
+                keys[step.save_as] = frozenset(saves) if saves is not None else None
 
 
 def _from_validation(

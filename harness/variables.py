@@ -66,6 +66,27 @@ def references(value: Any) -> set[str]:
     return found
 
 
+def reference_paths(value: Any) -> list[tuple[str, str | None]]:
+    """Each placeholder in ``value`` as ``(root, first key)``: ``{e2.verified}`` → ``("e2", "verified")``,
+    ``{devices[0].id}`` and ``{code}`` → ``(root, None)`` (an index, or no accessor, names no key)."""
+    found: list[tuple[str, str | None]] = []
+    if isinstance(value, str):
+        for _, expression in _tokens(value):
+            if expression is None:
+                continue
+            match = _EXPRESSION.match(expression)
+            assert match is not None
+            first = _ACCESSOR.match(match.group(2))
+            found.append((match.group(1), first.group(1) if first is not None else None))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            found.extend(reference_paths(item))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found.extend(reference_paths(item))
+    return found
+
+
 def escape(text: str) -> str:
     """``text`` with its braces doubled, so :func:`substitute` gives back ``text`` exactly."""
     return text.replace("{", "{{").replace("}", "}}")

@@ -317,6 +317,7 @@ def _clock_json(cloud: Any) -> dict[str, Any]:
 
 
 async def health(request: Request) -> Response:
+    """``GET /_sim/health`` — status, the world's now and seed, how many tenants and apps."""
     cloud = request.app.state.cloud
     with cloud.lock:
         body = {
@@ -330,6 +331,7 @@ async def health(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
+    """``POST /_sim/reset`` — forget every tenant, app, device, registration and fault rule."""
     cloud = request.app.state.cloud
     await _json_object(request, allowed=set())
     with cloud.lock:
@@ -346,6 +348,7 @@ async def reset(request: Request) -> Response:
 
 
 async def clock(request: Request) -> Response:
+    """``GET|POST /_sim/clock`` — read the world's clock, or move it forward (``advance``) or to ``set``."""
     cloud = request.app.state.cloud
     if request.method == "POST":
         body = await _json_object(request, allowed={"advance", "set"})
@@ -357,6 +360,7 @@ async def clock(request: Request) -> Response:
 
 
 async def tenants(request: Request) -> Response:
+    """``POST /_sim/tenants`` — a tenant with an Administrator user and its legacy and ARM bearer tokens."""
     cloud = request.app.state.cloud
     body = await _json_object(
         request, allowed={"name", "tenant_id", "email", "subscription_id", "resource_group", "catalog"}
@@ -368,6 +372,7 @@ async def tenants(request: Request) -> Response:
 
 
 async def tokens(request: Request) -> Response:
+    """``POST /_sim/tokens`` — a fresh bearer token for a user and audience."""
     cloud = request.app.state.cloud
     body = await _json_object(request, allowed={"email", "audience"})
     email = _optional(body, "email", str) or DEFAULT_USER_EMAIL
@@ -380,6 +385,7 @@ async def tokens(request: Request) -> Response:
 
 
 async def apps(request: Request) -> Response:
+    """``POST /_sim/apps`` — an IoT Central app and an operator API token for it."""
     cloud = request.app.state.cloud
     body = await _json_object(request, allowed={"subdomain", "name", "auto_approve"})
     access = create_app(
@@ -392,6 +398,7 @@ async def apps(request: Request) -> Response:
 
 
 async def devices(request: Request) -> Response:
+    """``POST /_sim/devices`` — mint simulated devices, optionally claimed (key and certificate chain PEM)."""
     cloud = request.app.state.cloud
     body = await _json_object(request, allowed={"count", "claim", "tenant_id"})
     count = body.get("count", 1)
@@ -418,6 +425,7 @@ def device_chain(cloud: Any, device_id: str) -> DeviceMaterial:
 
 
 async def device(request: Request) -> Response:
+    """``GET /_sim/devices/{device_id}`` — one simulated device's current certificate chain."""
     material = device_chain(request.app.state.cloud, request.path_params["device_id"])
     body = material.to_json()
     del body["key_pem"]

@@ -1,8 +1,10 @@
-"""Every behaviour the reference leaves unverified, as a setting with the documented default.
+"""Every behaviour the real services leave undocumented, as a setting with this project's default.
 
-``shared/reference/open-questions.md`` lists each unknown fact of the real services with the default the
-fakes implement; the IDs in the comments (SL-1, C-7, D-12 …) point there. Defaults are the fakes' own choices
-where the real value is unknown — documentation must not present them as Azure's values.
+``docs/fidelity.md`` explains each setting (generated from this module and ``harness/docgen/fidelity.py``, which
+holds one line per setting: add one when you add a field) and says which defaults are documented facts and which
+are this project's choices; the IDs in the comments (SL-1, C-7, D-12 …) are the developers' question numbers.
+Defaults are the fakes' own choices where the real value is unknown — documentation must not present them as
+Azure's values.
 
 Settings are plain dataclasses, grouped per service, gathered in :class:`Settings`::
 

@@ -117,6 +117,17 @@ def test_run_a_folder_with_vars(tmp_path: Path, capsys: pytest.CaptureFixture[st
             "steps:\n  - sphere.ca-certificate.list:\n    save_as: certs\n  - expect: {actual: '{cert}', length: 1}\n",
             "(did you mean certs?)",
         ),
+        (
+            "steps:\n  - central.certificate.get: {group: g}\n    save_as: e2\n"
+            "  - expect: {actual: '{e2.verifed}', equals: true}\n",
+            "{e2} has no key 'verifed' (did you mean verified?)",
+        ),
+        (
+            "steps:\n  - central.certificate.verify: {group: g, path: p.cer}\n    save_as: refusal\n"
+            "    expect_error: {status: 400}\n  - expect: {actual: '{refusal.cod}', equals: X}\n",
+            "(did you mean code?)",
+        ),
+        ("steps:\n  - expect: {actual: '{tenant.idd}', equals: x}\n", "(did you mean id?)"),
     ],
 )
 def test_did_you_mean_on_every_key(

@@ -63,21 +63,24 @@ class StepType:
     args: type[StepArgs]
     fake_only: bool
     summary: str
+    #: what ``save_as`` stores, when it is a mapping: its keys and what each holds (docs/steps.md, and
+    #: ``validate`` checks ``{name.key}`` against them); None when the value is not a mapping of known keys
+    saves: dict[str, str] | None = None
 
 
 _REGISTRY: dict[str, StepType] = {}
 
 
 def step(
-    kind: str, args: type[StepArgs] = NoArgs, *, fake_only: bool = False
+    kind: str, args: type[StepArgs] = NoArgs, *, fake_only: bool = False, saves: dict[str, str] | None = None
 ) -> Callable[[StepFunction], StepFunction]:
-    """Register ``function`` as step kind ``kind`` (``family.thing.verb``)."""
+    """Register ``function`` as step kind ``kind`` (``family.thing.verb``); ``saves`` names the keys of its value."""
 
     def register(function: StepFunction) -> StepFunction:
         if kind in _REGISTRY and _REGISTRY[kind].function is not function:
             raise ValueError(f"step kind {kind!r} is registered twice")
         summary = (function.__doc__ or "").strip().splitlines()[0] if function.__doc__ else ""
-        _REGISTRY[kind] = StepType(kind, function, args, fake_only, summary)
+        _REGISTRY[kind] = StepType(kind, function, args, fake_only, summary, saves)
         return function
 
     return register

@@ -28,6 +28,24 @@ from pydantic import model_validator
 from harness.clients.central import certificate_string
 from harness.steps.base import StepArgs, StepContext, StepFailure, step
 
+#: what an enrollment-group step saves: the group as the API answers it (``{group.etag}``)
+GROUP_VALUE = {
+    "id": "the group ID",
+    "displayName": "its display name",
+    "type": "iot or iotEdge",
+    "enabled": "true or false",
+    "attestation": "{type, x509: {signingCertificates}}",
+    "etag": "the group's etag",
+    "idScope": "the app's ID scope",
+}
+#: what a certificate-entry step saves: the entry as the API answers it (``{entry.verified}``)
+ENTRY_VALUE = {
+    "verified": "whether the entry is verified",
+    "info": "certificate facts (sha1Thumbprint …)",
+    "etag": "the entry's etag",
+}
+VERIFY_VALUE = {"verified": "true", "group": "the group ID", "entry": "primary or secondary"}
+
 
 class AppArgs(StepArgs):
     app: str | None = None
@@ -77,7 +95,7 @@ class DeviceArgs(AppArgs):
     id: str
 
 
-@step("central.enrollment-group.create", CreateGroupArgs)
+@step("central.enrollment-group.create", CreateGroupArgs, saves=GROUP_VALUE)
 def group_create(ctx: StepContext, args: CreateGroupArgs) -> dict[str, Any]:
     """Create an enrollment group (IoT Central: Permissions > Device connection groups > + New)."""
     group_id = ctx.session.resource_name(args.id)
@@ -89,7 +107,7 @@ def group_create(ctx: StepContext, args: CreateGroupArgs) -> dict[str, Any]:
     return body
 
 
-@step("central.enrollment-group.get", GroupArgs)
+@step("central.enrollment-group.get", GroupArgs, saves=GROUP_VALUE)
 def group_get(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
     """Read an enrollment group."""
     return ctx.central(args.app).get_group(ctx.session.resource_name(args.id))
@@ -101,7 +119,7 @@ def group_list(ctx: StepContext, args: AppArgs) -> list[dict[str, Any]]:
     return ctx.central(args.app).list_groups()
 
 
-@step("central.enrollment-group.update", UpdateGroupArgs)
+@step("central.enrollment-group.update", UpdateGroupArgs, saves=GROUP_VALUE)
 def group_update(ctx: StepContext, args: UpdateGroupArgs) -> dict[str, Any]:
     """Change a group's display name or enabled flag (JSON merge patch)."""
     patch: dict[str, Any] = {}
@@ -112,7 +130,7 @@ def group_update(ctx: StepContext, args: UpdateGroupArgs) -> dict[str, Any]:
     return ctx.central(args.app).update_group(ctx.session.resource_name(args.id), patch, if_match=args.if_match)
 
 
-@step("central.enrollment-group.delete", GroupArgs)
+@step("central.enrollment-group.delete", GroupArgs, saves={"deleted": "the group ID"})
 def group_delete(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
     """Delete an enrollment group."""
     group_id = ctx.session.resource_name(args.id)
@@ -120,7 +138,7 @@ def group_delete(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
     return {"deleted": group_id}
 
 
-@step("central.certificate.set", SetCertificateArgs)
+@step("central.certificate.set", SetCertificateArgs, saves=ENTRY_VALUE)
 def certificate_set(ctx: StepContext, args: SetCertificateArgs) -> dict[str, Any]:
     """Upload a certificate (e.g. the tenant CA) as the group's primary or secondary entry."""
     certificate = _certificate(ctx, args)
@@ -128,13 +146,13 @@ def certificate_set(ctx: StepContext, args: SetCertificateArgs) -> dict[str, Any
     return ctx.central(args.app).set_certificate(group_id, args.entry, certificate=certificate, verified=args.verified)
 
 
-@step("central.certificate.get", EntryArgs)
+@step("central.certificate.get", EntryArgs, saves=ENTRY_VALUE)
 def certificate_get(ctx: StepContext, args: EntryArgs) -> dict[str, Any]:
     """Read a certificate entry (``verified``, ``info.sha1Thumbprint``, ``etag``)."""
     return ctx.central(args.app).get_certificate(ctx.session.resource_name(args.group), args.entry)
 
 
-@step("central.certificate.remove", EntryArgs)
+@step("central.certificate.remove", EntryArgs, saves={"removed": "group/entry"})
 def certificate_remove(ctx: StepContext, args: EntryArgs) -> dict[str, Any]:
     """Remove a certificate entry."""
     group_id = ctx.session.resource_name(args.group)
@@ -148,7 +166,7 @@ def verification_code_generate(ctx: StepContext, args: EntryArgs) -> str:
     return ctx.central(args.app).generate_verification_code(ctx.session.resource_name(args.group), args.entry)
 
 
-@step("central.certificate.verify", CertificateArgs)
+@step("central.certificate.verify", CertificateArgs, saves=VERIFY_VALUE)
 def certificate_verify(ctx: StepContext, args: CertificateArgs) -> dict[str, Any]:
     """Verify the entry with a proof-of-possession certificate (204 No Content on success)."""
     certificate = _certificate(ctx, args)

@@ -36,6 +36,20 @@ from cryptography.x509.oid import NameOID
 
 from harness.steps.base import StepArgs, StepContext, StepFailure, step
 
+#: what a certificate download saves (``{ca.thumbprint}``, ``{proof.common_name}``)
+CERTIFICATE_VALUE = {
+    "path": "the file written in the work folder",
+    "subject": "RFC 4514 subject",
+    "issuer": "RFC 4514 issuer",
+    "common_name": "the subject CN",
+    "thumbprint": "SHA-1, upper-case hex",
+    "serial": "upper-case hex",
+    "not_before": "ISO 8601",
+    "not_after": "ISO 8601",
+}
+CHAIN_VALUE = {"path": "the .p7b written", "count": "certificates in it", "subjects": "their subjects, tenant CA first"}
+CLAIM_VALUE = {"device": "the device ID", "claimed": "true", "operation": "the finished operation (legacy API)"}
+
 
 class TenantArgs(StepArgs):
     tenant: str | None = None
@@ -70,7 +84,7 @@ class ClaimArgs(ApiArgs):
     device_group: str = ".default"
 
 
-@step("sphere.login", TenantArgs)
+@step("sphere.login", TenantArgs, saves={"user": "the signed-in user", "tenant": "the tenant as listed"})
 def login(ctx: StepContext, args: TenantArgs) -> dict[str, Any]:
     """Sign in and select the tenant: the user's tenant list must include it."""
     binding = ctx.tenant(args.tenant)
@@ -97,7 +111,7 @@ def ca_certificate_list(ctx: StepContext, args: ApiArgs) -> list[dict[str, Any]]
     return ctx.sphere(args.tenant).list_certificates(ctx.tenant(args.tenant).tenant_id)
 
 
-@step("sphere.ca-certificate.download", DownloadArgs)
+@step("sphere.ca-certificate.download", DownloadArgs, saves=CERTIFICATE_VALUE)
 def ca_certificate_download(ctx: StepContext, args: DownloadArgs) -> dict[str, Any]:
     """Download the tenant CA certificate as a DER .cer file."""
     if args.api == "arm":
@@ -108,7 +122,7 @@ def ca_certificate_download(ctx: StepContext, args: DownloadArgs) -> dict[str, A
     return {"path": str(ctx.write(args.destination, der)), **describe(certificate)}
 
 
-@step("sphere.ca-certificate.download-chain", ChainArgs)
+@step("sphere.ca-certificate.download-chain", ChainArgs, saves=CHAIN_VALUE)
 def ca_certificate_download_chain(ctx: StepContext, args: ChainArgs) -> dict[str, Any]:
     """Download the tenant CA chain as a DER PKCS#7 .p7b file."""
     if args.api == "arm":
@@ -126,7 +140,7 @@ def ca_certificate_download_chain(ctx: StepContext, args: ChainArgs) -> dict[str
     }
 
 
-@step("sphere.ca-certificate.download-proof", ProofArgs)
+@step("sphere.ca-certificate.download-proof", ProofArgs, saves=CERTIFICATE_VALUE)
 def ca_certificate_download_proof(ctx: StepContext, args: ProofArgs) -> dict[str, Any]:
     """Download a proof-of-possession certificate (CN = the verification code) as a DER .cer file."""
     if args.api == "arm":
@@ -138,7 +152,7 @@ def ca_certificate_download_proof(ctx: StepContext, args: ProofArgs) -> dict[str
     return {"path": str(ctx.write(args.destination, der)), **describe(certificate)}
 
 
-@step("sphere.device.claim", ClaimArgs)
+@step("sphere.device.claim", ClaimArgs, saves=CLAIM_VALUE)
 def device_claim(ctx: StepContext, args: ClaimArgs) -> dict[str, Any]:
     """Claim a device into the tenant (one-time and permanent) and wait for the operation to finish."""
     if args.api == "arm":

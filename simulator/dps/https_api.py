@@ -125,6 +125,7 @@ def _operation_response(request: Request, cloud: Any, operation: Any) -> JSONRes
 
 
 async def register(request: Request) -> Response:
+    """Register the device presenting the TLS client chain: 202 ``assigning`` with an operation to poll."""
     cloud = request.app.state.cloud
     try:
         _api_version(request, cloud)
@@ -150,6 +151,7 @@ async def register(request: Request) -> Response:
 
 
 async def operation_status(request: Request) -> Response:
+    """Poll a registration operation: ``assigning``, then ``assigned`` with ``registrationState`` (or ``failed``)."""
     cloud = request.app.state.cloud
     try:
         _api_version(request, cloud)
@@ -165,6 +167,7 @@ async def operation_status(request: Request) -> Response:
 
 
 async def registration_status(request: Request) -> Response:
+    """Read the device's registration (``registrationState``), once assigned."""
     cloud = request.app.state.cloud
     try:
         _api_version(request, cloud)

@@ -1,0 +1,132 @@
+"""What installing sphere-harness costs when it is not used: pytest and CLI start-up (issue 17).
+
+* **pytest with the plugin** — the package registers its pytest11 plugin in every pytest run of the environment. A
+  project that never uses a fixture should not pay for it: this times ``pytest`` on a one-test project with the plugin
+  loaded against the same run with ``-p no:sphere_harness`` (goal ≤ 1.05×).
+* **the command line** — ``sphere-harness --help`` (goal < 150 ms) and ``sphere-harness list``, each against the
+  bare interpreter (``python -c pass``) measured in the same run.
+
+Each figure is the median of ``repetitions`` fresh processes, taken alternately so that the load of a shared
+machine hits both sides alike. ``python -m bench.startup`` prints the rows; ``--write`` puts them into the
+"Package start-up" section of ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- bench:startup:begin -->", "<!-- bench:startup:end -->"
+
+
+def _time(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, timeout=120, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.decode(errors='replace')[-400:]}")
+    return elapsed
+
+
+def _alternate(commands: dict[str, list[str]], repetitions: int, cwd: Path, warm: bool) -> dict[str, float]:
+    """Median seconds per command, running them in turn ``repetitions`` times (after a warm-up round)."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for command in commands.values() if warm else ():
+        _time(command, cwd)  # warm the page cache and the bytecode
+    for _ in range(repetitions):
+        for name, command in commands.items():
+            samples[name].append(_time(command, cwd))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def rows(repetitions: int = 11, *, warm: bool = True) -> list[tuple[str, str, str, str]]:
+    """Table rows ``(figure, measured, baseline, ratio / goal)``."""
+    python = sys.executable
+    cli = str(Path(python).parent / "sphere-harness")
+    cli_command = [cli] if Path(cli).exists() else [python, "-m", "harness.cli"]
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as folder:
+        project = Path(folder)
+        (project / "test_plain.py").write_text("def test_nothing():\n    assert True\n", encoding="utf-8")
+        pytest_base = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plain.py"]
+        times = _alternate(
+            {
+                "pass": [python, "-c", "pass"],
+                "pytest": pytest_base,
+                "pytest-no-plugin": [*pytest_base, "-p", "no:sphere_harness"],
+                "help": [*cli_command, "--help"],
+                "list": [*cli_command, "list"],
+            },
+            repetitions,
+            project,
+            warm,
+        )
+    ms = {name: value * 1000 for name, value in times.items()}
+    plugin_ratio = times["pytest"] / times["pytest-no-plugin"]
+    return [
+        (
+            "5. pytest start-up, one-test project, plugin installed",
+            f"{ms['pytest']:.0f} ms",
+            f"`-p no:sphere_harness`: {ms['pytest-no-plugin']:.0f} ms",
+            f"**{plugin_ratio:.3f}×** (goal ≤ 1.05×)",
+        ),
+        (
+            "5. `sphere-harness --help`",
+            f"{ms['help']:.0f} ms",
+            f"bare `python -c pass`: {ms['pass']:.0f} ms",
+            f"**{times['help'] / times['pass']:.1f}×** the interpreter (goal < 150 ms)",
+        ),
+        (
+            "5. `sphere-harness list` (18 scenarios, YAML only)",
+            f"{ms['list']:.0f} ms",
+            f"bare `python -c pass`: {ms['pass']:.0f} ms",
+            f"**{times['list'] / times['pass']:.1f}×** the interpreter",
+        ),
+    ]
+
+
+def table(found: list[tuple[str, str, str, str]]) -> str:
+    lines = ["| figure | measured | baseline (same run) | ratio / goal |", "| --- | --- | --- | --- |"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in found]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str) -> None:
+    """Replace the start-up section's block in ``path`` (appending the section when it is missing)."""
+    block = f"{BEGIN}\n{text}{END}"
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in current and END in current:
+        head, rest = current.split(BEGIN, 1)
+        path.write_text(head + block + rest.split(END, 1)[1], encoding="utf-8")
+    else:
+        section = "\n## Package start-up (what an unused install costs)\n\n" + block + "\n"
+        path.write_text(current.rstrip("\n") + "\n" + section, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__.splitlines()[0])
+    parser.add_argument("--repetitions", type=int, default=11)
+    parser.add_argument("--write", action="store_true", help="write the rows into BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    import os
+    import platform
+
+    found = rows(args.repetitions)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = (
+        f"Python {platform.python_version()}, {os.cpu_count()} cores, load average {load} at the end; medians of "
+        f"{args.repetitions} alternating runs (`python -m bench.startup`).\n\n" + table(found)
+    )
+    print(text)
+    if args.write:
+        write(ROOT / "BENCHMARKS.md", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

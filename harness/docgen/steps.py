@@ -1,0 +1,123 @@
+"""``docs/steps.md``: every scenario step kind — arguments, defaults, saved values, an example — from the registry."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from typing import Any
+
+from pydantic_core import PydanticUndefined
+
+from harness.docgen._markdown import banner, cell, table
+
+
+def type_name(annotation: Any) -> str:
+    """A readable type: ``str``, ``int | None``, ``"legacy" | "arm"``, ``list[str]``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a!r}`".replace("'", '"') for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " \\| ".join(type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join(type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    if annotation is type(None):
+        return "null"
+    if annotation is Any:
+        return "any"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(info: Any) -> str:
+    if info.is_required():
+        return "**required**"
+    default = info.default
+    if default is PydanticUndefined:
+        return "(computed)"
+    return f"`{default!r}`".replace("'", '"') if default is not None else "—"
+
+
+def _example(kind: str, step_type: Any) -> str:
+    required = [(name, info) for name, info in step_type.args.model_fields.items() if info.is_required()]
+    if not required:
+        return f"- {kind}"
+    lines = [f"- {kind}:"]
+    for name, info in required:
+        lines.append(f"    {info.alias or name}: <{type_name(info.annotation).replace(chr(92), '')}>")
+    return "\n".join(lines)
+
+
+def render() -> str:
+    from harness.steps import registry
+
+    kinds = registry()
+    families: dict[str, list[str]] = {}
+    for kind in sorted(kinds):
+        families.setdefault(kind.split(".")[0], []).append(kind)
+    out = [banner("the step registry (harness/steps/)"), "# Scenario steps\n\n"]
+    out.append(
+        "A scenario's `steps:` run in order. Each step is one *kind* (below) with its arguments, plus optional "
+        "`name` (how reports call it), `save_as` (store the step's value as a variable) and `expect_error` (the "
+        "step must fail this way: `{status, code?, message_contains?}` or `{transport: true}`). Any argument may "
+        "be a `{variable}` saved by an earlier step. Steps marked *fake-only* arrange or inspect the offline world "
+        "through the simulator control surface; a live run skips them with a reason. `sphere-harness schema` "
+        "prints the same information as a JSON Schema for editors.\n\n"
+    )
+    out.append(
+        table(
+            ["kind", "fake-only", "what it does"],
+            [
+                (f"[`{kind}`](#{kind.replace('.', '')})", "yes" if kinds[kind].fake_only else "", kinds[kind].summary)
+                for kind in sorted(kinds)
+            ],
+        )
+    )
+    for family, members in families.items():
+        out.append(f"\n## `{family}`\n")
+        for kind in members:
+            step_type = kinds[kind]
+            out.append(f"\n### {kind}\n\n")
+            doc = inspect.getdoc(step_type.function) or ""
+            out.append((doc or step_type.summary) + "\n\n")
+            if step_type.fake_only:
+                out.append("*Fake-only* (simulator control surface): skipped on a live target.\n\n")
+            fields = step_type.args.model_fields
+            if fields:
+                rows = []
+                for name, info in fields.items():
+                    rows.append(
+                        (
+                            f"`{info.alias or name}`",
+                            type_name(info.annotation),
+                            _default(info),
+                            cell(info.description or ""),
+                        )
+                    )
+                out.append(table(["argument", "type", "default", "notes"], rows))
+            else:
+                out.append("No arguments.\n")
+            args_doc = inspect.getdoc(step_type.args)
+            if (
+                args_doc
+                and step_type.args.__doc__
+                and args_doc
+                not in (
+                    "Base of every step's argument model: unknown arguments are errors.",
+                    "A step that takes no arguments.",
+                )
+            ):
+                out.append(f"\n{args_doc}\n")
+            if step_type.saves:
+                out.append(
+                    "\n`save_as` stores a mapping: "
+                    + ", ".join(f"`{key}` ({text})" for key, text in step_type.saves.items())
+                    + ".\n"
+                )
+            else:
+                returned = inspect.signature(step_type.function).return_annotation
+                shown = returned if isinstance(returned, str) else type_name(returned)
+                out.append(f"\n`save_as` stores the step's value (`{shown}`).\n")
+            out.append(f"\n```yaml\n{_example(kind, step_type)}\n```\n")
+    return "".join(out)
