@@ -35,8 +35,9 @@ from pydantic import ValidationError
 from harness.clients.errors import HarnessClientError, ServiceError, TransportFailure
 from harness.results import ERROR, FAILED, PASSED, SKIPPED, Result, StepResult
 from harness.scenario import Scenario, ScenarioError, StepSpec, find_scenario, load_scenario, with_vars
+from harness.session import Session
 from harness.steps import StepContext, StepFailure, registry
-from harness.targets import Session, Target, TargetError, make_target
+from harness.targets import Target, TargetError, make_target
 from harness.variables import VariableError, substitute
 
 Listener = Callable[[str, Any], None]
@@ -78,7 +79,9 @@ def run(
                     step_result.reason = "fake-only step (simulator control); skipped on a live target"
                 else:
                     notify("before", (spec, step_result))  # a listener may pause here (run --step)
+                    session.start_step(spec.index)
                     _run_step(spec, step_result, session, variables)
+                    session.end_step(spec.index, step_result)
                     stopped = step_result.outcome in (FAILED, ERROR)
                 notify("step", step_result)
         result.cleanups = _cleanups(session)  # after the session closed: live cleanups have run

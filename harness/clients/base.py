@@ -15,6 +15,11 @@ subclass, parsed from the real error shape.
 ``verify=<CA bundle path>``; the in-process fake needs nothing (respx routes the real hosts). ``host_header``
 sends a different ``Host`` than the URL's — how a client reaches one IoT Central app of a served world by its
 subdomain while dialling ``127.0.0.1``.
+
+**Hooks.** ``on_exchange`` hears every exchange (:class:`~harness.clients.exchange.Exchange`: request, answer or
+transport failure, each retried attempt too) once its answer is read — recordings and reports are built on it.
+``guard(method, url)`` is asked before anything is sent and refuses a request by raising — how a live run keeps to
+its allow-list and a ``--plan`` run to reads. ``transport`` replaces the network (a recording's replay).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import httpx
 
 from harness.clients.auth import AuthProvider
 from harness.clients.errors import ServiceError, TransportFailure
+from harness.clients.exchange import Exchange, ExchangeListener, RequestGuard
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -123,11 +129,15 @@ class WireClient:
         host_header: str | None = None,
         transport: httpx.BaseTransport | None = None,
         on_request: Callable[[str, str, int, float], None] | None = None,
+        on_exchange: ExchangeListener | None = None,
+        guard: RequestGuard | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.retry = retry or RetryPolicy()
         self.on_request = on_request
+        self.on_exchange = on_exchange
+        self.guard = guard
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if host_header:
             headers["Host"] = host_header
@@ -168,19 +178,36 @@ class WireClient:
             send_headers = dict(headers or {})
             if self.auth is not None:
                 send_headers["Authorization"] = self.auth.header()
+            request = self.http.build_request(
+                method, url, params=params, json=json, content=content, headers=send_headers
+            )
+            if self.guard is not None:
+                self.guard(request.method, str(request.url))
             started = time.perf_counter()
             try:
-                response = self.http.request(
-                    method, url, params=params, json=json, content=content, headers=send_headers
-                )
+                response = self.http.send(request)
             except httpx.TransportError as exc:
-                if method.upper() in IDEMPOTENT_METHODS and attempt < self.retry.attempts:
+                again = method.upper() in IDEMPOTENT_METHODS and attempt < self.retry.attempts
+                if self.on_exchange is not None:
+                    seconds = time.perf_counter() - started
+                    self.on_exchange(
+                        Exchange.from_failure(
+                            self.service, request, exc, seconds=seconds, attempt=attempt, retried=again
+                        )
+                    )
+                if again:
                     self.retry.sleep(self.retry.wait_for(attempt, None))
                     continue
                 raise TransportFailure(self.service, method, url, exc) from exc
+            seconds = time.perf_counter() - started
             if self.on_request is not None:
-                self.on_request(method, url, response.status_code, time.perf_counter() - started)
-            if response.status_code in self.retry.statuses and attempt < self.retry.attempts:
+                self.on_request(method, url, response.status_code, seconds)
+            again = response.status_code in self.retry.statuses and attempt < self.retry.attempts
+            if self.on_exchange is not None:
+                self.on_exchange(
+                    Exchange.from_response(self.service, response, seconds=seconds, attempt=attempt, retried=again)
+                )
+            if again:
                 self.retry.sleep(self.retry.wait_for(attempt, response))
                 continue
             if response.status_code in ok:

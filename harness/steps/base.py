@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from harness.targets import Session
+    from harness.session import Session
 
 
 class StepArgs(BaseModel):
