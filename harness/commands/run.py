@@ -83,16 +83,17 @@ def run(
     """Run scenarios — names, files or folders; default: the seed workflow enable-trust — and report each step."""
     from rich.console import Console
 
+    from harness import scenario_files
     from harness.report import ConsoleReporter, write_html, write_json, write_junit
     from harness.results import Result
     from harness.runner import run as run_one
-    from harness.scenario import ScenarioError, expand_scenarios, list_scenarios, load_scenario, with_vars
+    from harness.scenario import ScenarioError, expand_scenarios, load_scenario, with_vars
     from harness.targets import TargetError, make_target
 
     overrides = parse_vars(var_pairs)
     chosen: list[str | Path] = list(scenarios)
     if all_:
-        chosen += [path for _, path in list_scenarios()]
+        chosen += [path for _, path in scenario_files.list_scenarios()]
     if not chosen:
         chosen = [DEFAULT_SCENARIO]
     try:

@@ -47,9 +47,12 @@ def list_command() -> None:
 @click.option("--all", "all_", is_flag=True, help="every known scenario (see `list`)")
 def validate(scenarios: tuple[str, ...], all_: bool) -> None:
     """Check scenarios — names, files or folders — without running them (exit 2 and file:line for each problem)."""
-    from harness.scenario import ScenarioError, expand_scenarios, list_scenarios, load_scenario
+    from harness import scenario_files
+    from harness.scenario import ScenarioError, expand_scenarios, load_scenario
 
-    chosen: list[str | Path] = [*scenarios, *(path for _, path in list_scenarios())] if all_ else list(scenarios)
+    chosen: list[str | Path] = (
+        [*scenarios, *(path for _, path in scenario_files.list_scenarios())] if all_ else list(scenarios)
+    )
     if not chosen:
         raise click.UsageError("name scenarios, files or folders to check, or give --all")
     bad = 0
