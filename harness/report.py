@@ -149,7 +149,11 @@ def junit_xml(results: list[Result]) -> ET.Element:
             **{k: str(v) for k, v in counts.items()},
         )
         properties = ET.SubElement(suite, "properties")
-        for key, value in (("seed", result.seed), ("target", result.target), ("workdir", result.workdir)):
+        from harness._version import __version__
+
+        facts = (("seed", result.seed), ("target", result.target), ("workdir", result.workdir))
+        facts += (("version", __version__),)
+        for key, value in facts:
             ET.SubElement(properties, "property", name=key, value="" if value is None else str(value))
         if result.error:
             label = "(scenario file)" if result.invalid else "(target)"

@@ -12,7 +12,9 @@ def __getattr__(name: str) -> str:
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return version("sphere-harness")
+            found = version("sphere-harness")
         except PackageNotFoundError:  # a checkout run without installing
-            return "0+unknown"
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
     raise AttributeError(f"module 'simulator' has no attribute {name!r}")

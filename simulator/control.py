@@ -316,12 +316,19 @@ def _clock_json(cloud: Any) -> dict[str, Any]:
     return {"now": now.isoformat(), "offset_s": cloud.clock.offset.total_seconds()}
 
 
+def _version() -> str:
+    import simulator
+
+    return simulator.__version__
+
+
 async def health(request: Request) -> Response:
     """``GET /_sim/health`` — status, the world's now and seed, how many tenants and apps."""
     cloud = request.app.state.cloud
     with cloud.lock:
         body = {
             "status": "ok",
+            "version": _version(),
             "now": cloud.clock.now().isoformat(),
             "seed": cloud.seed,
             "tenants": len(cloud.sphere.tenants),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -36,6 +37,12 @@ def test_version_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith(f"sphere-harness {harness.__version__} (Python 3.")
     assert simulator.__version__ == harness.__version__
+    import httpx
+
+    from simulator.cloud import FakeCloud
+
+    with FakeCloud(seed=1).mock():
+        assert httpx.get("https://sim.sphere-harness.local/_sim/health").json()["version"] == harness.__version__
 
 
 def test_help_and_list_import_neither_the_fakes_nor_the_runner() -> None:
@@ -165,3 +172,18 @@ def test_run_all_runs_every_known_scenario(
     assert main(["run", "--all", "--workdir", str(tmp_path / "w"), "--report-json", str(report)]) == 1
     assert "1 of 2 scenarios passed" in capsys.readouterr().out
     assert [s["scenario"] for s in json.loads(report.read_text())["scenarios"]] == ["one", "two"]
+
+
+@pytest.mark.served
+def test_serve_says_which_seed_and_which_option_when_the_mqtt_port_is_busy(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", "0", "--mqtt-port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"seed \d+ \(random; --seed \d+ serves the same world again\)", err), err
+    assert "seed None" not in err
+    assert "--mqtt-port" in err and str(port) in err

@@ -44,6 +44,8 @@ def serve(host: str, port: int, mqtt_port: int, seed: int | None, endpoints_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     chosen = seed if seed is not None else secrets.randbelow(2**31)
+    how = "" if seed is not None else f" (random; --seed {chosen} serves the same world again)"
+    click.echo(f"starting the fake world, seed {chosen}{how}", err=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -56,8 +58,7 @@ def serve(host: str, port: int, mqtt_port: int, seed: int | None, endpoints_file
             raise fail(f"the world did not start: {exc}{port_hint(str(exc))}", EXIT_FAILED) from None
         with served:
             where = f"endpoints in {endpoints_file}" if endpoints_file else "endpoints on stdout"
-            how = "" if seed is not None else f" (random; --seed {chosen} serves the same world again)"
-            click.echo(f"serving the fake world, seed {chosen}{how}; {where}; Ctrl-C to stop", err=True)
+            click.echo(f"serving the fake world, seed {chosen}; {where}; Ctrl-C to stop", err=True)
             if endpoints_file is None:
                 click.echo(json.dumps(served.endpoints))
                 sys.stdout.flush()
