@@ -60,7 +60,10 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 def test_health_reports_the_world(cloud: FakeCloud) -> None:
     cloud.sphere.create_tenant(name="Contoso")
     body = httpx.get(f"{SIM}/health").json()
-    assert body == {"status": "ok", "now": START.isoformat(), "seed": 5, "tenants": 1, "apps": 0}
+    import simulator
+
+    expected = {"status": "ok", "now": START.isoformat(), "seed": 5, "tenants": 1, "apps": 0}
+    assert body == {**expected, "version": simulator.__version__}
 
 
 def test_reset_forgets_tenants_apps_and_fault_rules_but_keeps_the_time(cloud: FakeCloud) -> None:
