@@ -50,9 +50,11 @@ def run(
     seed: int | None = None,
     workdir: str | Path | None = None,
     listener: Listener | None = None,
+    capture_exchanges: bool = False,
 ) -> Result:
     """Run ``scenario`` on ``target``. ``listener(event, payload)`` hears ``start``, ``before`` (``(spec, result)``,
-    just before a step runs), ``step`` and ``finish``.
+    just before a step runs), ``step`` and ``finish``. With ``capture_exchanges`` each step result carries its HTTP
+    exchanges, sanitized like a live recording (:mod:`harness.step_exchanges`), for the reports.
 
     Raises :class:`TargetError` when the target cannot be used at all (nothing ran).
     """
@@ -67,6 +69,11 @@ def run(
     started = time.perf_counter()
     try:
         with target.session(scenario, seed=seed, workdir=folder) as session:
+            collector = None
+            if capture_exchanges:
+                from harness.step_exchanges import StepExchanges
+
+                collector = StepExchanges(session)
             variables = session.builtin_variables()
             variables.update(scenario.vars)
             result.variables = variables
@@ -84,12 +91,25 @@ def run(
                     session.end_step(spec.index, step_result)
                     stopped = step_result.outcome in (FAILED, ERROR)
                 notify("step", step_result)
+            if collector is not None:
+                _attach_exchanges(result, collector)
         result.cleanups = _cleanups(session)  # after the session closed: live cleanups have run
     except HarnessClientError as exc:  # given could not be set up
         result.error = f"setting up `given` failed: {exc}"
     result.seconds = time.perf_counter() - started
     notify("finish", result)
     return result
+
+
+def _attach_exchanges(result: Result, collector: Any) -> None:
+    """Give each step its sanitized exchanges; its inputs and value lose any token the sanitizer learnt."""
+    from harness.step_exchanges import without_tokens
+
+    shown, sanitizer = collector.sanitized()
+    for step in result.steps:
+        step.exchanges = shown.get(step.index, [])
+        step.inputs = without_tokens(step.inputs, sanitizer)
+        step.value = without_tokens(step.value, sanitizer)
 
 
 def _run_step(spec: StepSpec, outcome: StepResult, session: Session, variables: dict[str, Any]) -> None:

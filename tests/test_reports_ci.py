@@ -96,3 +96,22 @@ def test_the_html_report_is_one_self_contained_page(reports: dict) -> None:
     assert "<details" in page and "central.certificate.verify" in page
     assert "thumbprint" in page and "Microsoft Azure Sphere" in page  # certificate details
     assert "invalid" in page and "expected values to be equal" in page
+
+
+def test_each_step_carries_its_http_exchanges_sanitized(reports: dict) -> None:
+    seed = reports["json"]["scenarios"][1]
+    steps = {s["kind"]: s for s in seed["steps"]}
+    (verify,) = steps["central.certificate.verify"]["exchanges"]
+    assert verify["request"]["method"] == "POST" and verify["request"]["url"].endswith("/verify?api-version=2022-07-31")
+    assert verify["response"]["status"] == 204 and verify["seconds"] >= 0
+    (code,) = steps["central.verification-code.generate"]["exchanges"]
+    assert code["response"]["body"]["verificationCode"] == steps["central.verification-code.generate"]["value"]
+    assert all(step["exchanges"] for step in seed["steps"] if step["kind"] != "expect")
+    text = json.dumps(reports["json"])
+    for exchange in (x for step in seed["steps"] for x in step["exchanges"]):
+        authorization = exchange["request"]["headers"].get("authorization", "")
+        assert not re.search(r"(Bearer|SharedAccessSignature) (?![<$])\S{16,}", authorization), authorization
+    assert "sig=" not in text  # no SAS signature survives anywhere in the report
+    outputs = "".join(case.findtext("system-out") or "" for case in reports["xml"].iter("testcase"))
+    assert "POST " in outputs and "/verify?api-version=2022-07-31 -> 204" in outputs
+    assert "/verify?api-version=2022-07-31" in reports["html"] and "204" in reports["html"]

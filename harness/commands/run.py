@@ -134,7 +134,8 @@ def run(
         elif len(runnable) > 1:
             folder = folder / item.name
         try:
-            results.append(run_one(item, made, seed=seed, workdir=folder, listener=listen))
+            capture = any(path is not None for path in (report_json, junit, report_html))
+            results.append(run_one(item, made, seed=seed, workdir=folder, listener=listen, capture_exchanges=capture))
         except TargetError as exc:
             errors.print(f"[red]error:[/] {exc}", markup=True)
             raise click.exceptions.Exit(EXIT_INVALID) from None
