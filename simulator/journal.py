@@ -4,7 +4,10 @@ Like WireMock's ``/__admin/requests`` and moto's ``/moto-api/``: every HTTP requ
 world — in-process through respx or served over a socket, it makes no difference — is noted with its service,
 operation (the route's name, as fault rules match it), method, path, status, duration and the world's time. The
 :class:`JournalMiddleware` sits outermost in the adapter chain that :meth:`simulator.cloud.FakeCloud._adapter`
-builds (journal → fault layer → adapter), so a request a fault rule refused or dropped is in it too.
+builds (journal → fault layer → adapter), so a request a fault rule refused or dropped is in it too. The MQTT/TLS
+listener (:mod:`simulator.dps.mqtt`) notes its exchanges the same way: each CONNECT and each PUBLISH of DPS and the
+hub (``method`` ``CONNECT``/``PUBLISH``, ``path`` the topic, ``status`` the one the reply topic carries — none for
+telemetry, a refusal or a drop — and ``host`` ``mqtt``).
 
 It is bounded (:data:`DEFAULT_CAPACITY` entries per service, the oldest forgotten first), filterable and
 clearable::

@@ -151,3 +151,30 @@ def test_served_world_journal_state_and_inspect(tmp_path: Path, capsys: pytest.C
         data = json.loads(capsys.readouterr().out)
         assert data["state"]["tenants"][0]["id"] == sphere["tenant_id"]
     assert main(["inspect", "--endpoints-file", str(tmp_path / "missing.json")]) == 2
+
+
+@pytest.mark.served
+def test_mqtt_registrations_and_hub_traffic_are_journaled_too() -> None:
+    from test_dps_model import World
+
+    from simulator.dps.mqtt import MqttServerThread, standalone_server_context
+
+    context, ca_pem = standalone_server_context()
+    world = World(frozen=False, assigned_hub_host="served")
+    tenant, app = world.tenant(), world.app()
+    world.enroll(app, tenant)
+    device = world.device(tenant)
+    with MqttServerThread(world.cloud, context, host="127.0.0.1", port=0) as server:
+        result = device.provision_over_mqtt("127.0.0.1", server.port, app.id_scope, ca_pem, poll_interval=0.01)
+        assert result.status == "assigned"
+        with device.open_hub_over_mqtt(server.port, ca_pem) as hub:
+            hub.send_telemetry({"temperature": 21.5})
+            assert hub.report_properties({"firmware": "1.2.3"})[0] == 204
+    seen = [(e["service"], e["method"], e["operation"], e["status"]) for e in world.cloud.requests()]
+    assert seen[0] == ("dps", "CONNECT", "connect", 200)
+    assert ("dps", "PUBLISH", "register", 202) in seen
+    assert ("dps", "PUBLISH", "operation_status", 200) in seen
+    assert ("hub", "CONNECT", "connect", 200) in seen
+    assert ("hub", "PUBLISH", "telemetry", None) in seen  # telemetry gets no reply, only a PUBACK
+    assert seen[-1] == ("hub", "PUBLISH", "twin_patch", 204)
+    assert all(e["host"] == "mqtt" for e in world.cloud.requests())

@@ -67,8 +67,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -94,6 +96,8 @@ CONNECT_TIMEOUT_S = 10.0
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 DPS_RESPONSE_FILTER_PREFIX = "$dps/registrations/res/"
+#: the status a DPS or twin reply topic carries (``$dps/registrations/res/202/?$rid=…``)
+_REPLY_STATUS = re.compile(r"/res/(\d{3})/")
 DPS_REGISTER = "$dps/registrations/PUT/iotdps-register/"
 DPS_POLL = "$dps/registrations/GET/iotdps-get-operationstatus/"
 TWIN_GET = "$iothub/twin/GET/"
@@ -375,7 +379,52 @@ class _Connection:
         await self.send(codec.Connack(return_code=code))
         raise _Closed(why)
 
+    def journal(self, method: str, topic: str, reply_topic: str | None, started: float, at: Any) -> None:
+        """Note one MQTT exchange in the world's request journal (:mod:`simulator.journal`): the status is the one
+        the reply topic carries (``…/res/202/…``); None when nothing answered (telemetry, a refusal, a drop)."""
+        journal = getattr(self.cloud, "journal", None)
+        if journal is None:
+            return
+        path = topic.partition("?")[0]
+        service = "dps" if self.dps is not None or path.startswith("$dps/") else "hub"
+        operation = {
+            DPS_REGISTER: "register",
+            DPS_POLL: "operation_status",
+            TWIN_GET: "twin_get",
+            TWIN_PATCH_REPORTED: "twin_patch",
+        }.get(path, "connect" if method == "CONNECT" else "telemetry" if path.startswith("devices/") else path)
+        status = None
+        if reply_topic is not None:
+            match = _REPLY_STATUS.search(reply_topic)
+            status = int(match.group(1)) if match else None
+        journal.record(
+            {
+                "service": service,
+                "operation": operation,
+                "method": method,
+                "path": path,
+                "query": "",
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 3),
+                "at": at.isoformat(),
+                "host": "mqtt",
+            }
+        )
+
     async def on_connect(self, packet: codec.Connect) -> int:
+        started, at = time.perf_counter(), self.cloud.clock.now()
+        try:
+            keepalive = await self._on_connect(packet)
+        except _Closed:
+            self.journal("CONNECT", self._connect_path(packet), None, started, at)
+            raise
+        self.journal("CONNECT", self._connect_path(packet), "/res/200/", started, at)
+        return keepalive
+
+    def _connect_path(self, packet: codec.Connect) -> str:
+        return "$dps/connect" if "/registrations/" in (packet.username or "") else "$iothub/connect"
+
+    async def _on_connect(self, packet: codec.Connect) -> int:
         self.client_id = packet.client_id
         if packet.protocol_name != "MQTT" or packet.protocol_level != 4:
             await self.refuse(codec.CONNACK_UNACCEPTABLE_PROTOCOL, "not MQTT 3.1.1")
@@ -443,7 +492,12 @@ class _Connection:
     async def on_publish(self, packet: codec.Publish) -> None:
         if packet.qos > 1:
             raise _Closed("QoS 2 is not supported (IoT Hub and DPS accept QoS 0 and 1)")
-        reply = await self.handle_dps(packet) if self.dps is not None else await self.handle_hub(packet)
+        started, at = time.perf_counter(), self.cloud.clock.now()
+        reply: tuple[str, bytes] | None = None
+        try:
+            reply = await self.handle_dps(packet) if self.dps is not None else await self.handle_hub(packet)
+        finally:
+            self.journal("PUBLISH", packet.topic, reply[0] if reply is not None else None, started, at)
         outgoing: list[codec.Packet] = []
         if packet.qos == 1 and packet.packet_id is not None:
             outgoing.append(codec.Puback(packet.packet_id))
