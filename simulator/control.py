@@ -40,10 +40,9 @@ nothing: every input is checked before the first model call.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -52,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulator import wire
 from simulator.clock import ClockError, parse_duration
 
 CONTROL_HOST = "sim.sphere-harness.local"
@@ -62,6 +62,11 @@ DEFAULT_APP_SUBDOMAIN = "sphere-harness"
 #: tokens handed out by the control surface outlive a long session and a fair amount of clock travel
 CONTROL_TOKEN_LIFETIME = timedelta(days=3650)
 MAX_DEVICES_PER_CALL = 1000
+#: the longest clock travel of one call, and the latest instant a world's clock may reach (:func:`travel`)
+MAX_TRAVEL = timedelta(days=36525)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
+#: the largest body the control API reads (a fault rule or a tenant request is well under 1 KB)
+MAX_BODY_BYTES = 64 * 1024
 
 
 class ControlError(Exception):
@@ -75,6 +80,16 @@ class ControlError(Exception):
 
 
 # -- Python API ------------------------------------------------------------------------------------------------
+
+
+def _texts(**values: Any) -> None:
+    """Refuse a string argument that is not storable text (a lone surrogate) before any model is called."""
+    for name, value in values.items():
+        if isinstance(value, str):
+            try:
+                wire.check_text(value, name)
+            except wire.WireError as exc:
+                raise ControlError(400, "InvalidText", exc.message) from None
 
 
 @dataclass
@@ -125,6 +140,7 @@ class DeviceMaterial:
 
 def issue_token(cloud: Any, email: str, audience: str = "sphere") -> str:
     """A bearer token of the Sphere service for ``email`` (``audience`` ``"sphere"`` = legacy v2, ``"arm"``)."""
+    _texts(email=email)
     return cloud.sphere.issue_token(email, audience, CONTROL_TOKEN_LIFETIME)
 
 
@@ -137,6 +153,7 @@ def create_tenant(
     **placement: str | None,
 ) -> TenantAccess:
     """A new tenant with ``email`` as its Administrator (``placement``: subscription_id, resource_group, catalog)."""
+    _texts(name=name, tenant_id=tenant_id, email=email, **placement)
     with cloud.lock:
         tenant = cloud.sphere.create_tenant(name=name, tenant_id=tenant_id, **placement)
         _grant(cloud, email, tenant.id)
@@ -147,6 +164,7 @@ def create_app(
     cloud: Any, *, subdomain: str | None = None, name: str | None = None, auto_approve: bool | None = None
 ) -> AppAccess:
     """A new IoT Central application and an operator API token for it."""
+    _texts(subdomain=subdomain, name=name)
     with cloud.lock:
         app = cloud.central.create_app(subdomain=subdomain, name=name, auto_approve=auto_approve)
         return _app_access(app)
@@ -184,25 +202,43 @@ def create_devices(
 
 
 def travel(cloud: Any, *, advance: str | timedelta | None = None, set: str | datetime | None = None) -> datetime:
-    """Move the world's clock forward by ``advance`` (``"90d"``) or to ``set`` (ISO 8601); returns the new now."""
+    """Move the world's clock forward by ``advance`` (``"90d"``) or to ``set`` (ISO 8601); returns the new now.
+
+    One call travels at most :data:`MAX_TRAVEL` (a century: fifty tenant CA generations) and never past
+    :data:`LATEST_INSTANT`, so that every date the models derive from the clock (a certificate's notAfter two
+    years on, a rotation's successor) stays representable. The target is computed and checked before the clock
+    moves: a refused travel leaves the clock where it was.
+    """
     if (advance is None) == (set is None):
         raise ControlError(400, "InvalidRequest", 'give exactly one of "advance" (e.g. "90d") or "set" (ISO 8601)')
+    problem = "InvalidDuration" if advance is not None else "InvalidInstant"
     try:
-        if advance is not None:
-            delta = parse_duration(advance) if isinstance(advance, str) else advance
-            if not isinstance(delta, timedelta):
-                raise ValueError("advance must be a duration such as '90d'")
-            with cloud.lock:
-                return cloud.clock.advance(delta)
-        instant = datetime.fromisoformat(set) if isinstance(set, str) else set
-        if not isinstance(instant, datetime):
-            raise ValueError("set must be an ISO 8601 instant")
         with cloud.lock:
-            return cloud.clock.set(instant)
+            now = cloud.clock.now()
+            if advance is not None:
+                delta = parse_duration(advance) if isinstance(advance, str) else advance
+                if not isinstance(delta, timedelta):
+                    raise ValueError("advance must be a duration such as '90d'")
+                target = now + delta
+            else:
+                instant = datetime.fromisoformat(set) if isinstance(set, str) else set
+                if not isinstance(instant, datetime):
+                    raise ValueError("set must be an ISO 8601 instant")
+                target = instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+            if target - now > MAX_TRAVEL or target > LATEST_INSTANT:
+                raise ControlError(
+                    400,
+                    "TravelTooFar",
+                    f"the clock travels at most {MAX_TRAVEL.days} days at a time and never past "
+                    f"{LATEST_INSTANT.date().isoformat()}",
+                )
+            if advance is not None:
+                return cloud.clock.advance(target - now)
+            return cloud.clock.set(target)
     except ClockError as exc:
         raise ControlError(400, "ClockCannotGoBack", str(exc)) from None
-    except (ValueError, TypeError) as exc:
-        raise ControlError(400, "InvalidDuration" if advance is not None else "InvalidInstant", str(exc)) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ControlError(400, problem, f"{exc}") from None
 
 
 @dataclass
@@ -287,14 +323,19 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def _json_object(request: Request, *, allowed: set[str]) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body through the wire seam (size, UTF-8, depth); ``None`` when empty."""
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ControlError(400, "InvalidJson", f"the body is not JSON: {exc}") from None
+        return await wire.read_json(request, max_bytes=MAX_BODY_BYTES)
+    except wire.WireError as exc:
+        code = {"too_large": "BodyTooLarge", "too_deep": "TooDeep"}.get(exc.problem, "InvalidJson")
+        raise ControlError(exc.status, code, exc.message) from None
+
+
+async def _json_object(request: Request, *, allowed: set[str]) -> dict[str, Any]:
+    body = await _json_body(request)
+    if body is None:
+        return {}
     if not isinstance(body, dict):
         raise ControlError(400, "InvalidJson", "the body must be a JSON object")
     unknown = set(body) - allowed
@@ -455,16 +496,17 @@ async def faults(request: Request) -> Response:
         if rule_id is not None and removed == 0:
             raise ControlError(404, "FaultRuleNotFound", f"no fault rule {rule_id!r}")
         return JSONResponse({"removed": removed})
-    raw = await request.body()
-    try:
-        spec = json.loads(raw or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ControlError(400, "InvalidJson", f"the body is not JSON: {exc}") from None
+    spec = await _json_body(request)
     try:
         rule = injector.add(spec)
     except FaultRuleError as exc:
         raise ControlError(400, "InvalidFaultRule", str(exc)) from None
     return JSONResponse(rule.to_dict(), status_code=201)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug: 500 in the control error shape (Starlette re-raises it afterwards, so the server still logs it)."""
+    return _error(500, "InternalError", f"the simulator failed on this request: {type(exc).__name__}")
 
 
 async def _control_error(request: Request, exc: Exception) -> Response:
@@ -579,6 +621,7 @@ def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) ->
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ControlError: _control_error,
         HTTPException: _http_error,
+        Exception: _server_error,
     }
     for exc_type in _model_exceptions():
         handlers[exc_type] = _model_error

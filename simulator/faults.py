@@ -37,6 +37,8 @@ Effects: ``status`` (an HTTP error in the service's own error shape, optionally 
 from __future__ import annotations
 
 import fnmatch
+import math
+import re
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -45,6 +47,23 @@ from simulator.entropy import Entropy
 
 SERVICES = ("sphere-legacy", "sphere-arm", "central", "dps", "hub", "*")
 EffectKind = Literal["status", "latency", "drop", "connack", "dps_failed"]
+
+
+#: bounds that keep an injected effect finite: a connection held for ten minutes is long enough to test a timeout
+MAX_LATENCY_S = 600.0
+MAX_RETRY_AFTER = 86400
+_HEADER_TOKEN = re.compile(r"[!-~]{1,100}")
+#: the type each effect field must have in a rule given as data (YAML, the control API)
+_EFFECT_TYPES: dict[str, str] = {
+    "kind": "str",
+    "status": "int",
+    "code": "str?",
+    "message": "str",
+    "retry_after": "int?",
+    "latency_s": "number",
+    "connack_code": "int",
+    "dps_error_code": "int?",
+}
 
 
 class FaultRuleError(ValueError):
@@ -160,6 +179,7 @@ class FaultInjector:
         effect_spec = spec.pop("effect", {}) or {}
         if not isinstance(effect_spec, dict):
             raise FaultRuleError("effect must be a mapping")
+        _check_effect_types(effect_spec)
         try:
             effect = FaultEffect(**effect_spec)
         except TypeError as exc:
@@ -170,17 +190,29 @@ class FaultInjector:
             raise FaultRuleError("a status effect needs an HTTP error status (400-599)")
         if effect.latency_s < 0 or (effect.retry_after is not None and effect.retry_after < 0):
             raise FaultRuleError("latency and retry_after cannot be negative")
+        too_long = effect.retry_after is not None and effect.retry_after > MAX_RETRY_AFTER
+        if effect.latency_s > MAX_LATENCY_S or too_long:
+            raise FaultRuleError(f"latency_s is at most {MAX_LATENCY_S:g} s and retry_after at most {MAX_RETRY_AFTER}")
+        if not 1 <= effect.connack_code <= 5:
+            raise FaultRuleError("connack_code is an MQTT 3.1.1 refusal code (1-5)")
+        if effect.dps_error_code is not None and not 100000 <= effect.dps_error_code <= 999999:
+            raise FaultRuleError("dps_error_code is a six-digit DPS error code")
+        if effect.code is not None and not _HEADER_TOKEN.fullmatch(effect.code):
+            raise FaultRuleError("code must be 1-100 printable ASCII characters (it is sent in a header)")
         allowed = {"id", "operation", "app", "tenant", "nth", "count", "probability"}
         unknown = set(spec) - allowed
         if unknown:
             raise FaultRuleError(f"unknown fault rule field(s): {', '.join(sorted(unknown))}")
         nth, count, probability = spec.get("nth"), spec.get("count"), spec.get("probability")
-        if nth is not None and (not isinstance(nth, int) or nth < 1):
+        if nth is not None and (not _is_int(nth) or nth < 1):
             raise FaultRuleError("nth must be a positive integer")
-        if count is not None and (not isinstance(count, int) or count < 1):
+        if count is not None and (not _is_int(count) or count < 1):
             raise FaultRuleError("count must be a positive integer")
-        if probability is not None and not (isinstance(probability, int | float) and 0 <= probability <= 1):
+        if probability is not None and not (_is_number(probability) and 0 <= probability <= 1):
             raise FaultRuleError("probability must be between 0 and 1")
+        for name in ("id", "operation", "app", "tenant"):
+            if spec.get(name) is not None and not isinstance(spec[name], str):
+                raise FaultRuleError(f"{name} must be a string")
         return FaultRule(
             id=str(spec.get("id") or ""),
             service=service,
@@ -192,3 +224,29 @@ class FaultInjector:
             count=count,
             probability=probability,
         )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _check_effect_types(effect: dict[str, Any]) -> None:
+    """Each effect field of a rule given as data has its type (a status of ``"x"`` is a rule error, not a crash)."""
+    for name, value in effect.items():
+        kind = _EFFECT_TYPES.get(name)
+        if kind is None:
+            continue  # FaultEffect(**…) names the unknown field
+        if value is None and kind.endswith("?"):
+            continue
+        ok = {
+            "str": isinstance(value, str),
+            "int": _is_int(value),
+            "number": _is_number(value),
+        }[kind.rstrip("?")]
+        if not ok:
+            expected = {"str": "a string", "int": "an integer", "number": "a finite number"}[kind.rstrip("?")]
+            raise FaultRuleError(f"effect.{name} must be {expected}, not {value!r}")

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
+
+import pytest
+
+#: the runner measures the fakes against moto (boto3 underneath): both come with the ``bench`` extra only
+pytestmark = pytest.mark.skipif(
+    find_spec("moto") is None or find_spec("boto3") is None,
+    reason="the benchmark runner needs the 'bench' extra (moto, boto3): pip install -e '.[test,bench]'",
+)
 
 
 def test_the_runner_prints_and_writes_every_figure_at_tiny_sizes(tmp_path: Path) -> None:

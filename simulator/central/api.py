@@ -21,7 +21,6 @@ answer ``204`` with no body, because the CLI treats 204 as success without readi
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulator import wire
 from simulator.central.devices import wire_time
 from simulator.central.errors import SITUATIONS, CentralError
 from simulator.central.model import App, Page
@@ -122,33 +122,18 @@ def _api_version(cloud: FakeCloud, request: Request) -> str:
 
 
 async def _read_body(cloud: FakeCloud, request: Request, media_types: tuple[str, ...], required: bool) -> Any:
-    """Read at most ``max_body_bytes`` (413 beyond), check the media type (415) and parse JSON (400)."""
-    limit = cloud.settings.central.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _fail(cloud, "too_large", f"the request body is larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _fail(cloud, "too_large", f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        if required:
-            raise _fail(cloud, "bad_request", "this operation needs a JSON request body")
-        return None
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type not in media_types:
-        raise _fail(
-            cloud,
-            "unsupported_media_type",
-            f"the media type {media_type or '(none)'!r} is not supported; send {' or '.join(media_types)}",
-        )
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(cloud, "bad_request", f"the request body is not valid JSON: {exc}") from None
+    """Read at most ``max_body_bytes`` (413 beyond), check the media type (415) and parse JSON (400) — through the
+    wire seam (:mod:`simulator.wire`: UTF-8, no lone surrogates, bounded depth)."""
+    payload = await wire.read_json(request, max_bytes=cloud.settings.central.max_body_bytes, media_types=media_types)
+    if payload is None and required:
+        raise _fail(cloud, "bad_request", "this operation needs a JSON request body")
+    return payload
+
+
+def _wire_error(cloud: FakeCloud, exc: wire.WireError) -> CentralError:
+    """A refusal of the wire seam as the C-1 situation it is."""
+    situation = exc.problem if exc.problem in ("too_large", "unsupported_media_type") else "bad_request"
+    return _fail(cloud, situation, exc.message)
 
 
 def _endpoint(
@@ -165,6 +150,7 @@ def _endpoint(
             with cloud.lock:
                 app = cloud.central.app_for_host(request.headers.get("host", ""))
                 app.authenticate(request.headers.get("authorization"))
+            wire.check_query(request)
             api_version = _api_version(cloud, request)
             payload = None
             if body != "none":
@@ -181,6 +167,8 @@ def _endpoint(
                 result = operation(call)
         except CentralError as exc:
             return _central_error(request, exc)
+        except wire.WireError as exc:
+            return _central_error(request, _wire_error(cloud, exc))
         if isinstance(result, Response):
             result.headers["x-ms-request-id"] = _request_id(request)
             return result
@@ -356,6 +344,11 @@ def build_app(cloud: FakeCloud) -> Starlette:
         code = cloud.settings.central.error_codes.get(situation, row.code)
         return error_response(request, row.status, code, message)
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """A bug: 500 in the C-1 shape (Starlette re-raises it afterwards, so the server still logs it)."""
+        failure = _fail(cloud, "internal_error", "the service failed to process the request")
+        return error_response(request, failure.status, failure.code, failure.message)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.cloud = cloud
     return app

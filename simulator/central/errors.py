@@ -38,6 +38,7 @@ SITUATIONS: dict[str, Situation] = {
     "precondition_failed": Situation(412, "PreconditionFailed"),
     "too_large": Situation(413, "RequestEntityTooLarge"),
     "unsupported_media_type": Situation(415, "UnsupportedMediaType"),
+    "internal_error": Situation(500, "InternalServerError"),
 }
 
 

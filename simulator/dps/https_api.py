@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from cryptography import x509
@@ -41,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulator import wire
 from simulator.dps.model import DpsError
 from simulator.fault_middleware import EFFECT_KEY
 from simulator.pki import CertificateFormatError, load_pem_chain
@@ -70,13 +70,12 @@ def error_response(request: Request, status: int, code: str | int, message: str)
         error_code = int(code)
     except (TypeError, ValueError):
         error_code = status * 1000
-    tracking = cloud.dps.entropy.uuid()
     error = DpsError("bad_request", message, error_code=error_code)
-    return _error(cloud, error, status=status, tracking=tracking)
+    return _error(cloud, error, status=status)
 
 
-def _error(cloud: Any, exc: DpsError, *, status: int | None = None, tracking: str | None = None) -> JSONResponse:
-    tracking = tracking or cloud.dps.entropy.uuid()
+def _error(cloud: Any, exc: DpsError, *, status: int | None = None) -> JSONResponse:
+    tracking = cloud.dps.tracking_id()
     headers = {"x-ms-error-code": str(exc.error_code), "x-ms-request-id": tracking}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
@@ -84,17 +83,32 @@ def _error(cloud: Any, exc: DpsError, *, status: int | None = None, tracking: st
 
 
 async def _body(request: Request, cloud: Any) -> dict[str, Any]:
-    raw = await request.body()
+    """The JSON object body (empty = ``{}``), read through the wire seam (:mod:`simulator.wire`)."""
     try:
-        body = json.loads(raw.decode("utf-8") or "{}")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        body = None
+        body = await wire.read_json(request)
+    except wire.WireError as exc:
+        raise _wire_error(cloud, exc) from None
+    if body is None:
+        return {}
     if not isinstance(body, dict):
         raise cloud.dps.error("bad_request", "the request body is not a JSON object")
     return body
 
 
+def _wire_error(cloud: Any, exc: wire.WireError) -> DpsError:
+    """A refusal of the wire seam as a DPS error: ``bad_request`` (400004), or status × 1000 for a 413."""
+    if exc.status == 400:
+        return cloud.dps.error("bad_request", exc.message)
+    error = DpsError("bad_request", exc.message, error_code=exc.status * 1000)
+    error.status = exc.status
+    return error
+
+
 def _api_version(request: Request, cloud: Any) -> None:
+    try:
+        wire.check_query(request)
+    except wire.WireError as exc:
+        raise _wire_error(cloud, exc) from None
     if not request.query_params.get("api-version"):
         raise cloud.dps.error("bad_request", "the api-version query parameter is required")
 
@@ -200,7 +214,19 @@ def build_app(cloud: Any) -> Starlette:
             name="registration_status",
         ),
     ]
-    app = Starlette(routes=routes)
+
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        """404 / 405 as ``ProvisioningServiceErrorDetails``, like every other DPS answer."""
+        status = getattr(exc, "status_code", 404)
+        if status == 405:
+            return error_response(request, 405, 405000, f"{request.method} is not supported on {request.url.path}")
+        return error_response(request, 404, cloud.dps.error("not_found", "").error_code, "no such DPS operation")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """A bug: 500 in the DPS error shape (Starlette re-raises it afterwards, so the server still logs it)."""
+        return error_response(request, 500, 500000, "the service failed to process the request")
+
+    app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
     app.state.cloud = cloud
     return app  # the fault layer is added once, around every adapter, by FakeCloud._adapter
 

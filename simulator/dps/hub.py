@@ -16,17 +16,17 @@ the IoT Central app, so the Central devices API shows it afterwards.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from cryptography import x509
 
-if TYPE_CHECKING:
-    from simulator.dps.model import Attestation, DpsService, Registration
+from simulator import wire
+from simulator.dps.errors import DpsError
+from simulator.dps.registration import Attestation, Registration
 
 
 class HubError(Exception):
@@ -64,16 +64,23 @@ def parse_property_bag(bag: str) -> dict[str, str]:
     return properties
 
 
+class Registrations(Protocol):
+    """What the hub asks of DPS (:class:`simulator.dps.model.DpsService` provides it): the record that sent a device
+    here, and the same X.509 checks DPS made."""
+
+    def registration_for_hub(self, hub_host: str, device_id: str) -> Registration | None: ...
+
+    def authenticate(self, id_scope: str, registration_id: str, chain: list[x509.Certificate]) -> Attestation: ...
+
+
 class IotHub:
     """Every app's IoT hub, addressed by the host name DPS handed out in ``assignedHub``."""
 
-    def __init__(self, dps: DpsService) -> None:
+    def __init__(self, dps: Registrations) -> None:
         self.dps = dps
 
     def connect(self, hub_host: str, device_id: str, chain: list[x509.Certificate]) -> HubSession:
         """Admit a device connection (D-14) or raise :class:`HubError` (the adapter answers CONNACK 5)."""
-        from simulator.dps.model import DpsError
-
         registration = self.dps.registration_for_hub(hub_host, device_id)
         if registration is None:
             raise HubError(401, f"device {device_id!r} is not assigned to hub {hub_host!r}")
@@ -117,9 +124,9 @@ class IotHub:
     def twin_patch_reported(self, session: HubSession, body: bytes) -> int:
         """Apply a reported-properties patch (a JSON object); return the new reported ``$version``."""
         try:
-            patch = json.loads(body.decode("utf-8") or "null")
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise HubError(400, "the reported-properties patch is not JSON") from None
+            patch = wire.parse_json(body) if body.strip() else None
+        except wire.WireError as exc:
+            raise HubError(400, f"the reported-properties patch is not JSON: {exc.message}") from None
         if not isinstance(patch, dict):
             raise HubError(400, "the reported-properties patch must be a JSON object")
         if any(key.startswith("$") for key in patch):

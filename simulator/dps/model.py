@@ -31,11 +31,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from cryptography import x509
 
 from simulator.clock import Clock
+from simulator.dps.errors import DEFAULT_ERROR_CODES, DpsError, ErrorKind, dps_time
+from simulator.dps.hub import IotHub
+from simulator.dps.registration import Attestation, Registration
 from simulator.entropy import Entropy
 from simulator.pki import (
     chain_to_anchor,
@@ -49,106 +52,21 @@ from simulator.pki import (
 from simulator.pki.encoding import to_der
 from simulator.settings import Settings
 
-if TYPE_CHECKING:
-    from simulator.dps.hub import IotHub
-
-# Six-digit DPS error codes (open-questions.md D-2). 401002 and 400209 were seen from the real service; the
-# others are fake-defined ("HTTP status × 1000 + n"). ``settings.dps.error_codes`` overrides any of them.
-DEFAULT_ERROR_CODES: dict[str, int] = {
-    "unauthorized": 401002,
-    "bad_request": 400004,
-    "not_found": 404001,
-    "throttled": 429001,
-    "assignment_failed": 400209,
-}
-
-ErrorKind = Literal["unauthorized", "bad_request", "not_found", "throttled", "assignment_failed"]
-_STATUS = {"unauthorized": 401, "bad_request": 400, "not_found": 404, "throttled": 429, "assignment_failed": 400}
+__all__ = [
+    "DEFAULT_ERROR_CODES",
+    "Attestation",
+    "DpsError",
+    "DpsService",
+    "ErrorKind",
+    "Operation",
+    "Registration",
+    "dps_time",
+]
 
 # Registration IDs: alphanumerics plus - . _ : ; the last character alphanumeric or '-'; at most 128 (§6).
 _REGISTRATION_ID = re.compile(r"^[A-Za-z0-9\-._:]*[A-Za-z0-9\-]$")
 REGISTRATION_ID_MAX = 128
 CN_BOUND = 64  # the X.509 bound DPS documents; enforced only with settings.dps.enforce_cn_64 (C-12)
-
-
-class DpsError(Exception):
-    """A refusal by DPS: HTTP ``status``, six-digit ``error_code``, a message; 429s carry ``retry_after``."""
-
-    def __init__(self, kind: ErrorKind, message: str, *, error_code: int, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = _STATUS[kind]
-        self.error_code = error_code
-        self.message = message
-        self.retry_after = retry_after
-
-    def details(self, tracking_id: str, now: datetime) -> dict[str, Any]:
-        """The ``ProvisioningServiceErrorDetails`` body (dps-protocol.md §4)."""
-        return {
-            "errorCode": self.error_code,
-            "trackingId": tracking_id,
-            "message": self.message,
-            "timestampUtc": dps_time(now),
-        }
-
-
-def dps_time(moment: datetime) -> str:
-    """DPS timestamps: UTC with seven fractional digits, e.g. ``2022-08-27T17:53:19.5143497Z`` (§3.3)."""
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "0Z"
-
-
-@dataclass(frozen=True)
-class Attestation:
-    """What a successful X.509 check established: which app, which device, via which enrollment group."""
-
-    app: Any
-    id_scope: str
-    registration_id: str  # as the device spelled it
-    device_id: str  # the IoT Central / hub device ID (C-11)
-    anchor: Any  # the central TrustAnchor the chain reached
-    leaf: x509.Certificate
-    chain: tuple[x509.Certificate, ...]
-
-    @property
-    def enrollment_group_id(self) -> str:
-        group = self.anchor.group
-        return str(getattr(group, "id", group))
-
-
-@dataclass
-class Registration:
-    """DPS's record of a device it has assigned (one per ID scope and registration ID)."""
-
-    id_scope: str
-    registration_id: str
-    device_id: str
-    assigned_hub: str
-    enrollment_group_id: str
-    created: datetime
-    last_updated: datetime
-    etag: str
-    certificate_info: dict[str, Any]
-    signing_certificate_info: dict[str, Any]
-    status: str = "assigned"
-    substatus: str = "initialAssignment"  # D-5
-
-    def state(self) -> dict[str, Any]:
-        """``registrationState`` (DeviceRegistrationResult) with every field the SDK reads (§3.3)."""
-        return {
-            "x509": {
-                "certificateInfo": self.certificate_info,
-                "enrollmentGroupId": self.enrollment_group_id,
-                "signingCertificateInfo": self.signing_certificate_info,
-            },
-            "registrationId": self.registration_id,
-            "createdDateTimeUtc": dps_time(self.created),
-            "assignedHub": self.assigned_hub,
-            "deviceId": self.device_id,
-            "status": self.status,
-            "substatus": self.substatus,
-            "lastUpdatedDateTimeUtc": dps_time(self.last_updated),
-            "etag": self.etag,
-        }
 
 
 @dataclass
@@ -250,9 +168,14 @@ class DpsService:
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from simulator.dps.hub import IotHub
-
         self.hub: IotHub = IotHub(self)
+        #: tracking IDs of replies come from a stream of their own: a refused request must not shift the IDs the
+        #: world draws next (operation IDs, etags), or a rejection would change a seeded world's future
+        self._tracking = self.entropy.fork("tracking")
+
+    def tracking_id(self) -> str:
+        """A ``trackingId`` for one reply (error bodies, MQTT replies)."""
+        return self._tracking.uuid()
 
     # -- errors ------------------------------------------------------------------------------------------
 

@@ -79,6 +79,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
+from simulator import wire
 from simulator.dps import mqtt_codec as codec
 from simulator.dps.hub import HubError, HubSession
 from simulator.dps.model import Attestation, DpsError
@@ -528,7 +529,7 @@ class _Connection:
             raise _Closed(f"unsupported DPS topic {packet.topic!r}")
         operation = "register" if path == DPS_REGISTER else "operation_status"
         now = self.cloud.clock.now()
-        tracking = self.cloud.dps.entropy.uuid()
+        tracking = self.cloud.dps.tracking_id()
         if self.auth_error is not None:
             return self.dps_reply(self.auth_error.status, rid, self.auth_error.details(tracking, now))
         effect = await self.fault("dps", operation, tenant=self.dps.id_scope)
@@ -644,9 +645,10 @@ def twin_error_reply(status: int, rid: str, message: str) -> tuple[str, bytes]:
 
 
 def _json_object(payload: bytes) -> dict[str, Any] | None:
+    """A PUBLISH payload as a JSON object through the wire seam (:mod:`simulator.wire`), else None."""
     try:
-        body = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = wire.parse_json(payload)
+    except wire.WireError:
         return None
     return body if isinstance(body, dict) else None
 

@@ -50,10 +50,13 @@ def _silenced():
 
 
 def common_name_attribute(value: str) -> x509.NameAttribute:
-    """A CN attribute; values over 64 characters are built with the RFC-bound check switched off."""
+    """A CN attribute; values over 64 UTF-8 bytes are built with the RFC-bound check switched off.
+
+    cryptography measures the bound in UTF-8 bytes, not characters: a 40-character code of ``é`` is 80 bytes long.
+    """
     if not value:
         raise ValueError("a common name cannot be empty")
-    if len(value) <= RFC5280_CN_MAX:
+    if len(value.encode("utf-8")) <= RFC5280_CN_MAX:
         return x509.NameAttribute(NameOID.COMMON_NAME, value)
     with long_cn_quiet():
         return x509.NameAttribute(NameOID.COMMON_NAME, value, _validate=False)

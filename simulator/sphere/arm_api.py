@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulator import pki
+from simulator import pki, wire
 from simulator.sphere import arm_bodies as bodies
 from simulator.sphere.arm_bodies import PROVIDER, error_body
 from simulator.sphere.arm_query import list_query
@@ -159,15 +159,24 @@ class ArmApi(ArmWrites):
         return case_insensitive_routes(self.table, self._endpoint)
 
     def _endpoint(self, handler: Callable[..., Response]) -> Callable[[Request], Awaitable[Response]]:
+        """Read the request through the wire seam (:mod:`simulator.wire`): the query string's text and at most
+        :data:`simulator.wire.DEFAULT_MAX_BYTES` of a PUT/POST/PATCH body (413 beyond), then call
+        ``handler(request, principal, body, **path)`` under the world's lock; the handler parses ``body`` with
+        :func:`simulator.sphere.arm_writes.json_object`, which parses through the seam as well."""
+
         async def endpoint(request: Request) -> Response:
-            body = await request.body() if request.method in ("PUT", "POST", "PATCH") else b""
             try:
+                wire.check_query(request)
+                body = await wire.read_body(request) if request.method in ("PUT", "POST", "PATCH") else b""
                 with self.cloud.lock:
                     principal = self._principal(request)
                     self._check_api_version(request)
                     return handler(request, principal, body, **request.path_params)
             except SphereError as exc:
                 return error_response(request, exc.status, exc.code, exc.message, target=exc.target)
+            except wire.WireError as exc:
+                code = "RequestEntityTooLarge" if exc.status == 413 else "InvalidRequestContent"
+                return error_response(request, exc.status, code, exc.message, target=exc.target)
 
         return endpoint
 
@@ -446,7 +455,11 @@ def build_app(cloud: Any) -> Starlette:
             return error_response(request, 405, "MethodNotAllowed", f"{request.method} is not allowed here.")
         return error_response(request, 404, "ResourceNotFound", f"No resource at '{request.url.path}'.")
 
-    app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted})
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """A bug: 500 in the ARM error shape (Starlette re-raises it afterwards, so the server still logs it)."""
+        return error_response(request, 500, "InternalServerError", "The service failed to process the request.")
+
+    app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
     app.state.cloud = cloud
     return app
 

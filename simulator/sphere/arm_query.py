@@ -33,6 +33,7 @@ from odata_query import ast
 from odata_query.exceptions import ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 
+from simulator import wire
 from simulator.sphere.errors import SphereError
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "ListQuery", "compile_filter", "list_query"]
@@ -146,9 +147,10 @@ class ListQuery:
         raw = self.params.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not minimum <= int(raw) <= INT32_MAX:
-            raise _refuse(name, f"{name} must be an integer from {minimum} to {INT32_MAX}.")
-        return int(raw)
+        try:  # the wire seam: ASCII digits only (str.isdigit accepts '²'), at most ten of them
+            return wire.parse_count(raw, name, minimum=minimum, maximum=INT32_MAX)
+        except wire.WireError:
+            raise _refuse(name, f"{name} must be an integer from {minimum} to {INT32_MAX}.") from None
 
     def page(self, items: list[dict[str, Any]], state: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``{"value": [...], "nextLink"?}``; ``state`` (JSON-able) rides along in the continuation token."""
@@ -179,10 +181,10 @@ def _encode(offset: int, state: dict[str, Any]) -> str:
 def _decode(token: str) -> tuple[int, dict[str, Any]]:
     try:
         padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        data = wire.parse_json(base64.urlsafe_b64decode(padded.encode("ascii")))
         offset, state = data["o"], data["s"]
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0 or not isinstance(state, dict):
             raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, wire.WireError):
         raise _refuse("$skipToken", "The $skipToken is not one this service issued.") from None
     return offset, state

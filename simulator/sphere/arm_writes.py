@@ -28,13 +28,13 @@ Request bodies are read here and handed to the model as plain values; read-only 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from simulator import wire
 from simulator.sphere import arm_bodies as bodies
 from simulator.sphere.errors import SphereError, bad_request, not_found
 from simulator.sphere.images import DEFAULT_DEPLOYMENT, check_guid
@@ -68,10 +68,12 @@ def json_object(body: bytes, *, allow_empty: bool = False) -> dict[str, Any]:
     """The request body as a JSON object (400 ``InvalidRequestContent`` otherwise); ``allow_empty``: no body = {}."""
     if allow_empty and not body.strip():
         return {}
+    if not body.strip():
+        raise bad_request("The request body must be a JSON object.")
     try:
-        value = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("The request body is not valid JSON.") from None
+        value = wire.parse_json(body)  # the wire seam: UTF-8, no lone surrogates, bounded depth
+    except wire.WireError as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc.message}") from None
     if not isinstance(value, dict):
         raise bad_request("The request body must be a JSON object.")
     return value

@@ -14,6 +14,7 @@ LEGACY_ERROR_CODES: dict[int, str] = {
     403: "Forbidden",
     404: "NotFound",
     409: "Conflict",
+    413: "RequestEntityTooLarge",
     500: "InternalServerError",
 }
 

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulator import pki
+from simulator import pki, wire
 from simulator.sphere.errors import SphereError, bad_request
-from simulator.sphere.legacy_catalog import LegacyCatalog
+from simulator.sphere.legacy_catalog import LegacyCatalog, json_body
 from simulator.sphere.model import CAGeneration, ClaimOperation, DeviceRecord, Principal, SphereService, Tenant
 from simulator.sphere.routing import case_insensitive_routes
 
@@ -133,14 +133,22 @@ class LegacyApi(LegacyCatalog):
         return case_insensitive_routes(self.table, self._endpoint)
 
     def _endpoint(self, handler: Callable[..., Response]) -> Callable[[Request], Awaitable[Response]]:
+        """Read the request through the wire seam (:mod:`simulator.wire`): the query string's text and at most
+        :data:`simulator.wire.DEFAULT_MAX_BYTES` of a PUT/POST/PATCH body (413 beyond), then call
+        ``handler(request, body, **path)`` under the world's lock with the raw ``body``, which a handler parses
+        with :func:`json_body` (the seam's strict JSON, as a legacy 400)."""
+
         async def endpoint(request: Request) -> Response:
-            body = await request.body() if request.method in ("PUT", "POST") else b""
             try:
+                wire.check_query(request)
+                body = await wire.read_body(request) if request.method in ("PUT", "POST", "PATCH") else b""
                 with self.cloud.lock:
                     self._check_retired()
                     return handler(request, body, **request.path_params)
             except SphereError as exc:
                 return self.error(request, exc)
+            except wire.WireError as exc:
+                return self.error(request, SphereError(exc.status, "InvalidRequestContent", exc.message))
 
         return endpoint
 
@@ -263,10 +271,7 @@ class LegacyApi(LegacyCatalog):
 
     def bulk_claim(self, request: Request, body: bytes, tenant_id: str) -> Response:
         _, found = self._tenant(request, tenant_id, claim=True)
-        try:
-            device_ids = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("The request body must be a JSON array of device IDs.") from None
+        device_ids = json_body(body, "The request body must be a JSON array of device IDs.")
         if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
             raise bad_request("The request body must be a JSON array of device IDs.")
         operation = self.sphere.claim_devices(found.id, device_ids, operation_type=11)
@@ -301,12 +306,19 @@ class LegacyApi(LegacyCatalog):
 
     def _page_items(self, request: Request, records: list[dict[str, Any]]) -> Response:
         """``{"Items", "ContinuationToken"}``: ``?maxPageSize`` items from the offset the header's token names."""
-        raw_size = request.query_params.get("maxPageSize")
-        size = DEFAULT_PAGE_SIZE
-        if raw_size is not None:
-            if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_PAGE_SIZE:
-                raise bad_request(f"maxPageSize must be an integer from 1 to {MAX_PAGE_SIZE}.", target="maxPageSize")
-            size = int(raw_size)
+        try:
+            size = wire.parse_count(
+                request.query_params.get("maxPageSize"),
+                "maxPageSize",
+                default=DEFAULT_PAGE_SIZE,
+                minimum=1,
+                maximum=MAX_PAGE_SIZE,
+            )
+        except wire.WireError:
+            raise bad_request(
+                f"maxPageSize must be an integer from 1 to {MAX_PAGE_SIZE}.", target="maxPageSize"
+            ) from None
+        assert size is not None
         offset = decode_continuation(request.headers.get(CONTINUATION_HEADER), len(records))
         items = records[offset : offset + size]
         following = offset + size
@@ -370,6 +382,10 @@ def build_app(cloud: Any) -> Starlette:
             return api.error(request, SphereError(405, "MethodNotAllowed", f"{request.method} is not allowed here."))
         return api.error(request, SphereError(404, "ResourceNotFound", f"No resource at '{request.url.path}'."))
 
-    app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted})
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """A bug: 500 as ``PublicApiErrorDetails`` (Starlette re-raises it afterwards, so the server still logs it)."""
+        return api.error(request, SphereError(500, "InternalServerError", "The service failed to process the request."))
+
+    app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
     app.state.cloud = cloud
     return app

@@ -37,13 +37,13 @@ themselves are the model's (:mod:`simulator.sphere.products`, :mod:`simulator.sp
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from simulator import wire
 from simulator.sphere.errors import bad_request, not_found
 from simulator.sphere.images import Deployment, Image
 from simulator.sphere.products import DeviceGroup, Product
@@ -109,6 +109,17 @@ def _enum(body: dict[str, Any], name: str, values: tuple[str, ...], default: str
     return values[raw]
 
 
+def json_body(body: bytes, problem: str = "The request body is not valid JSON.") -> Any:
+    """A request body parsed through the wire seam (:func:`simulator.wire.parse_json`: UTF-8, no lone surrogates,
+    bounded depth); an empty body is ``None``. Anything else is a 400 whose detail starts with ``problem``."""
+    if not body.strip():
+        return None
+    try:
+        return wire.parse_json(body)
+    except wire.WireError as exc:
+        raise bad_request(f"{problem} {exc.message}") from None
+
+
 class LegacyCatalog:
     """Route handlers of :class:`~simulator.sphere.legacy_api.LegacyApi` for the catalog's contents (a mixin:
     it supplies ``sphere``, ``_tenant``, ``json``, ``_page_items`` and ``utc``)."""
@@ -145,10 +156,7 @@ class LegacyCatalog:
 
     @staticmethod
     def _body_object(body: bytes) -> dict[str, Any]:
-        try:
-            value = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("The request body is not valid JSON.") from None
+        value = json_body(body)
         if not isinstance(value, dict):
             raise bad_request("The request body must be a JSON object.")
         return value
@@ -247,10 +255,7 @@ class LegacyCatalog:
     def move_device(self, request: Request, body: bytes, tenant_id: str, device_id: str) -> Response:
         """*Devices - Move*: the body is the target group's ID as a JSON string; 202 ``Operation`` (type 2)."""
         tenant = self._write(request, tenant_id)
-        try:
-            group_id = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("The body must be the device group ID as a JSON string.") from None
+        group_id = json_body(body, "The body must be the device group ID as a JSON string.")
         operation = self.sphere.move_device(tenant.id, device_id, group_id)
         return self.json(self._operation(operation, fresh=True), 202)
 
