@@ -6,8 +6,7 @@ plus the clock, the fault rules and the position of every seeded random stream, 
 dicts that compare with ``==``. Two snapshots taken around a refused request must be equal.
 
 It is generic on purpose: a field a model grows tomorrow is compared without this file changing. What it leaves
-out is what a request may legitimately touch without changing the world: the stream that draws reply tracking IDs,
-locks, settings, and caches that only make later reads faster (an issuer's leaf template).
+out is what a request may legitimately touch without changing the world: locks, settings, and caches that only make later reads faster (an issuer's leaf template).
 
 This is the test-side comparison; once the state helper's world codec (``simulator/state/``) lands, the
 comparison can be switched to its encoding of the world.
@@ -31,7 +30,7 @@ from simulator.pki import Issuer, to_der
 from simulator.settings import Settings
 
 #: attributes that are not world state: reply tracking IDs, and caches kept beside the data they speed up
-_SKIPPED_ATTRIBUTES = frozenset({"_tracking", "_leaf_templates", "authority_key_identifier", "settings"})
+_SKIPPED_ATTRIBUTES = frozenset({"_leaf_templates", "authority_key_identifier", "settings"})
 _ATOMS = (type(None), bool, int, float, str, bytes, _dt.datetime, _dt.timedelta, _dt.date, enum.Enum)
 
 

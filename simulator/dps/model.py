@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -169,13 +170,16 @@ class DpsService:
 
     def __post_init__(self) -> None:
         self.hub: IotHub = IotHub(self)
-        #: tracking IDs of replies come from a stream of their own: a refused request must not shift the IDs the
-        #: world draws next (operation IDs, etags), or a rejection would change a seeded world's future
-        self._tracking = self.entropy.fork("tracking")
 
-    def tracking_id(self) -> str:
-        """A ``trackingId`` for one reply (error bodies, MQTT replies)."""
-        return self._tracking.uuid()
+    @staticmethod
+    def tracking_id() -> str:
+        """A ``trackingId`` for one reply (error bodies, MQTT replies).
+
+        Per-reply noise, like IoT Central's request IDs, so it is drawn from :func:`uuid.uuid4` and not from the
+        world's entropy: a reply — a refusal above all — must not shift the IDs a seeded world draws next, nor
+        change the world's state at all.
+        """
+        return str(uuid.uuid4())
 
     # -- errors ------------------------------------------------------------------------------------------
 
