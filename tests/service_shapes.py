@@ -2,7 +2,7 @@
 
 A refusal must come back the way the service the client called would send it (the reference's wire contracts):
 IoT Central ``{"error": {code, message, requestId, time}}`` with ``x-ms-error-code``; the Sphere legacy API an array
-of ``PublicApiErrorDetails``; ARM ``{"error": {code, message, target, details, additionalInfo}}``; DPS
+of ``PublicApiErrorDetails``; ARM ``{"error": {code, message[, target, details, additionalInfo]}}``; DPS
 ``ProvisioningServiceErrorDetails``; the control surface ``{"error": {code, message}}``.
 """
 
@@ -34,7 +34,8 @@ def legacy(response: httpx.Response) -> dict[str, Any]:
 
 def arm(response: httpx.Response) -> dict[str, Any]:
     error = response.json()["error"]
-    assert set(error) == {"code", "message", "target", "details", "additionalInfo"}, error
+    assert {"code", "message"} <= set(error) <= {"code", "message", "target", "details", "additionalInfo"}, error
+    assert isinstance(error["code"], str) and error["code"] and isinstance(error["message"], str)
     return error
 
 

@@ -6,7 +6,8 @@ plus the clock, the fault rules and the position of every seeded random stream, 
 dicts that compare with ``==``. Two snapshots taken around a refused request must be equal.
 
 It is generic on purpose: a field a model grows tomorrow is compared without this file changing. What it leaves
-out is what a request may legitimately touch without changing the world: locks, settings, and caches that only make later reads faster (an issuer's leaf template).
+out is what a request may legitimately touch without changing the world: locks, settings, and caches that only
+make later reads faster (an issuer's leaf template).
 
 This is the test-side comparison; once the state helper's world codec (``simulator/state/``) lands, the
 comparison can be switched to its encoding of the world.

@@ -73,7 +73,7 @@ def json_object(body: bytes, *, allow_empty: bool = False) -> dict[str, Any]:
     try:
         value = wire.parse_json(body)  # the wire seam: UTF-8, no lone surrogates, bounded depth
     except wire.WireError as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc.message}") from None
+        raise bad_request(exc.message) from None
     if not isinstance(value, dict):
         raise bad_request("The request body must be a JSON object.")
     return value

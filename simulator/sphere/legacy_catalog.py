@@ -109,15 +109,15 @@ def _enum(body: dict[str, Any], name: str, values: tuple[str, ...], default: str
     return values[raw]
 
 
-def json_body(body: bytes, problem: str = "The request body is not valid JSON.") -> Any:
+def json_body(body: bytes, problem: str | None = None) -> Any:
     """A request body parsed through the wire seam (:func:`simulator.wire.parse_json`: UTF-8, no lone surrogates,
-    bounded depth); an empty body is ``None``. Anything else is a 400 whose detail starts with ``problem``."""
+    bounded depth); an empty body is ``None``. Anything else is a 400 (its detail prefixed with ``problem``)."""
     if not body.strip():
         return None
     try:
         return wire.parse_json(body)
     except wire.WireError as exc:
-        raise bad_request(f"{problem} {exc.message}") from None
+        raise bad_request(f"{problem} ({exc.message})" if problem else exc.message) from None
 
 
 class LegacyCatalog:
