@@ -27,6 +27,32 @@ def _rows(table_rows: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, s
     return [(method, f"`{path}`", f"`{name}`", _summary(handler)) for method, path, name, handler in table_rows]
 
 
+def _routes(app: Any) -> list[Any]:
+    """The Starlette routes inside an adapter chain (journal → faults → app)."""
+    while not hasattr(app, "routes"):
+        app = app.app
+    return list(app.routes)
+
+
+def _with_contract(service: str, app: Any, rows: list[tuple[str, ...]]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Add the published contract's request and responses to each row (method first, operation name third),
+    when the service's OpenAPI document is vendored in the repository."""
+    from harness.docgen.contract_shapes import shape
+
+    by_name: dict[tuple[str, str], Any] = {}
+    for route in _routes(app):
+        for method in route.methods or ():
+            by_name.setdefault((route.name, method), route)
+    shapes = []
+    for row in rows:
+        method, name = row[0].split(",")[0].strip(), row[2].strip("`")
+        route = by_name.get((name, method))
+        shapes.append(shape(service, route, method) if route is not None else "")
+    if not any(shapes):
+        return [], rows
+    return ["published contract: request → responses"], [(*row, text) for row, text in zip(rows, shapes, strict=True)]
+
+
 def _sphere_codes() -> list[tuple[int, str]]:
     """Every (status, ARM code) the Sphere model and adapters raise, read from their source."""
     found: set[tuple[int, str]] = set()
@@ -91,7 +117,8 @@ def render() -> str:
         + ", ".join(f"{status} `{code}`" for status, code in _sphere_codes())
         + ".\n\n"
     )
-    out.append(table(["method", "path", "operation", "what it does"], _rows(arm.table)))
+    extra, arm_rows = _with_contract("sphere-arm", cloud.arm_app, _rows(arm.table))
+    out.append(table(["method", "path", "operation", "what it does", *extra], arm_rows))
     out.append("\n## IoT Central data plane\n\n")
     out.append(
         "* **Host** `https://<subdomain>.azureiotcentral.com/api` — the app is chosen by the `Host` subdomain "
@@ -120,7 +147,8 @@ def render() -> str:
                 _summary(operation),
             )
         )
-    out.append(table(["method", "path", "operation", "request body", "what it does"], rows))
+    extra, rows = _with_contract("central", cloud.central_app, rows)
+    out.append(table(["method", "path", "operation", "request body", "what it does", *extra], rows))
     out.append("\n## Device Provisioning Service (HTTPS device API)\n\n")
     out.append(
         "* **Host** `https://global.azure-devices-provisioning.net` (served: the `dps` port; MQTT/TLS on "
@@ -133,21 +161,12 @@ def render() -> str:
         '* **Errors** `{"errorCode", "trackingId", "message", "timestampUtc"}` with six-digit codes '
         "(`dps.error_codes`): " + ", ".join(f"{kind} `{code}`" for kind, code in DEFAULT_ERROR_CODES.items()) + ".\n\n"
     )
-    dps_routes = [route for route in cloud.dps_app.app.app.routes]
-    out.append(
-        table(
-            ["method", "path", "operation", "what it does"],
-            [
-                (
-                    ", ".join(sorted(route.methods - {"HEAD"})),
-                    f"`{route.path}`",
-                    f"`{route.name}`",
-                    _summary(route.endpoint),
-                )
-                for route in dps_routes
-            ],
-        )
-    )
+    dps_rows = [
+        (", ".join(sorted(route.methods - {"HEAD"})), f"`{route.path}`", f"`{route.name}`", _summary(route.endpoint))
+        for route in _routes(cloud.dps_app)
+    ]
+    extra, dps_rows = _with_contract("dps", cloud.dps_app, dps_rows)
+    out.append(table(["method", "path", "operation", "what it does", *extra], dps_rows))
     out.append("\n## Simulator control API (`/_sim`)\n\n")
     out.append(
         "What Azure cannot do: arrange the world, travel its clock, inject faults, see what happened. In-process on "
