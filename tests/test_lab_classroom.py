@@ -80,6 +80,31 @@ def test_the_classroom_writes_a_roster_and_one_isolated_folder_per_trainee(tmp_p
         instructor.close()
 
 
+def test_device_new_reads_a_trainee_file_whose_bundle_is_relative_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ca_bundle`` is "ca.pem" in a trainee's file: ``device new`` finds it beside the file, from any folder; and
+    ``device connect`` says which step is missing when DPS refuses a device of a tenant not yet verified."""
+    from harness.cli import main
+
+    with serve_classroom(2, tmp_path / "lab", mqtt_port=0, seed=6) as room:
+        trainee = room.trainees[1]
+        assert json.loads(trainee.endpoints_file.read_text())["ca_bundle"] == "ca.pem"
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        monkeypatch.chdir(elsewhere)  # no ca.pem here
+        args = ["device", "new", "--claim", "--endpoints-file", str(trainee.endpoints_file), "--out", "devices"]
+        assert main(args) == 0
+        [entry] = json.loads((elsewhere / "devices" / "devices.json").read_text())
+        record = room.served.cloud.sphere.devices[entry["id"].lower()]
+        assert record.tenant_id == trainee.tenant_id  # claimed into the trainee's own tenant
+        assert f"device {entry['id']}\n" in capsys.readouterr().out  # the whole ID, to copy into a claim
+        args = ["device", "connect", "--endpoints-file", str(trainee.endpoints_file), "--device-dir", "devices"]
+        assert main(args) == 1
+        out = capsys.readouterr().out
+        assert "NOT provisioned" in out and "verify the tenant CA in your app (checklist step 6)" in out
+
+
 def test_a_classroom_refuses_to_expose_an_unguarded_control_api(tmp_path: Path) -> None:
     with pytest.raises(ClassroomError, match="without its token guard"):
         serve_classroom(2, tmp_path / "lab", host="0.0.0.0", mqtt_port=None)

@@ -76,6 +76,12 @@ def messages(response) -> list[tuple[str, str]]:
     return [(m["kind"], m["text"]) for m in response.context["messages"]]
 
 
+def advice(response) -> str:
+    """The advice in the unit's terms that a refusal shows above the service's message."""
+    [message] = response.context["messages"]
+    return message.get("advice", "")
+
+
 # -- sign-in and isolation ---------------------------------------------------------------------------------------
 
 
@@ -110,7 +116,7 @@ def test_a_host_naming_an_app_shows_it_only_to_its_own_session_and_never_falls_b
 def test_pages_see_exactly_the_documented_context_and_have_a_json_twin(browser, path: str) -> None:
     response = browser.get(path)
     assert response.status_code == 200
-    assert set(response.context) == {"request", "urls", "messages", "shell", "page"}
+    assert set(response.context) == {"request", "urls", "messages", "nav_open", "shell", "page"}
     page = response.context["page"]
     assert isinstance(page, PageContext)
     assert all(help_text for help_text in type(page).documented_fields().values())
@@ -238,7 +244,10 @@ def test_a_proof_with_the_wrong_code_is_refused_on_the_page_and_changes_nothing(
     response = verify(browser, "azure-sphere", wrong)
     [(kind, text)] = messages(response)
     assert kind == "error" and "is not the current verification code" in text
-    assert soup(response).find("div", attrs={"role": "alert"}).get_text() == text
+    alert = soup(response).find("div", attrs={"role": "alert"})
+    assert alert.find(class_="service-message").get_text() == text  # the service's own message, unchanged
+    assert alert.find(class_="advice").get_text() == advice(response)
+    assert advice(response).startswith("This validation certificate was made for another verification code.")
     assert _snapshot(app) == before
 
 
@@ -251,8 +260,10 @@ def test_an_expired_proof_is_refused(world, browser) -> None:
         entry = app.get_certificate("azure-sphere", "primary")
         entry.code_issued = cloud.clock.now()
     before = _snapshot(app)
-    [(kind, text)] = messages(verify(browser, "azure-sphere", to_der(proof)))
+    response = verify(browser, "azure-sphere", to_der(proof))
+    [(kind, text)] = messages(response)
     assert kind == "error" and "the proof certificate is valid from" in text
+    assert advice(response).startswith("This validation certificate has expired")
     assert _snapshot(app) == before
 
 
@@ -262,8 +273,10 @@ def test_a_proof_from_another_tenant_is_refused(world, browser) -> None:
     other = control.create_tenant(cloud, name="someone-else", email="else@example.com")
     before = _snapshot(app)
     proof = to_der(cloud.sphere.issue_proof(other.tenant_id, code))
-    [(kind, text)] = messages(verify(browser, "azure-sphere", proof))
+    response = verify(browser, "azure-sphere", proof)
+    [(kind, text)] = messages(response)
     assert kind == "error" and "was issued by" in text
+    assert advice(response).startswith("This validation certificate comes from another tenant")
     assert _snapshot(app) == before
 
 
@@ -274,16 +287,21 @@ def test_a_ca_already_used_by_another_group_is_refused(world, browser) -> None:
     response = upload(browser, "second-group", tenant_ca(cloud, access))
     [(kind, text)] = messages(response)
     assert kind == "error" and "is already used by enrollment group 'azure-sphere'" in text
+    assert advice(response).startswith("This CA certificate is already in another enrollment group.")
     assert "primary" not in app.get_group("second-group").entries
 
 
 def test_a_file_that_is_not_a_certificate_is_refused(world, browser) -> None:
     app, _ = _prepared(world, browser)
     before = _snapshot(app)
-    [(kind, text)] = messages(upload(browser, "azure-sphere", b"hello, I am a text file\n", name="notes.txt"))
+    response = upload(browser, "azure-sphere", b"hello, I am a text file\n", name="notes.txt")
+    [(kind, text)] = messages(response)
     assert kind == "error" and text.startswith("the certificate must be one X.509 certificate")
-    [(kind, _)] = messages(verify(browser, "azure-sphere", b"\x00\x01garbage"))
+    assert advice(response).startswith("This file is not a certificate. Choose CAcertificate.cer")
+    response = verify(browser, "azure-sphere", b"\x00\x01garbage")
+    [(kind, _)] = messages(response)
     assert kind == "error"
+    assert advice(response).startswith("This file is not a certificate. Choose ValidationCertification.cer")
     assert _snapshot(app) == before
 
 
@@ -367,3 +385,26 @@ def test_upload_accepts_pem_text(world, browser) -> None:
     pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
     [(kind, _)] = messages(upload(browser, "azure-sphere", pem, name="ca.pem"))
     assert kind == "success"
+
+
+def test_the_sidebar_is_drawn_as_the_learner_left_it(browser) -> None:
+    page = soup(browser.get("/"))
+    assert "nav-open" not in (page.body.get("class") or [])
+    assert page.find("button", attrs={"aria-label": "Menu"})["aria-expanded"] == "false"
+    browser.cookies.set("sphere_harness_sidebar", "open")  # what portal.js keeps when the Menu button expands it
+    page = soup(browser.get("/devices"))
+    assert "nav-open" in page.body["class"]
+    assert page.find("button", attrs={"aria-label": "Menu"})["aria-expanded"] == "true"
+    # collapsed or not, every sidebar entry keeps its name
+    assert [a.get("aria-label") for a in page.select("nav.side > a")] == ["Home", "Devices", "Checklist"]
+
+
+def test_the_instructor_page_lists_who_needs_help_and_why(world, browser) -> None:
+    _cloud, _access, portal = world
+    create_group(browser, name="Wrong kind", attestation="symmetricKey")
+    instructor = TestClient(portal.app, base_url=BASE)
+    page = instructor.get(portal.instructor_link(""), follow_redirects=True).context["page"]
+    assert page.finished == 0
+    [row] = page.needs_help
+    assert (row.trainee, row.step, row.title) == ("you", 3, "Create an enrollment group (Certificates (X.509))")
+    assert row.why.startswith("'Wrong kind' uses Shared access signature (SAS)")

@@ -38,9 +38,11 @@ def device() -> None:
 def device_new(endpoints_file: Path, out: Path, count: int, claim: bool) -> None:
     """Mint simulated Sphere devices through the served world's control API (POST /_sim/devices)."""
     from harness.clients import ControlClient, HarnessClientError
+    from harness.lab.environment import resolve_bundle
 
     try:
-        endpoints = json.loads(endpoints_file.read_text(encoding="utf-8"))
+        # a classroom's trainee file names its bundle relative to itself ("ca.pem"): resolve it against the file
+        endpoints = resolve_bundle(json.loads(endpoints_file.read_text(encoding="utf-8")), endpoints_file)
         control_url, ca_bundle = endpoints["control_url"], endpoints["ca_bundle"]
         tenant_id = (endpoints.get("sphere") or {}).get("tenant_id") if claim else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -51,8 +53,9 @@ def device_new(endpoints_file: Path, out: Path, count: int, claim: bool) -> None
     except HarnessClientError as exc:
         raise fail(str(exc), EXIT_FAILED) from None
     written = write_devices(devices, out)
-    for entry in written:
-        click.echo(f"{entry['id'][:16]}…  key {entry['key_file']}  chain {entry['cert_file'] or '(unclaimed)'}")
+    for entry in written:  # the whole ID: a learner copies it into 'azsphere device claim --device <id>'
+        click.echo(f"device {entry['id']}")
+        click.echo(f"  key {entry['key_file']}  chain {entry['cert_file'] or '(unclaimed)'}")
     click.echo(f"wrote {out / 'devices.json'}")
 
 

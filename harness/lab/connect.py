@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 
+#: MQTT 3.1.1's "not authorized": how DPS refuses a device whose chain leads to no verified, enabled group
+CONNACK_NOT_AUTHORIZED = 5
+
+
 class ConnectError(Exception):
     """The devices cannot even be tried (no device folder, the world not reachable)."""
 
@@ -75,7 +79,16 @@ def connect_devices(endpoints: dict[str, Any], device_dir: Path, *, only: str | 
             context.load_cert_chain(chain_file, entry["key_file"])
             try:
                 result = register_over_mqtt(dps["host"], int(dps["mqtt_port"]), dps["id_scope"], device_id, context)
-            except (DeviceConnectionError, OSError) as exc:
+            except DeviceConnectionError as exc:
+                why = f"the connection failed: {exc}"
+                if exc.connack == CONNACK_NOT_AUTHORIZED:
+                    why += (
+                        ": DPS found no verified enrollment group for the device's chain; verify the tenant CA in "
+                        "your app (checklist step 6), then connect again"
+                    )
+                results.append(ConnectResult(device_id, False, why))
+                continue
+            except OSError as exc:
                 results.append(ConnectResult(device_id, False, f"the connection failed: {exc}"))
                 continue
             if result.status == "assigned":

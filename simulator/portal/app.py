@@ -39,7 +39,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from simulator.central.errors import CentralError
-from simulator.portal.checklist import DONE, Step, checklist
+from simulator.portal.advice import advice_for
+from simulator.portal.checklist import DONE, WRONG, Step, checklist
 from simulator.portal.contexts import (
     ATTESTATION_TYPES,
     ENTRY_LABELS,
@@ -53,6 +54,7 @@ from simulator.portal.contexts import (
     GroupPage,
     GroupRow,
     GroupsPage,
+    HelpRow,
     HomePage,
     InstructorPage,
     NewGroupPage,
@@ -67,6 +69,7 @@ from simulator.portal.urls import Urls
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sphere_harness_portal"
+SIDEBAR_COOKIE = "sphere_harness_sidebar"
 MAX_UPLOAD_BYTES = 64 * 1024
 TITLES = {400: "Bad request", 401: "Sign in", 403: "Forbidden", 404: "Not found", 405: "Not allowed", 409: "Conflict"}
 
@@ -168,15 +171,27 @@ class Portal:
         path = request.url.path
         if path.endswith(".json"):
             return JSONResponse(page.to_json(), status_code=status)
-        context = {"urls": self.urls, "messages": request.session.pop("messages", []), "shell": shell, "page": page}
+        context = {
+            "urls": self.urls,
+            "messages": request.session.pop("messages", []),
+            "shell": shell,
+            "page": page,
+            # the sidebar as the learner left it (portal.js keeps the cookie), drawn so before the first paint
+            "nav_open": request.cookies.get(SIDEBAR_COOKIE) == "open",
+        }
         response = self.templates.TemplateResponse(request, template, context, status_code=status)
         twin = "/index.json" if path == "/" else f"{path}.json"
         response.headers["Link"] = f'<{twin}>; rel="alternate"; type="application/json"'
         return response
 
     @staticmethod
-    def flash(request: Request, kind: str, text: str) -> None:
-        request.session.setdefault("messages", []).append({"kind": kind, "text": text})
+    def flash(request: Request, kind: str, text: str, advice: str = "") -> None:
+        """A message for the next page: ``text`` (for an error, the service's own message) and, for an error the
+        unit can meet, ``advice`` in the unit's terms (:mod:`simulator.portal.advice`)."""
+        message = {"kind": kind, "text": text}
+        if advice:
+            message["advice"] = advice
+        request.session.setdefault("messages", []).append(message)
 
     def _redirect(self, url: str) -> Response:
         return RedirectResponse(url, status_code=303)
@@ -359,7 +374,7 @@ class Portal:
             else:
                 raise PortalError(404, "Not found", f"No action '{action}'.")
         except CentralError as exc:
-            self.flash(request, "error", exc.message)
+            self.flash(request, "error", exc.message, advice_for(action, exc))
         return self._redirect(back)
 
     async def devices(self, request: Request) -> Response:
@@ -399,7 +414,14 @@ class Portal:
             rows.append(
                 TraineeRow(trainee.name, trainee.app_subdomain, tenant.name if tenant else "", done, len(steps), steps)
             )
-        return self.render(request, "instructor.html", InstructorPage(rows, titles))
+        help_rows = [
+            HelpRow(row.name, number, step.title, step.detail)
+            for row in rows
+            for number, step in enumerate(row.steps, 1)
+            if step.status == WRONG
+        ]
+        finished = sum(1 for row in rows if row.done == row.total)
+        return self.render(request, "instructor.html", InstructorPage(rows, titles, finished, help_rows))
 
     # -- errors -----------------------------------------------------------------------------------------------------
 

@@ -128,7 +128,7 @@ def _judge(cloud: Any, journal: Journal | None, app_subdomain: str, tenant_id: s
     title = "Upload the tenant CA and generate a verification code"
     if verified or coded:
         group, entry = (coded or verified)[0]
-        steps.append(Step("code", title, DONE, value=entry.code or "(used by Verify)"))
+        steps.append(Step("code", title, DONE, value=entry.code or ""))  # Verify consumes the code
     elif ours:
         group, entry = ours[0]
         steps.append(

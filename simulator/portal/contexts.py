@@ -2,7 +2,8 @@
 """Every portal page's context as a documented dataclass, and its JSON twin.
 
 A template sees exactly ``request``, ``urls`` (:class:`~simulator.portal.urls.Urls`), ``messages`` (flash
-messages), ``shell`` (:class:`Shell`: the app and user in the header) and ``page`` — one of the classes below. Each
+messages), ``nav_open`` (the learner left the sidebar expanded), ``shell`` (:class:`Shell`: the app and user in the
+header) and ``page`` — one of the classes below. Each
 field carries its help text (``field(metadata={"help": …})``); :meth:`PageContext.documented_fields` lists them and
 the tests check that nothing undocumented reaches a template. ``GET <page>.json`` answers ``page.to_json()``.
 """
@@ -167,11 +168,23 @@ class TraineeRow(PageContext):
 
 
 @dataclass
+class HelpRow(PageContext):
+    """A trainee with a step done wrongly (the instructor page's "Needs help")."""
+
+    trainee: str = doc("the trainee's name")
+    step: int = doc("the step's number (1-based)")
+    title: str = doc("the step's title")
+    why: str = doc("why it is wrong, as the trainee's checklist says")
+
+
+@dataclass
 class InstructorPage(PageContext):
     """Every trainee's checklist at a glance."""
 
     trainees: list[TraineeRow] = doc("every trainee, in roster order", factory=list)
     step_titles: list[str] = doc("the column headings: the unit's steps", factory=list)
+    finished: int = doc("trainees with every step done", 0)
+    needs_help: list[HelpRow] = doc("every step done wrongly, by trainee, with why", factory=list)
 
 
 @dataclass

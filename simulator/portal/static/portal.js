@@ -1,12 +1,23 @@
-// The portal's only script: the Menu button, file-chooser buttons, auto-submitting uploads, the copy button.
+// The portal's only script: the Menu button (the sidebar stays as the learner left it, page to page), file-chooser
+// buttons, auto-submitting uploads, the copy button. Every page also works without it (forms and <noscript>).
 document.addEventListener("DOMContentLoaded", () => {
   const menu = document.querySelector("[data-menu]");
-  if (menu) {
-    menu.addEventListener("click", () => {
-      const open = document.body.classList.toggle("nav-open");
-      menu.setAttribute("aria-expanded", String(open));
+  const setOpen = (open) => {
+    document.body.classList.toggle("nav-open", open);
+    if (menu) menu.setAttribute("aria-expanded", String(open));
+    // the server reads it to draw the next page's sidebar the same way (no flicker)
+    document.cookie = `sphere_harness_sidebar=${open ? "open" : "closed"}; path=/; SameSite=Lax; Secure`;
+  };
+  if (menu) menu.addEventListener("click", () => setOpen(!document.body.classList.contains("nav-open")));
+  // the gear of a collapsed sidebar (Administration) expands the sidebar too, so Device Connection shows
+  document.querySelectorAll("nav.side summary").forEach((summary) => {
+    summary.addEventListener("click", (event) => {
+      if (document.body.classList.contains("nav-open")) return;
+      event.preventDefault();
+      summary.parentElement.open = true;
+      setOpen(true);
     });
-  }
+  });
   document.querySelectorAll("[data-choose]").forEach((button) => {
     button.addEventListener("click", () => document.getElementById(button.dataset.choose).click());
   });
@@ -16,9 +27,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-copy]").forEach((button) => {
     button.addEventListener("click", async () => {
       const field = document.getElementById(button.dataset.copy);
+      const said = document.getElementById(button.dataset.copy + "-copied");
       field.select();
       try { await navigator.clipboard.writeText(field.value); } catch (e) { document.execCommand("copy"); }
-      button.textContent = "Copied";
+      if (said) said.textContent = "Copied";
     });
   });
 });
