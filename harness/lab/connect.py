@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 #: MQTT 3.1.1's "not authorized": how DPS refuses a device whose chain leads to no verified, enabled group
 CONNACK_NOT_AUTHORIZED = 5
 
