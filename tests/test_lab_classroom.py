@@ -33,8 +33,14 @@ def trainee_endpoints(trainee) -> dict:
     return resolve_bundle(json.loads(trainee.endpoints_file.read_text()), trainee.endpoints_file)
 
 
+#: drop an idle kept-alive connection before the server does (uvicorn closes after 5 s): a learner idles while their
+#: device registers, and reusing a connection the server is closing at that instant fails without an answer
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=2)
+
+
 def portal_client(endpoints: dict) -> httpx.Client:
-    client = httpx.Client(verify=ssl.create_default_context(cafile=endpoints["ca_bundle"]), timeout=30)
+    context = ssl.create_default_context(cafile=endpoints["ca_bundle"])
+    client = httpx.Client(verify=context, timeout=30, limits=CLIENT_LIMITS)
     response = client.get(endpoints["central"]["portal_url"], follow_redirects=True)
     assert response.status_code == 200, response.text
     return client
