@@ -35,6 +35,10 @@ def test_readme_and_docs_name_no_path_outside_the_repository() -> None:
     for path, text in texts.items():
         assert "../shared" not in text and "/work/" not in text, path
         assert not re.search(r"\bshared/reference\b", text), path
+    for relative in OUTPUTS:  # generated pages explain choices in their own words, not by the developers' IDs
+        text = (ROOT / relative).read_text(encoding="utf-8")
+        assert "open-questions" not in text, relative
+        assert not re.search(r"\b(?:SL|SA|C|D|K)-\d+\b", text), relative
     for relative in OUTPUTS:
         if relative.startswith("docs/"):
             assert f"({relative})" in texts[ROOT / "README.md"], f"README does not link {relative}"

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+
+#: the developers' question numbers (SL-5, SA-6, C-13 …) that code comments cite; users read docs/fidelity.md instead
+_QUESTION_IDS = re.compile(r"\b(?:G|SL|SA|C|D|K|X)-\d+(?:/(?:G|SL|SA|C|D|K|X)-\d+)*\b")
+_CITED = re.compile(r"\s*\((?:open-questions\.md )?(?:G|SL|SA|C|D|K|X)-\d+[^)]*\)")
+
+
+def own_words(text: str) -> str:
+    """``text`` without citations of the developers' question numbers: a parenthesised one goes, a bare one becomes a
+    pointer to docs/fidelity.md (where each choice is explained in this project's words)."""
+    text = _CITED.sub("", text)
+    return _QUESTION_IDS.sub("this project's choice (docs/fidelity.md)", text)
 
 
 def banner(source: str) -> str:
@@ -13,7 +25,7 @@ def banner(source: str) -> str:
 
 
 def cell(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = own_words("" if value is None else str(value))
     return text.replace("|", "\\|").replace("\n", " ")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from harness.docgen._markdown import banner, cell, table
+from harness.docgen._markdown import banner, cell, own_words, table
 
 
 def type_name(annotation: Any) -> str:
@@ -80,7 +80,7 @@ def render() -> str:
             step_type = kinds[kind]
             out.append(f"\n### {kind}\n\n")
             doc = inspect.getdoc(step_type.function) or ""
-            out.append((doc or step_type.summary) + "\n\n")
+            out.append(own_words(doc or step_type.summary) + "\n\n")
             if step_type.fake_only:
                 out.append("*Fake-only* (simulator control surface): skipped on a live target.\n\n")
             fields = step_type.args.model_fields
@@ -108,7 +108,7 @@ def render() -> str:
                     "A step that takes no arguments.",
                 )
             ):
-                out.append(f"\n{args_doc}\n")
+                out.append(f"\n{own_words(args_doc)}\n")
             if step_type.saves:
                 out.append(
                     "\n`save_as` stores a mapping: "
