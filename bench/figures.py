@@ -111,15 +111,15 @@ def seed_workflow(workflows: int, repetitions: int) -> tuple[Sample, Sample]:
 def _our_requests_per_workflow() -> int:
     """How many HTTP requests one ``enable-trust`` run sends into the world (counted outside the timing)."""
     import harness
-    import simulator.inprocess as inprocess
+    import simulator.inprocess.router as inprocess
 
     count = 0
     original = inprocess.dispatch
 
-    def counting(router: Any, request: Any, service: str) -> Any:
+    def counting(router: Any, request: Any, service: str, **kwargs: Any) -> Any:
         nonlocal count
         count += 1
-        return original(router, request, service)
+        return original(router, request, service, **kwargs)
 
     inprocess.dispatch = counting
     try:

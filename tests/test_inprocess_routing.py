@@ -274,3 +274,51 @@ def test_a_router_that_was_not_entered_says_so(cloud: EchoCloud) -> None:
     router = mock_cloud(cloud)
     with pytest.raises(RuntimeError, match="not started"):
         router.run_sync(cloud.legacy_app, httpx.Request("GET", ROUTES[0][0]))
+
+
+def test_a_respx_mock_of_the_callers_own_still_answers_other_hosts(cloud: EchoCloud) -> None:
+    with respx.mock(assert_all_called=False) as own, cloud.mock():
+        own.get("https://login.microsoftonline.com/token").respond(json={"access_token": "t"})
+        assert httpx.get("https://login.microsoftonline.com/token").json() == {"access_token": "t"}
+        assert httpx.get(ROUTES[0][0]).json()["app"] == "legacy"  # the world still answers its own hosts
+        with pytest.raises(respx.models.AllMockedAssertionError):  # and nothing else leaves the process
+            httpx.get("https://example.com/")
+
+
+def test_caller_routes_answer_async_clients_too(cloud: EchoCloud) -> None:
+    async def call() -> tuple[int, int]:
+        async with httpx.AsyncClient() as client:
+            extra = await client.get("https://login.microsoftonline.com/token")
+            world = await client.get(ROUTES[1][0])
+            return extra.status_code, world.status_code
+
+    with cloud.mock() as router:
+        router.get("https://login.microsoftonline.com/token").respond(204)
+        assert asyncio.run(call()) == (204, 200)
+        assert [call.request.url.host for call in router.calls] == ["login.microsoftonline.com", "management.azure.com"]
+
+
+def test_a_route_marked_pass_through_goes_to_the_real_transport(cloud: EchoCloud, monkeypatch) -> None:
+    seen: list[str] = []
+
+    def real_transport(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(299)
+
+    with cloud.mock() as router:
+        monkeypatch.setattr("simulator.inprocess.httpx_transport.ORIGINALS", [real_transport, None])
+        router.get("https://example.com/through").pass_through()
+        assert httpx.get("https://example.com/through").status_code == 299
+    assert seen == ["https://example.com/through"]
+
+
+def test_nested_routers_the_oldest_answers_and_patches_go_with_the_last() -> None:
+    first, second = EchoCloud(seed=1), EchoCloud(seed=2)
+    first.legacy_app, second.legacy_app = echo_app("first"), echo_app("second")
+    original = httpx.HTTPTransport.handle_request
+    with first.mock():
+        with second.mock():
+            assert httpx.get(ROUTES[0][0]).json()["app"] == "first"
+        assert httpx.get(ROUTES[0][0]).json()["app"] == "first"
+        assert httpx.HTTPTransport.handle_request is not original
+    assert httpx.HTTPTransport.handle_request is original
