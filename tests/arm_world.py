@@ -17,7 +17,7 @@ import httpx
 
 from simulator.clock import Clock
 from simulator.cloud import FakeCloud
-from simulator.inprocess import _call_app_buffered
+from simulator.inprocess.asgi import call_app
 
 ARM = "https://management.azure.com"
 VERSION = {"api-version": "2024-04-01"}
@@ -39,7 +39,7 @@ class ArmTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == "management.azure.com", request.url
         request.read()
-        return self.loop.run_until_complete(_call_app_buffered(self.cloud.arm_app, request))
+        return self.loop.run_until_complete(call_app(self.cloud.arm_app, request))
 
     def close(self) -> None:
         self.loop.close()
