@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("harness.commands.lab:lab_app", "The training lab: the unit's azsphere and az commands in a shell."),
     "azsphere": ("harness.commands.lab:azsphere_app", "The lab's azsphere commands (inside a lab; see 'lab env')."),
     "az": ("harness.commands.lab:az_app", "The lab's 'az sphere' commands (inside a lab; see 'lab env')."),
+    "live": ("harness.commands.live:live", "Live runs: list and delete what interrupted runs left behind (sweep)."),
 }
 
 

@@ -27,12 +27,19 @@ Each file key, its environment variable, and its meaning:
 * ``ca_bundle`` / ``SPHERE_HARNESS_CA_BUNDLE`` — a PEM CA bundle to trust instead of the system store.
 * ``run_prefix`` / ``SPHERE_HARNESS_RUN_PREFIX`` — prefix of the resources the run creates (default
   ``sh-<UTC time>-<4 hex>-``); they are deleted when the run ends, even after a failure.
+* ``allow: {tenants: [...], apps: [...]}`` / ``SPHERE_HARNESS_LIVE_ALLOW`` (``tenant:<id>,app:<subdomain>,…``;
+  joined with the file's) — the **allow-list**: the tenant IDs and app subdomains this configuration may touch.
+  A live run whose tenant or app is not on it is refused before its first request (exit 2), and every request
+  of a run must address them (:mod:`harness.live.guard`). There is no default: an empty allow-list allows nothing.
+* ``sanitize: [...]`` — more values to keep out of recordings (besides tokens, IDs, names and subdomains).
+* ``cleanup_timeout`` / ``SPHERE_HARNESS_CLEANUP_TIMEOUT`` — seconds the cleanup of a run may take (default 60).
 
 An endpoints file written by ``sphere-harness serve`` has exactly this shape (its ``dps`` and ``control_url`` keys
 are ignored), so ``--live-config endpoints.json`` points a live run at a served fake "as if it were Azure"::
 
     sphere-harness serve --endpoints-file endpoints.json &
-    sphere-harness run --target live --live-config endpoints.json --i-understand-this-touches-real-resources
+    SPHERE_HARNESS_LIVE_ALLOW=tenant:<its tenant_id>,app:<its subdomain> \
+      sphere-harness run --target live --live-config endpoints.json --i-understand-this-touches-real-resources
 
 An example for Azure (tokens from ``az login`` via ``DefaultAzureCredential``)::
 
@@ -41,6 +48,9 @@ An example for Azure (tokens from ``az login`` via ``DefaultAzureCredential``)::
     central:
       subdomain: contoso-devices
       api_token: "SharedAccessSignature sr=…&sig=…&skn=operator-token&se=…"
+    allow:
+      tenants: [768c2cd6-1bf0-4521-9f53-084a331d81cb]
+      apps: [contoso-devices]
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ from harness.clients.sphere_legacy import DEFAULT_URL as LEGACY_URL
 OPT_IN_FLAG = "--i-understand-this-touches-real-resources"
 OPT_IN_ENV = "SPHERE_HARNESS_LIVE"
 CONFIG_ENV = "SPHERE_HARNESS_LIVE_CONFIG"
+ALLOW_ENV = "SPHERE_HARNESS_LIVE_ALLOW"
 
 ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "SPHERE_TENANT_ID": ("sphere", "tenant_id"),
@@ -79,6 +90,7 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "CENTRAL_DNS_SUFFIX": ("central", "dns_suffix"),
     "SPHERE_HARNESS_CA_BUNDLE": ("ca_bundle",),
     "SPHERE_HARNESS_RUN_PREFIX": ("run_prefix",),
+    "SPHERE_HARNESS_CLEANUP_TIMEOUT": ("cleanup_timeout",),
 }
 
 
@@ -113,11 +125,28 @@ class CentralLive(_Section):
     portal_url: str | None = None  # a served world's portal sign-in link (training); a live run does not use it
 
 
+class AllowList(_Section):
+    """What a live configuration may touch: tenant IDs and IoT Central app subdomains (or app hosts)."""
+
+    tenants: list[str] = Field(default_factory=list)
+    apps: list[str] = Field(default_factory=list)
+
+    def allows_tenant(self, tenant_id: str) -> bool:
+        return tenant_id.strip().lower() in {t.strip().lower() for t in self.tenants}
+
+    def allows_app(self, *names: str | None) -> bool:
+        allowed = {a.strip().lower() for a in self.apps}
+        return any(name and name.strip().lower() in allowed for name in names)
+
+
 class LiveConfig(_Section):
     sphere: SphereLive
     central: CentralLive = Field(default_factory=CentralLive)
     ca_bundle: str | None = None
     run_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,40}$")
+    allow: AllowList = Field(default_factory=AllowList)
+    sanitize: list[str] = Field(default_factory=list)
+    cleanup_timeout: float = Field(default=60.0, gt=0, le=3600)
     # keys of a served world's endpoints file that a live run does not use
     dps: dict[str, Any] | None = None
     control_url: str | None = None
@@ -161,6 +190,14 @@ def load_live_config(path: str | os.PathLike[str] | None = None, env: Mapping[st
             f"no live configuration: pass --live-config PATH, set {CONFIG_ENV}, or set SPHERE_TENANT_ID, "
             "CENTRAL_APP_SUBDOMAIN and friends (see `harness.config`)"
         )
+    if env.get(ALLOW_ENV, "").strip():
+        allow = data.setdefault("allow", {})
+        if not isinstance(allow, dict):
+            raise LiveConfigError(f"{source}: `allow` must be a mapping with `tenants:` and `apps:`")
+        for kind, value in parse_allow(env[ALLOW_ENV]):
+            allow.setdefault(kind, [])
+            if isinstance(allow[kind], list):
+                allow[kind].append(value)
     try:
         config = LiveConfig.model_validate(data)
     except ValidationError as exc:
@@ -169,3 +206,18 @@ def load_live_config(path: str | os.PathLike[str] | None = None, env: Mapping[st
     if not config.central.subdomain and not config.central.url:
         raise LiveConfigError("the live configuration needs central.subdomain (or central.url)")
     return config
+
+
+def parse_allow(text: str) -> list[tuple[str, str]]:
+    """``tenant:<id>,app:<subdomain>`` (commas or spaces between items) → ``[("tenants", id), ("apps", sub)]``."""
+    items = []
+    for item in text.replace(",", " ").split():
+        kind, sep, value = item.partition(":")
+        kinds = {"tenant": "tenants", "tenants": "tenants", "app": "apps", "apps": "apps"}
+        if not sep or kind.strip().lower() not in kinds or not value.strip():
+            raise LiveConfigError(
+                f"{ALLOW_ENV}: {item!r} is not `tenant:<tenant id>` or `app:<app subdomain>` "
+                f"(e.g. {ALLOW_ENV}=tenant:768c2cd6-1bf0-4521-9f53-084a331d81cb,app:contoso-devices)"
+            )
+        items.append((kinds[kind.strip().lower()], value.strip()))
+    return items

@@ -100,11 +100,18 @@ class Result:
     hostname: str = field(default_factory=socket.gethostname)
     #: True when the scenario file itself did not validate (nothing ran; ``error`` says where and why)
     invalid: bool = False
+    #: the signal (SIGINT 2, SIGTERM 15) that stopped a live run after its cleanup; ``None`` when none did
+    interrupted: int | None = None
 
     @classmethod
     def of_invalid_file(cls, source: str, name: str, target: str, message: str) -> Result:
         """The result standing for a scenario file that does not validate: an errored scenario with no steps."""
         return cls(name, source, target, None, None, error=f"invalid scenario: {message}", invalid=True)
+
+    @classmethod
+    def of_refused(cls, source: str, name: str, target: str, message: str) -> Result:
+        """The result standing for a scenario refused up front (a target it does not declare): nothing ran."""
+        return cls(name, source, target, None, None, error=message, invalid=True)
 
     @property
     def passed(self) -> bool:
@@ -138,6 +145,7 @@ class Result:
             "error": self.error,
             "steps": [s.to_json() for s in self.steps],
             "cleanups": self.cleanups,
+            "interrupted": self.interrupted,
         }
 
     def to_json_text(self) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.clients.errors import HarnessClientError, ServiceError, TransportFailure
+from harness.live.interrupt import RunInterrupted
 from harness.results import ERROR, FAILED, PASSED, SKIPPED, Result, StepResult
 from harness.scenario import Scenario, ScenarioError, StepSpec, find_scenario, load_scenario, with_vars
 from harness.session import Session
@@ -56,8 +57,13 @@ def run(
     just before a step runs), ``step`` and ``finish``. With ``capture_exchanges`` each step result carries its HTTP
     exchanges, sanitized like a live recording (:mod:`harness.step_exchanges`), for the reports.
 
-    Raises :class:`TargetError` when the target cannot be used at all (nothing ran).
+    Raises :class:`TargetError` when the target cannot be used at all (nothing ran) — among others, a scenario
+    that does not declare the target (``targets:``). A live run stopped by SIGINT/SIGTERM returns a result with
+    ``interrupted`` set, once its cleanup has run.
     """
+    refusal = scenario.refusal(target.name)
+    if refusal is not None:
+        raise TargetError(f"refused up front: {refusal}")
     seed = seed if seed is not None else scenario.seed if scenario.seed is not None else secrets.randbelow(2**31)
     folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=f"sphere-harness-{scenario.name}-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,6 +73,7 @@ def run(
     notify = listener or (lambda event, payload: None)
     notify("start", result)
     started = time.perf_counter()
+    opened: list[Session] = []
     try:
         with target.session(scenario, seed=seed, workdir=folder) as session:
             collector = None
@@ -74,6 +81,7 @@ def run(
                 from harness.step_exchanges import StepExchanges
 
                 collector = StepExchanges(session)
+            opened.append(session)
             variables = session.builtin_variables()
             variables.update(scenario.vars)
             result.variables = variables
@@ -84,6 +92,9 @@ def run(
                 elif session.live and spec.fake_only:
                     step_result.outcome = SKIPPED
                     step_result.reason = "fake-only step (simulator control); skipped on a live target"
+                elif session.live and spec.irreversible and not session.allow_irreversible:
+                    step_result.outcome = SKIPPED
+                    step_result.reason = IRREVERSIBLE_SKIP
                 else:
                     notify("before", (spec, step_result))  # a listener may pause here (run --step)
                     session.start_step(spec.index)
@@ -96,6 +107,8 @@ def run(
         result.cleanups = _cleanups(session)  # after the session closed: live cleanups have run
     except HarnessClientError as exc:  # given could not be set up
         result.error = f"setting up `given` failed: {exc}"
+    except RunInterrupted as exc:  # SIGINT/SIGTERM on a live run: its cleanup has run on the way out
+        _interrupted(result, exc, opened[0] if opened else None)
     result.seconds = time.perf_counter() - started
     notify("finish", result)
     return result
@@ -110,6 +123,25 @@ def _attach_exchanges(result: Result, collector: Any) -> None:
         step.exchanges = shown.get(step.index, [])
         step.inputs = without_tokens(step.inputs, sanitizer)
         step.value = without_tokens(step.value, sanitizer)
+
+
+IRREVERSIBLE_SKIP = (
+    "irreversible on Azure (a claimed device stays in the tenant for good); pass --allow-irreversible to run it"
+)
+
+
+def _interrupted(result: Result, exc: RunInterrupted, session: Session | None) -> None:
+    """Record a signal's end of a run: the step that was running errs, the rest are skipped, cleanups reported."""
+    result.interrupted = exc.signum
+    result.error = f"{exc}; the run stopped and cleaned up"
+    running = session.step if session is not None else None
+    for step in result.steps:
+        if running is not None and step.index == running:
+            step.outcome, step.error = ERROR, f"{exc} while this step was running"
+        elif step.outcome == SKIPPED and step.reason is None:
+            step.reason = f"after {exc.signal_name}"
+    if session is not None:
+        result.cleanups = _cleanups(session)
 
 
 def _run_step(spec: StepSpec, outcome: StepResult, session: Session, variables: dict[str, Any]) -> None:

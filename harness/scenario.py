@@ -44,7 +44,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -80,6 +80,8 @@ KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 #: variables every run provides before the first step (see :mod:`harness.targets`)
 BUILTIN_VARIABLES = frozenset({"tenant", "tenants", "app", "apps", "workdir", "run_prefix", "target", "seed"})
 MAX_NODES = 100_000
+#: where a scenario runs when it does not say (``live`` must be declared: it touches real resources)
+DEFAULT_TARGETS: tuple[str, ...] = ("fake", "served")
 
 Path_ = tuple[str | int, ...]
 
@@ -246,7 +248,18 @@ class _Document(_Strict):
     #: scenario variables with their defaults; ``--var name=value`` (or ``variables=``) overrides them
     vars: dict[str, Any] = Field(default_factory=dict)
     given: Given = Field(default_factory=Given)
+    #: where the scenario may run; ``live`` only when every step speaks the wire contracts (see _check_targets)
+    targets: list[Literal["fake", "served", "live"]] = Field(
+        default_factory=lambda: list(DEFAULT_TARGETS), min_length=1
+    )
     steps: list[Any] = Field(min_length=1)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("a target is listed twice")
+        return values
 
     @field_validator("vars")
     @classmethod
@@ -275,6 +288,8 @@ class StepSpec:
     expect_error: ExpectedError | None = None
     fake_only: bool = False
     arg_lines: dict[str, int] = field(default_factory=dict)
+    #: Azure cannot undo it (a device claim): a live run skips it without ``--allow-irreversible``
+    irreversible: bool = False
 
 
 @dataclass
@@ -286,10 +301,28 @@ class Scenario:
     given: Given
     steps: list[StepSpec]
     vars: dict[str, Any] = field(default_factory=dict)
+    #: the targets the scenario declares (``targets:``; default fake and served)
+    targets: tuple[str, ...] = DEFAULT_TARGETS
 
     @property
     def fake_only(self) -> bool:
         return all(step.fake_only for step in self.steps)
+
+    def refusal(self, target: str) -> str | None:
+        """Why the scenario cannot run on ``target`` (``None`` when it can): a target it does not declare, or a
+        replay of steps that arrange a fake world."""
+        if target == "replay":
+            arranging = next((step for step in self.steps if step.fake_only), None)
+            if arranging is None:
+                return None
+            return (
+                f"a recording can only replay steps that speak the wire contracts; step {arranging.index + 1} "
+                f"({arranging.kind}, line {arranging.line}) arranges the fake world"
+            )
+        if target in self.targets:
+            return None
+        why = _live_obstacle(self) if target == "live" else None
+        return f"{self.name} declares targets [{', '.join(self.targets)}], not {target}" + (f": {why}" if why else "")
 
 
 def with_vars(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
@@ -323,6 +356,7 @@ def parse_scenario(text: str, source: str = "<scenario>", *, default_name: str |
         _check_settings(document.given.settings, lines, source)
     steps = [_parse_step(raw, i, lines, source) for i, raw in enumerate(document.steps)]
     _check_variables(steps, source, document.vars)
+    _check_targets(document, steps, lines, source)
     return Scenario(
         name=document.name or default_name or Path(source).stem,
         description=document.description.strip(),
@@ -331,7 +365,41 @@ def parse_scenario(text: str, source: str = "<scenario>", *, default_name: str |
         given=document.given,
         steps=steps,
         vars=document.vars,
+        targets=tuple(document.targets),
     )
+
+
+def _live_obstacle(scenario: Scenario | _Document, steps: list[StepSpec] | None = None) -> str | None:
+    """What keeps a scenario off real endpoints, in words (``None`` when nothing does)."""
+    steps = steps if steps is not None else scenario.steps  # type: ignore[union-attr]
+    arranging = next((step for step in steps if step.fake_only), None)
+    if arranging is not None:
+        return (
+            f"step {arranging.index + 1} ({arranging.kind}, line {arranging.line}) arranges the fake world through "
+            "the simulator control surface, which Azure does not have"
+        )
+    if scenario.given.settings:
+        return "`given.settings` changes the fake world's behaviour, which Azure does not have"
+    if len(scenario.given.tenants) > 1 or len(scenario.given.apps) > 1:
+        return (
+            f"it needs {len(scenario.given.tenants)} tenant(s) and {len(scenario.given.apps)} app(s); "
+            "a live configuration provides one of each"
+        )
+    return None
+
+
+def _check_targets(document: _Document, steps: list[StepSpec], lines: dict[Path_, int], source: str) -> None:
+    """A scenario may declare ``live`` only when it could run there from the first step to the last."""
+    if "live" not in document.targets:
+        return
+    why = _live_obstacle(document, steps)
+    if why is not None:
+        raise ScenarioError(
+            source,
+            lines.get(("targets",)),
+            f"targets: `live` is declared, but {why}; remove `live` from `targets:` (it will be refused on live "
+            "up front) or make the scenario wire-only",
+        )
 
 
 #: parsed scenarios by (path, text): a CI suite runs the same file many times, and parsing with line numbers
@@ -432,6 +500,7 @@ def _parse_step(raw: Any, index: int, lines: dict[Path_, int], source: str) -> S
         save_as=save_as,
         expect_error=expect_error,
         fake_only=step_type.fake_only,
+        irreversible=step_type.irreversible,
         arg_lines={str(k): lines.get((*args_path, k), line) for k in args},
     )
 

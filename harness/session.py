@@ -154,6 +154,8 @@ class Session:
     guard: RequestGuard | None = None
     #: live runs: irreversible steps (device claim) run only when this is set
     allow_irreversible: bool = False
+    #: values to keep out of recordings and reports besides what the bindings hold (the config's ``sanitize:``)
+    sanitize: list[str] = field(default_factory=list)
     #: the index of the step that is running (``None`` while ``given`` is set up)
     step: int | None = None
     exchange_listeners: list[ExchangeListener] = field(default_factory=list)

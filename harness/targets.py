@@ -204,72 +204,95 @@ def _mqtt_port_for(scenario: Scenario) -> int | None:
 
 
 class LiveTarget(Target):
-    """Real endpoints (or a served world posing as them) from a :class:`~harness.config.LiveConfig`."""
+    """Real endpoints (or a served world posing as them) from a :class:`~harness.config.LiveConfig`.
+
+    Every request goes through :class:`~harness.live.guard.LiveGuard` (the configured, allowed tenant and app
+    only; reads only with ``plan=True``). SIGINT and SIGTERM end the run through its cleanup
+    (:mod:`harness.live.interrupt`), which runs within ``config.cleanup_timeout`` seconds whatever ended the run.
+    Irreversible steps run only with ``allow_irreversible=True``.
+    """
 
     name = "live"
     live = True
 
-    def __init__(self, config: LiveConfig, *, credential: Any = None) -> None:
+    def __init__(
+        self, config: LiveConfig, *, credential: Any = None, plan: bool = False, allow_irreversible: bool = False
+    ) -> None:
         self.config = config
         self.credential = credential
+        self.plan = plan
+        self.allow_irreversible = allow_irreversible
+
+    def run_prefix(self) -> str:
+        """This run's prefix: the configured one, else ``sh-<UTC yyyymmddHHMMSS>-<4 hex>-`` (``live sweep`` reads
+        the time back from it)."""
+        prefix = self.config.run_prefix or f"sh-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+        return prefix if prefix.endswith("-") else prefix + "-"
 
     @contextmanager
     def session(self, scenario: Scenario, *, seed: int, workdir: Path) -> Iterator[Session]:
+        from harness.live.guard import LiveGuard
+        from harness.live.interrupt import Interruptible
+
         config = self.config
-        prefix = config.run_prefix or f"sh-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
-        prefix = prefix if prefix.endswith("-") else prefix + "-"
         given = scenario.given
         if len(given.tenants) > 1 or len(given.apps) > 1:
             raise TargetError(
                 f"the scenario needs {len(given.tenants)} tenant(s) and {len(given.apps)} app(s); "
                 "a live configuration provides one of each"
             )
-        session = Session(
-            target=self.name,
-            live=True,
-            workdir=workdir,
-            seed=seed,
-            run_prefix=prefix,
-            legacy_url=config.sphere.legacy_url,
-            arm_url=config.sphere.arm_url,
-            verify=config.ca_bundle or True,
-            credential=self.credential,
-        )
+        with Interruptible() as interrupts:
+            session = Session(
+                target=self.name,
+                live=True,
+                workdir=workdir,
+                seed=seed,
+                run_prefix=self.run_prefix(),
+                legacy_url=config.sphere.legacy_url,
+                arm_url=config.sphere.arm_url,
+                verify=config.ca_bundle or True,
+                credential=self.credential,
+                guard=LiveGuard(config, reads_only=self.plan),
+                allow_irreversible=self.allow_irreversible,
+                sanitize=list(config.sanitize),
+            )
 
-        def bind(session: Session) -> None:
-            for tenant in given.tenants:
-                s = config.sphere
-                session.tenants[tenant.key] = TenantBinding(
-                    key=tenant.key,
-                    tenant_id=s.tenant_id,
-                    name=s.name or tenant.name,
-                    user=s.user,
-                    token=s.token,
-                    arm_token=s.arm_token,
-                    subscription_id=s.subscription_id,
-                    resource_group=s.resource_group,
-                    catalog=s.catalog,
-                    scope=s.scope,
-                )
-            for app in given.apps:
-                c = config.central
-                session.apps[app.key] = AppBinding(
-                    key=app.key,
-                    subdomain=c.subdomain,
-                    name=app.name,
-                    id_scope=c.id_scope,
-                    api_token=c.api_token,
-                    base_url=c.url,
-                    dns_suffix=c.dns_suffix,
-                )
+            def bind(session: Session) -> None:
+                for tenant in given.tenants:
+                    s = config.sphere
+                    session.tenants[tenant.key] = TenantBinding(
+                        key=tenant.key,
+                        tenant_id=s.tenant_id,
+                        name=s.name or tenant.name,
+                        user=s.user,
+                        token=s.token,
+                        arm_token=s.arm_token,
+                        subscription_id=s.subscription_id,
+                        resource_group=s.resource_group,
+                        catalog=s.catalog,
+                        scope=s.scope,
+                    )
+                for app in given.apps:
+                    c = config.central
+                    session.apps[app.key] = AppBinding(
+                        key=app.key,
+                        subdomain=c.subdomain,
+                        name=app.name,
+                        id_scope=c.id_scope,
+                        api_token=c.api_token,
+                        base_url=c.url,
+                        dns_suffix=c.dns_suffix,
+                    )
 
-        session.given_hook = bind
-        bind(session)
-        try:
-            yield session
-        finally:
-            session.run_cleanups()
-            session.close()
+            session.given_hook = bind
+            bind(session)
+            try:
+                yield session
+            finally:
+                with interrupts.deferred():  # a signal now waits for the (bounded) cleanup
+                    session.run_cleanups(config.cleanup_timeout)
+                    session.close()
+                interrupts.raise_pending()
 
 
 def make_target(
@@ -278,10 +301,15 @@ def make_target(
     live_config: str | Path | None = None,
     opt_in: bool = False,
     env: dict[str, str] | None = None,
+    plan: bool = False,
+    allow_irreversible: bool = False,
+    recording: str | Path | None = None,
 ) -> Target:
     """The target called ``name``; ``live`` refuses without the opt-in and validates its configuration."""
     from harness.config import LiveConfigError
 
+    if plan and name != "live":
+        raise TargetError("--plan shows what a live run would do: use it with --target live")
     if name == "fake":
         return FakeTarget()
     if name == "served":
@@ -292,8 +320,12 @@ def make_target(
                 f"refusing to run against live endpoints without the opt-in: pass {OPT_IN_FLAG} "
                 f"or set {OPT_IN_ENV}=1 (a live run creates and deletes real resources)"
             )
+        from harness.live.guard import NotAllowed, check_allowed
+
         try:
-            return LiveTarget(load_live_config(live_config, env))
-        except LiveConfigError as exc:
+            config = load_live_config(live_config, env)
+            check_allowed(config)
+        except (LiveConfigError, NotAllowed) as exc:
             raise TargetError(str(exc)) from None
+        return LiveTarget(config, plan=plan, allow_irreversible=allow_irreversible)
     raise TargetError(f"unknown target {name!r}; expected one of {', '.join(TARGETS)}")

@@ -56,9 +56,11 @@ def test_run_live_at_a_served_world_and_refusal_without_opt_in(
 
     monkeypatch.delenv("SPHERE_HARNESS_LIVE", raising=False)
     endpoints = tmp_path / "endpoints.json"
-    with FakeCloud(seed=1).serve(port=0, mqtt_port=None, endpoints_file=endpoints):
+    with FakeCloud(seed=1).serve(port=0, mqtt_port=None, endpoints_file=endpoints) as served:
         assert main(["run", "--target", "live", "--live-config", str(endpoints), "--workdir", str(tmp_path)]) == 2
         assert OPT_IN in capsys.readouterr().err
+        tenant, app = served.endpoints["sphere"]["tenant_id"], served.endpoints["central"]["subdomain"]
+        monkeypatch.setenv("SPHERE_HARNESS_LIVE_ALLOW", f"tenant:{tenant},app:{app}")
         code = main(["run", "--target", "live", "--live-config", str(endpoints), OPT_IN, "--workdir", str(tmp_path)])
         out = capsys.readouterr().out
         assert code == 0, out
@@ -101,7 +103,7 @@ def test_a_failing_expectation_exits_1_naming_the_step_with_a_diff(
 def test_list_and_validate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "enable-trust  The seed unit" in out and "proof-mismatch" in out
+    assert "enable-trust  [fake, served, live]  The seed unit" in out and "proof-mismatch" in out
     assert main(["validate", "scenarios/enable-trust.yaml", "scenarios/proof-mismatch.yaml"]) == 0
     assert "valid: scenarios/enable-trust.yaml (enable-trust, 11 steps)" in capsys.readouterr().out
 

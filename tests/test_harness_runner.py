@@ -83,34 +83,51 @@ def test_live_target_at_a_served_world_prefixes_and_cleans_up_even_after_failure
 
     failing = scenario(
         """\
+        targets: [fake, served, live]
         given: {tenants: [{key: t}], apps: [{key: a}]}
         steps:
-          - sim.clock.advance: {by: 1d}
           - central.enrollment-group.create: {id: azure-sphere, display_name: Azure Sphere}
             save_as: group
           - expect: {actual: "{group.id}", equals: azure-sphere}
             name: the live group carries the run prefix, so this fails
         """
     )
+    arranging = scenario(
+        """\
+        given: {tenants: [{key: t}], apps: [{key: a}]}
+        steps:
+          - sim.clock.advance: {by: 1d}
+          - central.enrollment-group.create: {id: azure-sphere, display_name: Azure Sphere}
+        """
+    )
     cloud = FakeCloud(seed=9)
     with cloud.serve(port=0, mqtt_port=None) as served:
-        config = LiveConfig.model_validate({**served.endpoints, "run_prefix": "sh-test"})
+        config = LiveConfig.model_validate({**served.endpoints, "run_prefix": "sh-test", "allow": allow(served)})
         target = LiveTarget(config)
         result = run(failing, target, workdir=tmp_path)
         assert not result.passed
-        assert [s.outcome for s in result.steps] == ["skipped", "passed", "failed"]
-        assert "fake-only" in (result.steps[0].reason or "")
+        assert [s.outcome for s in result.steps] == ["passed", "failed"]
         assert result.variables["group"]["id"] == "sh-test-azure-sphere"
-        assert '+"sh-test-azure-sphere"' in (result.steps[2].error or "")
+        assert '+"sh-test-azure-sphere"' in (result.steps[1].error or "")
         assert result.cleanups == [
             {"description": "delete enrollment group sh-test-azure-sphere", "ok": True, "error": None}
         ]
         app = cloud.central.app_by_subdomain(served.endpoints["central"]["subdomain"])
         assert [g.id for g in app.list_groups().items] == []  # deleted at the end
 
+        with pytest.raises(TargetError, match=r"refused up front: case declares targets \[fake, served\], not live: "
+                           r"step 1 \(sim.clock.advance, line 3\) arranges the fake world"):  # fmt: skip
+            run(arranging, target, workdir=tmp_path)
+
         seed = run_scenario("enable-trust", target=target, workdir=tmp_path / "seed")
         assert seed.passed, seed.failed_step
         assert_seed_files(tmp_path / "seed", seed.variables["code"])
+
+
+def allow(served: object) -> dict[str, list[str]]:
+    """The allow-list naming a served world's default tenant and app."""
+    endpoints = served.endpoints  # type: ignore[attr-defined]
+    return {"tenants": [endpoints["sphere"]["tenant_id"]], "apps": [endpoints["central"]["subdomain"]]}
 
 
 def test_live_needs_the_opt_in_and_a_configuration(tmp_path: Path) -> None:
@@ -120,9 +137,12 @@ def test_live_needs_the_opt_in_and_a_configuration(tmp_path: Path) -> None:
         make_target("live", opt_in=True, env={})
     with pytest.raises(TargetError, match=r"central\.subdomain"):
         make_target("live", env={"SPHERE_HARNESS_LIVE": "1", "SPHERE_TENANT_ID": "t"})
-    target = make_target(
-        "live", env={"SPHERE_HARNESS_LIVE": "1", "SPHERE_TENANT_ID": "t", "CENTRAL_APP_SUBDOMAIN": "contoso"}
-    )
+    env = {"SPHERE_HARNESS_LIVE": "1", "SPHERE_TENANT_ID": "t", "CENTRAL_APP_SUBDOMAIN": "contoso"}
+    with pytest.raises(TargetError, match=r"tenant t and app contoso not allowed \(the allow-list is empty\)"):
+        make_target("live", env=env)
+    with pytest.raises(TargetError, match=r"app contoso not allowed \(the allow-list holds tenants \[t\]"):
+        make_target("live", env={**env, "SPHERE_HARNESS_LIVE_ALLOW": "tenant:t"})
+    target = make_target("live", env={**env, "SPHERE_HARNESS_LIVE_ALLOW": "tenant:t, app:contoso"})
     assert isinstance(target, LiveTarget) and target.config.central.subdomain == "contoso"
     config = tmp_path / "live.yaml"
     config.write_text("sphere: {tenant_id: t, tokn: x}\ncentral: {subdomain: c}\n")

@@ -66,6 +66,10 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     default=None,
     help="live configuration file (YAML or endpoints JSON)",
 )
+@click.option("--plan", is_flag=True, help="live: show what the run would create, change and delete; send only reads")
+@click.option(
+    "--allow-irreversible", is_flag=True, help="live: also run steps Azure cannot undo (device claim; docs/live.md)"
+)
 def run(
     scenarios: tuple[str, ...],
     all_: bool,
@@ -79,6 +83,8 @@ def run(
     i_understand: bool,
     step: bool,
     live_config: Path | None,
+    plan: bool,
+    allow_irreversible: bool,
 ) -> None:
     """Run scenarios — names, files or folders; default: the seed workflow enable-trust — and report each step."""
     from rich.console import Console
@@ -97,11 +103,13 @@ def run(
     if not chosen:
         chosen = [DEFAULT_SCENARIO]
     try:
-        made = make_target(target, live_config=live_config, opt_in=i_understand)
+        made = make_target(
+            target, live_config=live_config, opt_in=i_understand, plan=plan, allow_irreversible=allow_irreversible
+        )
     except TargetError as exc:
         raise fail(str(exc)) from None
 
-    console, errors = Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
     planned: list[Any] = []  # a Scenario to run, or the Result of a file that cannot run
     for argument, found in expand_scenarios(chosen):
         try:
@@ -116,6 +124,10 @@ def run(
             name = Path(argument).stem if not isinstance(found, Path) else found.stem
             planned.append(Result.of_invalid_file(exc.source, name, made.name, str(exc)))
 
+    if plan:
+        from harness.commands.live import print_plans
+
+        raise click.exceptions.Exit(print_plans(planned, made, seed=seed))
     reporter = ConsoleReporter(console)
     listen = reporter.listen
     if step:
@@ -136,9 +148,12 @@ def run(
         try:
             capture = any(path is not None for path in (report_json, junit, report_html))
             results.append(run_one(item, made, seed=seed, workdir=folder, listener=listen, capture_exchanges=capture))
-        except TargetError as exc:
-            errors.print(f"[red]error:[/] {exc}", markup=True)
-            raise click.exceptions.Exit(EXIT_INVALID) from None
+        except TargetError as exc:  # this scenario cannot run here (e.g. not declared for live): say so, go on
+            click.echo(f"{click.style('error:', fg='red')} {exc}", err=True)
+            results.append(Result.of_refused(item.source, item.name, made.name, str(exc)))
+            continue
+        if results[-1].interrupted:  # SIGINT/SIGTERM: the run cleaned up; run nothing more
+            break
     if report_json is not None:
         write_json(results, report_json)
     if junit is not None:
@@ -148,6 +163,9 @@ def run(
     if len(results) > 1:
         passed = sum(1 for r in results if r.passed)
         console.print(f"{passed} of {len(results)} scenarios passed")
+    interrupted = next((r.interrupted for r in results if r.interrupted), None)
+    if interrupted:
+        raise click.exceptions.Exit(128 + interrupted)
     if any(r.invalid for r in results):
         raise click.exceptions.Exit(EXIT_INVALID)
     raise click.exceptions.Exit(EXIT_PASSED if all(r.passed for r in results) else EXIT_FAILED)

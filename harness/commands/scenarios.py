@@ -10,8 +10,9 @@ import click
 from harness.commands._common import EXIT_INVALID, EXIT_PASSED
 
 
-def _description(path: Path) -> str:
-    """The first line of a scenario's ``description`` — read with the YAML parser alone (no validation, no steps)."""
+def _summary(path: Path) -> tuple[str, list[str]]:
+    """The first line of a scenario's ``description`` and the ``targets`` it declares (default fake, served) — read
+    with the YAML parser alone (no validation, no steps)."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -22,12 +23,15 @@ def _description(path: Path) -> str:
     if not isinstance(data, dict) or "steps" not in data:
         raise ValueError("not a scenario: expected a mapping with `steps:`")
     description = str(data.get("description") or "").strip()
-    return description.splitlines()[0] if description else ""
+    targets = data.get("targets")
+    targets = [str(t) for t in targets] if isinstance(targets, list) else ["fake", "served"]
+    return (description.splitlines()[0] if description else ""), targets
 
 
 @click.command("list")
 def list_command() -> None:
-    """List the known scenarios (./scenarios, then the installed ones) with their one-line descriptions.
+    """List the known scenarios (./scenarios, then the installed ones): the targets each declares (``targets:``;
+    only those with ``live`` may run against real endpoints) and its one-line description.
 
     Only the YAML is read here; ``sphere-harness validate --all`` checks every step of every scenario.
     """
@@ -35,11 +39,11 @@ def list_command() -> None:
 
     for name, path in list_scenarios():
         try:
-            description = _description(path)
+            description, targets = _summary(path)
         except ValueError as exc:
             click.echo(f"{click.style(name, bold=True)}  {click.style(f'(invalid: {exc})', fg='red')}")
             continue
-        click.echo(f"{click.style(name, bold=True)}  {description}")
+        click.echo(f"{click.style(name, bold=True)}  [{', '.join(targets)}]  {description}")
 
 
 @click.command()

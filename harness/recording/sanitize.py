@@ -225,7 +225,7 @@ class Sanitizer:
         """
         sanitizer = cls(rebase=rebase_for(session), placeholders=placeholders)
         sanitizer.learn_session(session)
-        for value in extra:
+        for value in [*getattr(session, "sanitize", []), *extra]:
             sanitizer.add(value, "value")
         return sanitizer
 

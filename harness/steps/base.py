@@ -13,7 +13,12 @@ A step kind is a function registered under a dotted name, with a pydantic model 
 The function's return value is what ``save_as`` stores. It fails by raising: a
 :class:`~harness.clients.errors.ServiceError` from a client (which ``expect_error`` may expect), a
 :class:`StepFailure` for a broken expectation. ``fake_only=True`` marks steps that use the simulator control
-surface; live runs skip them with a reason.
+surface; a scenario that uses one cannot declare the ``live`` target.
+
+**What a step does to the world** is declared with it, for live runs: ``effect`` is ``"read"`` (it only looks),
+``"create"``, ``"change"`` or ``"delete"`` (it writes; ``--plan`` lists it and sends nothing), or ``"local"`` (it
+sends nothing at all, like ``expect``); ``irreversible=True`` marks what Azure cannot undo (claiming a device),
+which a live run skips unless ``--allow-irreversible`` is given. Fake-only steps need neither.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -52,6 +57,9 @@ class StepFailure(Exception):
 
 
 StepFunction = Callable[["StepContext", Any], Any]
+#: what a step does to the world it runs against (see the module docstring)
+Effect = Literal["read", "create", "change", "delete", "local"]
+EFFECTS: tuple[str, ...] = ("read", "create", "change", "delete", "local")
 
 
 @dataclass(frozen=True)
@@ -66,21 +74,36 @@ class StepType:
     #: what ``save_as`` stores, when it is a mapping: its keys and what each holds (docs/steps.md, and
     #: ``validate`` checks ``{name.key}`` against them); None when the value is not a mapping of known keys
     saves: dict[str, str] | None = None
+    #: read / create / change / delete / local; ``None`` only for fake-only steps
+    effect: Effect | None = None
+    #: Azure cannot undo it (a device claim): live runs skip it without ``--allow-irreversible``
+    irreversible: bool = False
 
 
 _REGISTRY: dict[str, StepType] = {}
 
 
 def step(
-    kind: str, args: type[StepArgs] = NoArgs, *, fake_only: bool = False, saves: dict[str, str] | None = None
+    kind: str,
+    args: type[StepArgs] = NoArgs,
+    *,
+    fake_only: bool = False,
+    saves: dict[str, str] | None = None,
+    effect: Effect | None = None,
+    irreversible: bool = False,
 ) -> Callable[[StepFunction], StepFunction]:
-    """Register ``function`` as step kind ``kind`` (``family.thing.verb``); ``saves`` names the keys of its value."""
+    """Register ``function`` as step kind ``kind`` (``family.thing.verb``); ``saves`` names the keys of its value,
+    ``effect`` and ``irreversible`` what it does to a live world (required unless ``fake_only``)."""
+    if effect is not None and effect not in EFFECTS:
+        raise ValueError(f"step kind {kind!r}: effect {effect!r} is not one of {', '.join(EFFECTS)}")
+    if effect is None and not fake_only:
+        raise ValueError(f"step kind {kind!r} can run live, so it must declare its effect ({', '.join(EFFECTS)})")
 
     def register(function: StepFunction) -> StepFunction:
         if kind in _REGISTRY and _REGISTRY[kind].function is not function:
             raise ValueError(f"step kind {kind!r} is registered twice")
         summary = (function.__doc__ or "").strip().splitlines()[0] if function.__doc__ else ""
-        _REGISTRY[kind] = StepType(kind, function, args, fake_only, summary, saves)
+        _REGISTRY[kind] = StepType(kind, function, args, fake_only, summary, saves, effect, irreversible)
         return function
 
     return register

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import model_validator
 
 from harness.clients.central import certificate_string
+from harness.clients.errors import ServiceError
 from harness.steps.base import StepArgs, StepContext, StepFailure, step
 
 #: what an enrollment-group step saves: the group as the API answers it (``{group.etag}``)
@@ -95,31 +96,53 @@ class DeviceArgs(AppArgs):
     id: str
 
 
-@step("central.enrollment-group.create", CreateGroupArgs, saves=GROUP_VALUE)
+@step("central.enrollment-group.create", CreateGroupArgs, saves=GROUP_VALUE, effect="create")
 def group_create(ctx: StepContext, args: CreateGroupArgs) -> dict[str, Any]:
     """Create an enrollment group (IoT Central: Permissions > Device connection groups > + New)."""
     group_id = ctx.session.resource_name(args.id)
     central = ctx.central(args.app)
-    body = central.create_group(
-        group_id, display_name=args.display_name, attestation=args.attestation, type=args.type, enabled=args.enabled
+    # registered before the request goes out: a run killed while it is out still deletes what the service made
+    cleanup = ctx.session.add_cleanup(
+        f"delete enrollment group {group_id}",
+        lambda: central.delete_group(group_id),
+        exists=lambda: _group_exists(central, group_id),
+        created=None,
     )
-    ctx.session.add_cleanup(f"delete enrollment group {group_id}", lambda: central.delete_group(group_id))
+    try:
+        body = central.create_group(
+            group_id, display_name=args.display_name, attestation=args.attestation, type=args.type, enabled=args.enabled
+        )
+    except ServiceError:
+        ctx.session.drop_cleanup(cleanup)  # the service answered no: nothing was made
+        raise
+    if cleanup is not None:
+        cleanup.created = True
     return body
 
 
-@step("central.enrollment-group.get", GroupArgs, saves=GROUP_VALUE)
+def _group_exists(central: Any, group_id: str) -> bool:
+    try:
+        central.get_group(group_id)
+    except ServiceError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+@step("central.enrollment-group.get", GroupArgs, saves=GROUP_VALUE, effect="read")
 def group_get(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
     """Read an enrollment group."""
     return ctx.central(args.app).get_group(ctx.session.resource_name(args.id))
 
 
-@step("central.enrollment-group.list", AppArgs)
+@step("central.enrollment-group.list", AppArgs, effect="read")
 def group_list(ctx: StepContext, args: AppArgs) -> list[dict[str, Any]]:
     """List the application's enrollment groups."""
     return ctx.central(args.app).list_groups()
 
 
-@step("central.enrollment-group.update", UpdateGroupArgs, saves=GROUP_VALUE)
+@step("central.enrollment-group.update", UpdateGroupArgs, saves=GROUP_VALUE, effect="change")
 def group_update(ctx: StepContext, args: UpdateGroupArgs) -> dict[str, Any]:
     """Change a group's display name or enabled flag (JSON merge patch)."""
     patch: dict[str, Any] = {}
@@ -130,7 +153,7 @@ def group_update(ctx: StepContext, args: UpdateGroupArgs) -> dict[str, Any]:
     return ctx.central(args.app).update_group(ctx.session.resource_name(args.id), patch, if_match=args.if_match)
 
 
-@step("central.enrollment-group.delete", GroupArgs, saves={"deleted": "the group ID"})
+@step("central.enrollment-group.delete", GroupArgs, saves={"deleted": "the group ID"}, effect="delete")
 def group_delete(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
     """Delete an enrollment group."""
     group_id = ctx.session.resource_name(args.id)
@@ -138,7 +161,7 @@ def group_delete(ctx: StepContext, args: GroupArgs) -> dict[str, Any]:
     return {"deleted": group_id}
 
 
-@step("central.certificate.set", SetCertificateArgs, saves=ENTRY_VALUE)
+@step("central.certificate.set", SetCertificateArgs, saves=ENTRY_VALUE, effect="change")
 def certificate_set(ctx: StepContext, args: SetCertificateArgs) -> dict[str, Any]:
     """Upload a certificate (e.g. the tenant CA) as the group's primary or secondary entry."""
     certificate = _certificate(ctx, args)
@@ -146,13 +169,13 @@ def certificate_set(ctx: StepContext, args: SetCertificateArgs) -> dict[str, Any
     return ctx.central(args.app).set_certificate(group_id, args.entry, certificate=certificate, verified=args.verified)
 
 
-@step("central.certificate.get", EntryArgs, saves=ENTRY_VALUE)
+@step("central.certificate.get", EntryArgs, saves=ENTRY_VALUE, effect="read")
 def certificate_get(ctx: StepContext, args: EntryArgs) -> dict[str, Any]:
     """Read a certificate entry (``verified``, ``info.sha1Thumbprint``, ``etag``)."""
     return ctx.central(args.app).get_certificate(ctx.session.resource_name(args.group), args.entry)
 
 
-@step("central.certificate.remove", EntryArgs, saves={"removed": "group/entry"})
+@step("central.certificate.remove", EntryArgs, saves={"removed": "group/entry"}, effect="change")
 def certificate_remove(ctx: StepContext, args: EntryArgs) -> dict[str, Any]:
     """Remove a certificate entry."""
     group_id = ctx.session.resource_name(args.group)
@@ -160,13 +183,13 @@ def certificate_remove(ctx: StepContext, args: EntryArgs) -> dict[str, Any]:
     return {"removed": f"{group_id}/{args.entry}"}
 
 
-@step("central.verification-code.generate", EntryArgs)
+@step("central.verification-code.generate", EntryArgs, effect="change")
 def verification_code_generate(ctx: StepContext, args: EntryArgs) -> str:
     """Generate the verification code that the proof-of-possession certificate's CN must carry."""
     return ctx.central(args.app).generate_verification_code(ctx.session.resource_name(args.group), args.entry)
 
 
-@step("central.certificate.verify", CertificateArgs, saves=VERIFY_VALUE)
+@step("central.certificate.verify", CertificateArgs, saves=VERIFY_VALUE, effect="change")
 def certificate_verify(ctx: StepContext, args: CertificateArgs) -> dict[str, Any]:
     """Verify the entry with a proof-of-possession certificate (204 No Content on success)."""
     certificate = _certificate(ctx, args)
@@ -175,13 +198,13 @@ def certificate_verify(ctx: StepContext, args: CertificateArgs) -> dict[str, Any
     return {"verified": True, "group": group_id, "entry": args.entry}
 
 
-@step("central.device.list", AppArgs)
+@step("central.device.list", AppArgs, effect="read")
 def device_list(ctx: StepContext, args: AppArgs) -> list[dict[str, Any]]:
     """List the application's devices."""
     return ctx.central(args.app).list_devices()
 
 
-@step("central.device.get", DeviceArgs)
+@step("central.device.get", DeviceArgs, effect="read")
 def device_get(ctx: StepContext, args: DeviceArgs) -> dict[str, Any]:
     """Read one device (``provisioned``, ``enabled``, ``template`` …)."""
     return ctx.central(args.app).get_device(args.id)

@@ -354,7 +354,7 @@ def report(ctx: StepContext, args: ReportArgs) -> dict[str, Any]:
     return {"count": len(versions), "versions": versions}
 
 
-@step("central.device.telemetry.get", TelemetryArgs)
+@step("central.device.telemetry.get", TelemetryArgs, effect="read")
 def telemetry_get(ctx: StepContext, args: TelemetryArgs) -> dict[str, Any]:
     """Read the last value of one telemetry field of a device in IoT Central (``{timestamp, value}``)."""
     from urllib.parse import quote

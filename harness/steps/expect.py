@@ -44,7 +44,7 @@ class ExpectArgs(StepArgs):
         return self
 
 
-@step("expect", ExpectArgs)
+@step("expect", ExpectArgs, effect="local")
 def expect(ctx: StepContext, args: ExpectArgs) -> Any:
     """Check a value; fail with a diff when it is not what the scenario says."""
     given = args.model_fields_set

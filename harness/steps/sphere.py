@@ -84,7 +84,7 @@ class ClaimArgs(ApiArgs):
     device_group: str = ".default"
 
 
-@step("sphere.login", TenantArgs, saves={"user": "the signed-in user", "tenant": "the tenant as listed"})
+@step("sphere.login", TenantArgs, saves={"user": "the signed-in user", "tenant": "the tenant as listed"}, effect="read")
 def login(ctx: StepContext, args: TenantArgs) -> dict[str, Any]:
     """Sign in and select the tenant: the user's tenant list must include it."""
     binding = ctx.tenant(args.tenant)
@@ -97,13 +97,13 @@ def login(ctx: StepContext, args: TenantArgs) -> dict[str, Any]:
     return {"user": binding.user, "tenant": match}
 
 
-@step("sphere.tenant.list", TenantArgs)
+@step("sphere.tenant.list", TenantArgs, effect="read")
 def tenant_list(ctx: StepContext, args: TenantArgs) -> list[dict[str, Any]]:
     """List the tenants the signed-in user can reach."""
     return ctx.sphere(args.tenant).list_tenants()
 
 
-@step("sphere.ca-certificate.list", ApiArgs)
+@step("sphere.ca-certificate.list", ApiArgs, effect="read")
 def ca_certificate_list(ctx: StepContext, args: ApiArgs) -> list[dict[str, Any]]:
     """List the tenant CA certificates (every generation, with its status)."""
     if args.api == "arm":
@@ -111,7 +111,7 @@ def ca_certificate_list(ctx: StepContext, args: ApiArgs) -> list[dict[str, Any]]
     return ctx.sphere(args.tenant).list_certificates(ctx.tenant(args.tenant).tenant_id)
 
 
-@step("sphere.ca-certificate.download", DownloadArgs, saves=CERTIFICATE_VALUE)
+@step("sphere.ca-certificate.download", DownloadArgs, saves=CERTIFICATE_VALUE, effect="read")
 def ca_certificate_download(ctx: StepContext, args: DownloadArgs) -> dict[str, Any]:
     """Download the tenant CA certificate as a DER .cer file."""
     if args.api == "arm":
@@ -122,7 +122,7 @@ def ca_certificate_download(ctx: StepContext, args: DownloadArgs) -> dict[str, A
     return {"path": str(ctx.write(args.destination, der)), **describe(certificate)}
 
 
-@step("sphere.ca-certificate.download-chain", ChainArgs, saves=CHAIN_VALUE)
+@step("sphere.ca-certificate.download-chain", ChainArgs, saves=CHAIN_VALUE, effect="read")
 def ca_certificate_download_chain(ctx: StepContext, args: ChainArgs) -> dict[str, Any]:
     """Download the tenant CA chain as a DER PKCS#7 .p7b file."""
     if args.api == "arm":
@@ -140,7 +140,7 @@ def ca_certificate_download_chain(ctx: StepContext, args: ChainArgs) -> dict[str
     }
 
 
-@step("sphere.ca-certificate.download-proof", ProofArgs, saves=CERTIFICATE_VALUE)
+@step("sphere.ca-certificate.download-proof", ProofArgs, saves=CERTIFICATE_VALUE, effect="read")
 def ca_certificate_download_proof(ctx: StepContext, args: ProofArgs) -> dict[str, Any]:
     """Download a proof-of-possession certificate (CN = the verification code) as a DER .cer file."""
     if args.api == "arm":
@@ -152,7 +152,7 @@ def ca_certificate_download_proof(ctx: StepContext, args: ProofArgs) -> dict[str
     return {"path": str(ctx.write(args.destination, der)), **describe(certificate)}
 
 
-@step("sphere.device.claim", ClaimArgs, saves=CLAIM_VALUE)
+@step("sphere.device.claim", ClaimArgs, saves=CLAIM_VALUE, effect="change", irreversible=True)
 def device_claim(ctx: StepContext, args: ClaimArgs) -> dict[str, Any]:
     """Claim a device into the tenant (one-time and permanent) and wait for the operation to finish."""
     if args.api == "arm":
@@ -162,7 +162,7 @@ def device_claim(ctx: StepContext, args: ClaimArgs) -> dict[str, Any]:
     return {"device": args.device, "claimed": True, "operation": operation}
 
 
-@step("sphere.device.list", ApiArgs)
+@step("sphere.device.list", ApiArgs, effect="read")
 def device_list(ctx: StepContext, args: ApiArgs) -> list[dict[str, Any]]:
     """List the devices claimed into the tenant."""
     if args.api == "arm":
