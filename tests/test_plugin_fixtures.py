@@ -53,10 +53,25 @@ def test_fixtures_work_in_a_separate_project(pytester: pytest.Pytester) -> None:
         @pytest.mark.fake_only
         def test_needs_the_control_surface(fake_cloud):
             fake_cloud.clock.advance(days=1)
+
+
+        def test_fake_world_holds_a_tenant_and_an_app(fake_world):
+            tenants = httpx.get(
+                "https://prod.core.sphere.azure.net/v2/tenants",
+                headers={"Authorization": f"Bearer {fake_world.tenant.token}"},
+            ).json()
+            assert tenants[0]["Id"] == fake_world.tenant.tenant_id
+            app = fake_world.app
+            groups = httpx.get(
+                f"https://{app.subdomain}.azureiotcentral.com/api/enrollmentGroups?api-version=2022-07-31",
+                headers={"Authorization": app.api_token},
+            )
+            assert groups.status_code == 200 and groups.json() == {"value": []}
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::pytest.PytestUnknownMarkWarning")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["sphere-harness * (default target fake)"])
 
 
 def test_fake_only_tests_are_skipped_on_the_live_target(pytester: pytest.Pytester) -> None:
@@ -75,27 +90,3 @@ def test_fake_only_tests_are_skipped_on_the_live_target(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-target", "live", "-rs")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*fake-only test: the live target has no simulator control surface*"])
-
-
-def test_fake_world_holds_a_tenant_and_an_app(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
-        import httpx
-
-        def test_my_onboarding_code(fake_world):
-            tenants = httpx.get(
-                "https://prod.core.sphere.azure.net/v2/tenants",
-                headers={"Authorization": f"Bearer {fake_world.tenant.token}"},
-            ).json()
-            assert tenants[0]["Id"] == fake_world.tenant.tenant_id
-            app = fake_world.app
-            groups = httpx.get(
-                f"https://{app.subdomain}.azureiotcentral.com/api/enrollmentGroups?api-version=2022-07-31",
-                headers={"Authorization": app.api_token},
-            )
-            assert groups.status_code == 200 and groups.json() == {"value": []}
-        """
-    )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["sphere-harness * (default target fake)"])
