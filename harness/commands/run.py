@@ -35,6 +35,39 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
+def apply_vars(planned: list[Any], overrides: dict[str, Any], target: str) -> list[Any]:
+    """Give each scenario the ``--var`` values it declares under ``vars:``.
+
+    One scenario: every name must be one it declares (a typo is an invalid input, with the close names). Several:
+    a name applies to the scenarios that declare it, and is an error only when none of them does.
+    """
+    from harness.results import Result
+    from harness.scenario import Scenario, ScenarioError, with_vars
+
+    scenarios = [item for item in planned if isinstance(item, Scenario)]
+    if len(scenarios) > 1:
+        declared = {name for scenario in scenarios for name in scenario.vars}
+        unknown = [name for name in overrides if name not in declared]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(declared), n=3, cutoff=0.7)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            raise fail(f"--var {unknown[0]}: none of the scenarios declares it{hint}")
+    applied: list[Any] = []
+    for item in planned:
+        if not isinstance(item, Scenario):
+            applied.append(item)
+            continue
+        mine = overrides if len(scenarios) == 1 else {k: v for k, v in overrides.items() if k in item.vars}
+        try:
+            applied.append(with_vars(item, mine) if mine else item)
+        except ScenarioError as exc:
+            click.echo(f"{click.style('error:', fg='red')} {exc}", err=True)
+            applied.append(Result.of_invalid_file(item.source, item.name, target, str(exc)))
+    return applied
+
+
 @click.command()
 @click.argument("scenarios", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="run every known scenario (see `list`)")
@@ -93,7 +126,7 @@ def run(
     from harness.report import ConsoleReporter, write_html, write_json, write_junit
     from harness.results import Result
     from harness.runner import run as run_one
-    from harness.scenario import ScenarioError, expand_scenarios, load_scenario, with_vars
+    from harness.scenario import ScenarioError, expand_scenarios, load_scenario
     from harness.targets import TargetError, make_target
 
     overrides = parse_vars(var_pairs)
@@ -115,14 +148,13 @@ def run(
         try:
             if isinstance(found, ScenarioError):
                 raise found
-            scenario = load_scenario(found)
-            if overrides:
-                scenario = with_vars(scenario, overrides)
-            planned.append(scenario)
+            planned.append(load_scenario(found))
         except ScenarioError as exc:
             click.echo(f"{click.style('error:', fg='red')} {exc}", err=True)
             name = Path(argument).stem if not isinstance(found, Path) else found.stem
             planned.append(Result.of_invalid_file(exc.source, name, made.name, str(exc)))
+    if overrides:
+        planned = apply_vars(planned, overrides, made.name)
 
     if plan:
         from harness.commands.live import print_plans
