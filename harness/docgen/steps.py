@@ -65,6 +65,26 @@ def render() -> str:
         "through the simulator control surface; a live run skips them with a reason. `sphere-harness schema` "
         "prints the same information as a JSON Schema for editors.\n\n"
     )
+    from harness.scenario import BUILTIN_KEYS, BUILTIN_VARIABLES, ERROR_KEYS
+
+    out.append("## Variables\n\n")
+    out.append(
+        "A string that is exactly `{name}` becomes the value itself; inside longer text it becomes text. Paths reach "
+        "inside values: `{entry.verified}`, `{devices[0].id}`; `{{` and `}}` are literal braces. `validate` checks "
+        "that every variable is defined before it is used and, where the step that saved it says which keys its "
+        "value has, that the key exists. Defined are: what earlier steps saved (`save_as`), the scenario's own "
+        "`vars:` (defaults that `--var name=value` overrides), and these built-ins:\n\n"
+    )
+    builtins = [
+        (f"`{{{name}}}`", ", ".join(f"`{key}`" for key in sorted(BUILTIN_KEYS.get(name, ()))))
+        for name in sorted(BUILTIN_VARIABLES)
+    ]
+    out.append(table(["variable", "keys"], builtins))
+    out.append(
+        "\nA step with `expect_error` saves the error instead of a value: "
+        + ", ".join(f"`{key}`" for key in sorted(ERROR_KEYS))
+        + ".\n\n## Step kinds\n\n"
+    )
     out.append(
         table(
             ["kind", "fake-only", "what it does"],
@@ -75,10 +95,10 @@ def render() -> str:
         )
     )
     for family, members in families.items():
-        out.append(f"\n## `{family}`\n")
+        out.append(f"\n### `{family}`\n")
         for kind in members:
             step_type = kinds[kind]
-            out.append(f"\n### {kind}\n\n")
+            out.append(f"\n#### {kind}\n\n")
             doc = inspect.getdoc(step_type.function) or ""
             out.append(own_words(doc or step_type.summary) + "\n\n")
             if step_type.fake_only:
