@@ -169,6 +169,11 @@ def measure(sizes: Sizes, *, log: bool = True) -> list[tuple[str, str, str, str]
     from bench import startup
 
     rows.extend(startup.rows(sizes.startup_repetitions, warm=sizes.startup_repetitions > 1))
+    say("6. portal pages under a classroom of learners …")
+    from bench import portal
+
+    quick = sizes.repetitions == 1
+    rows.extend(portal.rows(2, 1, 0.0) if quick else portal.rows(portal.LEARNERS, portal.REPETITIONS))
     return rows
 
 

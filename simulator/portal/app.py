@@ -135,6 +135,7 @@ class Portal:
         self.env = Environment(
             loader=ChoiceLoader([*loaders, defaults, PrefixLoader({"default": defaults})]),
             autoescape=select_autoescape(default=True, default_for_string=True),
+            auto_reload=False,  # templates do not change while a world is served: no stat() per page
         )
         self.env.globals["ENTRY_LABELS"] = ENTRY_LABELS
         self.templates = Jinja2Templates(env=self.env)
