@@ -358,3 +358,32 @@ def test_write_refusals_leave_the_model_unchanged(arm: Arm) -> None:
         f"{ARM}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.AzureSphere/locations/global/operationResults/nope"
     )
     arm.refused(arm.call("GET", missing), 404, "ResourceNotFound", before)
+
+
+def test_every_route_checks_version_catalog_and_role(arm: Arm) -> None:
+    """Each catalog-scoped operation: no ``api-version`` is 400, an unknown catalog 404, a catalog the caller has no
+    role in 403 — before any body is read, and without a change."""
+    from simulator.sphere.arm_api import ArmApi
+
+    arm.sphere.create_tenant(subscription_id=SUBSCRIPTION, resource_group="rg", catalog="theirs")
+    values = {
+        "subscription_id": SUBSCRIPTION,
+        "resource_group": "rg",
+        "product": "Dishwasher",
+        "device_group": "Lab",
+        "device": "a" * 128,
+        "serial": ".default",
+        "image": "14a6729e-5819-4737-8713-37b4798533f8",
+        "deployment": ".default",
+    }
+    routes = [(m, p, n) for m, p, n, _ in ArmApi(arm.cloud).table if "{catalog}" in p]
+    assert len({n for _, _, n in routes}) == 42  # the 45 operations but the provider and catalog lists
+    before = arm.sphere.snapshot()
+    for method, template, name in routes:
+        url = ARM + template.format(catalog="nowhere", **values)
+        response = arm.call(method, url, params={}, json={})
+        arm.refused(response, 400, "MissingApiVersionParameter", before)
+        if name != "Catalogs_CreateOrUpdate":  # a PUT to an unknown catalog creates one
+            arm.refused(arm.call(method, url, json={}), 404, "ResourceNotFound", before)
+        foreign = ARM + template.format(catalog="theirs", **values)
+        arm.refused(arm.call(method, foreign, json={}), 403, "AuthorizationFailed", before)

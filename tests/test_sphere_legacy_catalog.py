@@ -221,3 +221,26 @@ def test_refusals_change_nothing(api: Legacy) -> None:
     )
     refused(api, api.call("GET", f"{api.t}/users/nobody@contoso.com/role"), 404, "NotFound", before)
     refused(api, api.call("GET", f"{api.t}/products", headers={}), 401, "Unauthorized", before)
+
+
+def test_every_new_route_checks_token_and_tenant(api: Legacy) -> None:
+    from simulator.sphere.legacy_api import LegacyApi
+
+    values = {
+        "product_id": api.tenant.products[".default"].id,
+        "product_name": "P1",
+        "group_name": "G1",
+        "group_id": api.tenant.products[".default"].id,
+        "device_id": "a" * 128,
+        "user_id": "admin@contoso.com",
+    }
+    routes = LegacyApi(api.cloud).catalog_routes("/tenants/{tenant_id}")
+    assert len(routes) == 13
+    before = api.sphere.snapshot()
+    for method, template, _, _ in routes:
+        path = template.format(tenant_id=api.tenant.id, **values)
+        refused(api, api.call(method, path, headers={}, json={}), 401, "Unauthorized", before)
+        missing = template.format(tenant_id="00000000-0000-0000-0000-000000000000", **values)
+        refused(api, api.call(method, missing, json={}), 404, "NotFound", before)
+        foreign = template.format(tenant_id=api.other.id, **values)
+        refused(api, api.call(method, foreign, json={}), 403, "Forbidden", before)

@@ -388,8 +388,8 @@ def provider_operations(table: list[tuple[str, str, str, Any]]) -> list[dict[str
             name = f"{PROVIDER}/{'/'.join(types)}/action"
             resource = "/".join(types[:-1])
         elif method in VERBS:
-            if operation_id in operations or (method == "GET" and f"{PROVIDER}/{'/'.join(types)}/action" in operations):
-                continue  # the GET continuation of a POST list
+            if method == "GET" and f"{PROVIDER}/{'/'.join(types)}/action" in operations:
+                continue  # the GET continuation of a POST list is no permission of its own
             name = f"{PROVIDER}/{'/'.join(types)}/{VERBS[method]}"
             resource = "/".join(types)
         else:

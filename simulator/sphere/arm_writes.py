@@ -169,10 +169,6 @@ class ArmWrites:
         catalog: str,
     ) -> Response:
         """Create a catalog (the caller becomes its Administrator) or replace its tags."""
-        request_body = json_object(body)
-        location = request_body.get("location")
-        if location is None:
-            raise bad_request("location is required; a catalog's location is 'global'.", target="location")
         existing = None
         try:
             existing = self.sphere.catalog(subscription_id, resource_group, catalog)
@@ -180,6 +176,10 @@ class ArmWrites:
             pass
         if existing is not None:
             self.sphere.authorize(principal, existing, write=True)
+        request_body = json_object(body)
+        location = request_body.get("location")
+        if location is None:
+            raise bad_request("location is required; a catalog's location is 'global'.", target="location")
         creator = principal.user.email if principal.user is not None else None
         tenant, created = self.sphere.put_catalog(
             subscription_id, resource_group, catalog, location=location, tags=request_body.get("tags"), creator=creator
