@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -27,9 +27,11 @@ CATALOG_PATH = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/Micro
 
 
 class ArmTransport(httpx.BaseTransport):
-    """Straight into the world's ARM app on an event loop of its own: no patching, so two worlds in one test never
-    see each other's requests, and ~2 ms a request instead of ~40 ms for entering ``cloud.mock()`` each time
-    (``tests/test_sphere_arm_api.py`` covers the way through ``cloud.mock()``)."""
+    """Straight into the world's Sphere apps (ARM, legacy) on an event loop of its own: no patching, so two worlds
+    in one test never see each other's requests, and ~2 ms a request instead of ~40 ms for entering
+    ``cloud.mock()`` each time (``tests/test_sphere_arm_api.py`` covers the way through ``cloud.mock()``)."""
+
+    APPS: ClassVar[dict[str, str]] = {"management.azure.com": "arm_app", "prod.core.sphere.azure.net": "legacy_app"}
 
     def __init__(self, cloud: FakeCloud) -> None:
         self.cloud = cloud
@@ -37,9 +39,9 @@ class ArmTransport(httpx.BaseTransport):
         weakref.finalize(self, self.loop.close)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.host == "management.azure.com", request.url
+        app = getattr(self.cloud, self.APPS[request.url.host])
         request.read()
-        return self.loop.run_until_complete(call_app(self.cloud.arm_app, request))
+        return self.loop.run_until_complete(call_app(app, request))
 
     def close(self) -> None:
         self.loop.close()

@@ -179,12 +179,12 @@ class ImageCatalog:
         if deployment_id is None:
             deployment_id = tenant.entropy.uuid()
         deployment_id = check_guid(deployment_id, "deployment name")
-        if any(d.id == deployment_id for g in self._all_groups(tenant) for d in g.deployments):
+        if any(deployment_id in g.deployments for g in self._all_groups(tenant)):
             raise SphereError(
                 409, "Conflict", f"The deployment '{deployment_id}' already exists.", target=deployment_id
             )
         deployment = Deployment(deployment_id, group, tuple(images), self.clock.now())
-        group.deployments.append(deployment)
+        group.deployments[deployment.id] = deployment
         return deployment
 
     def get_deployment(self: SphereService, tenant_id: str, product: str, device_group: str, name: str) -> Deployment:
@@ -194,25 +194,25 @@ class ImageCatalog:
             if group.current_deployment is None:
                 raise not_found("current deployment of device group", group.name)
             return group.current_deployment
-        for deployment in group.deployments:
-            if isinstance(name, str) and deployment.id == name.lower():
-                return deployment
-        raise not_found("deployment", str(name))
+        deployment = group.deployments.get(name.lower()) if isinstance(name, str) else None
+        if deployment is None:
+            raise not_found("deployment", str(name))
+        return deployment
 
     def list_deployments(
         self: SphereService, tenant_id: str, product: str | None = None, device_group: str | None = None
     ) -> list[Deployment]:
         """The deployments of one device group, or (no names) of every group of the catalog."""
         if product is not None and device_group is not None:
-            return list(self._real_group(tenant_id, product, device_group).deployments)
-        return [d for g in self._all_groups(self.get_tenant(tenant_id)) for d in g.deployments]
+            return list(self._real_group(tenant_id, product, device_group).deployments.values())
+        return [d for g in self._all_groups(self.get_tenant(tenant_id)) for d in g.deployments.values()]
 
     def delete_deployment(
         self: SphereService, tenant_id: str, product: str, device_group: str, name: str
     ) -> Deployment:
         """Remove a deployment; the newest remaining one becomes current."""
         deployment = self.get_deployment(tenant_id, product, device_group, name)
-        deployment.group.deployments.remove(deployment)
+        del deployment.group.deployments[deployment.id]
         return deployment
 
     def images_for_device(self: SphereService, device_id: str) -> list[Image]:

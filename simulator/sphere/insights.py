@@ -33,6 +33,7 @@ MAX_TEXT = 256
 class DeviceInsight:
     """One reported kind of event of one device over ``[start, end]``."""
 
+    tenant_id: str
     device_id: str
     description: str
     start: datetime
@@ -73,6 +74,7 @@ class DeviceReports:
         if end < start:
             raise bad_request("An insight cannot end before it starts.", target="endTimestampUtc")
         insight = DeviceInsight(
+            record.tenant_id,
             record.id,
             _text(description, "description"),
             start,
@@ -82,13 +84,13 @@ class DeviceReports:
             _text(event_type, "eventType"),
             event_count,
         )
-        self.insights.setdefault(record.tenant_id, []).append(insight)
+        self.insights[f"{len(self.insights):08d}"] = insight
         return insight
 
     def device_insights(self: SphereService, tenant_id: str) -> list[DeviceInsight]:
         """Every insight of the catalog's devices, oldest first."""
         tenant = self.get_tenant(tenant_id)
-        return list(self.insights.get(tenant.id, []))
+        return [i for i in self.insights.values() if i.tenant_id == tenant.id]
 
     def record_update_check(self: SphereService, device_id: str, installed_os: str) -> DeviceRecord:
         """A claimed device asks for updates while running ``installed_os``: fill its four OS fields."""

@@ -406,7 +406,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         self._pending: dict[str, ClaimOperation] = {}
         self._tokens: dict[str, _Token] = {}
         self.arm_operations: dict[str, ArmOperation] = {}
-        self.insights: dict[str, list[DeviceInsight]] = {}  # tenant id -> insights
+        self.insights: dict[str, DeviceInsight] = {}  # in arrival order (a dict: one stored row per insight)
 
     # -- tenants -----------------------------------------------------------------------------------------------
 
@@ -940,7 +940,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
                 o.id: (o.tenant_id, tuple(o.device_ids), o.applied, tuple(o.failures)) for o in self.operations.values()
             },
             "arm_operations": {o.id: (o.action, o.resource_id, o.completes_at) for o in self.arm_operations.values()},
-            "insights": {k: len(v) for k, v in self.insights.items()},
+            "insights": len(self.insights),
         }
 
     # -- internals ---------------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ class DeviceGroup:
     update_policy: str = "UpdateAll"
     allow_crash_dumps: str = "Disabled"
     regional_data_boundary: str = "None"
-    deployments: list[Deployment] = field(default_factory=list, repr=False)  # oldest first; the last is current
+    #: by ID, oldest first; the last is current (a dict: the world's store writes one row per item)
+    deployments: dict[str, Deployment] = field(default_factory=dict, repr=False)
     provisioning: Provisioning = field(default_factory=Provisioning, repr=False)
 
     @property
@@ -106,14 +107,14 @@ class DeviceGroup:
 
     @property
     def current_deployment(self) -> Deployment | None:
-        return self.deployments[-1] if self.deployments else None
+        return next(reversed(self.deployments.values()), None)
 
     def settings(self) -> dict[str, Any]:
         """Everything a request can change, as plain data (snapshots compare it)."""
         return {
             "description": self.description,
             **{name: getattr(self, name) for name in GROUP_SETTINGS},
-            "deployments": tuple(d.id for d in self.deployments),
+            "deployments": tuple(self.deployments),
         }
 
 
