@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from arm_world import ArmTransport
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -36,13 +37,13 @@ class Legacy:
         self.admin = self.headers("admin@contoso.com")
         self.reader = self.headers("reader@contoso.com")
         self.t = f"/tenants/{self.tenant.id}"
+        self.client = httpx.Client(transport=ArmTransport(self.cloud))  # in-process, no patching
 
     def headers(self, email: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.sphere.issue_token(email, 'sphere')}"}
 
     def call(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        with self.cloud.mock():
-            return httpx.request(method, BASE + path, headers=self.admin if headers is None else headers, **kwargs)
+        return self.client.request(method, BASE + path, headers=self.admin if headers is None else headers, **kwargs)
 
     def claimed(self, group: str | None = None) -> str:
         device = self.sphere.create_device().id
@@ -53,8 +54,10 @@ class Legacy:
 
 
 @pytest.fixture
-def api() -> Legacy:
-    return Legacy()
+def api():
+    world = Legacy()
+    yield world
+    world.client.close()
 
 
 def refused(api: Legacy, response: httpx.Response, status: int, error_code: str, before: dict) -> None:
