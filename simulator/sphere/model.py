@@ -559,9 +559,11 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
     def revoke_generation(self, tenant_id: str, selector: str | None = None) -> CAGeneration:
         """Revoke a CA generation now (model-only: tests and fault scenarios; the real service does this itself).
 
-        If the Active generation is revoked, the newest remaining valid generation becomes Active at once; if none
-        remains, a replacement is issued and is Active at once. If the newest generation is revoked while an older
-        one stays Active, a replacement successor is issued that activates after the usual delay.
+        If the Active generation is revoked, the newest remaining valid generation becomes Active at once — if it
+        will outlive the successor lead time; otherwise (none remains, or it expires before a successor would
+        appear) a replacement is issued and is Active at once, so the tenant never ends up without an Active CA.
+        If the newest generation is revoked while an older one stays Active, a replacement successor is issued that
+        activates after the usual delay.
         """
         tenant = self.get_tenant(tenant_id)
         generation = tenant.find_generation(selector)
@@ -574,8 +576,10 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         generation.revoked_at = now
         remaining = [g for g in tenant._generations if g.usable(now)]
         if was_active:
-            if remaining:
-                promoted = max(remaining, key=lambda g: g.index)
+            lead = timedelta(days=self.settings.pki.successor_lead_days)
+            lasting = [g for g in remaining if g.not_after - lead > now]
+            if lasting:
+                promoted = max(lasting, key=lambda g: g.index)
                 promoted.activates_at = min(promoted.activates_at, now)
             else:
                 tenant._add_generation(now, activates_at=now)
