@@ -1,5 +1,6 @@
 """The unmodified ``azure-mgmt-sphere`` 1.0.0 client over every operation group of Microsoft.AzureSphere
-2024-04-01, against a served world over HTTPS: operations, catalogs, certificates, images, products, device groups,
+2024-04-01 — in-process (its requests transport routed by ``cloud.mock()``) and against a served world over HTTPS:
+operations, catalogs, certificates, images, products, device groups,
 deployments and devices — the happy path through the client's own pollers and pagers, the documented errors as
 the client's exceptions, and bad input refused in the service's error shape with nothing changed.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,9 +22,8 @@ from azure.mgmt.sphere import AzureSphereMgmtClient
 from azure.mgmt.sphere import models as m
 
 from simulator.cloud import FakeCloud
+from simulator.control import create_tenant
 from simulator.sphere.capabilities import parse_capability_image
-
-pytestmark = pytest.mark.served
 
 CLOSE = {"headers": {"Connection": "close"}}  # calls expected to fail (see test_sphere_arm_sdk.py)
 IMAGE = "2c9f3d51-7e11-4b0a-9d8e-1f6a5c4b3e21"
@@ -36,9 +37,18 @@ class Credential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
-@pytest.fixture(scope="module")
-def world():
+@pytest.fixture(scope="module", params=["in-process", pytest.param("served", marks=pytest.mark.served)])
+def world(request):
+    """The client at its default ``management.azure.com`` inside ``cloud.mock()`` (requests routed in-process), or
+    at a served world over HTTPS; either way ``world[0].cloud`` is the world."""
     cloud = FakeCloud(seed=41)
+    if request.param == "in-process":
+        access = create_tenant(cloud, name="Contoso")
+        with cloud.mock():
+            client = AzureSphereMgmtClient(Credential(access.arm_token), access.subscription_id, polling_interval=0)
+            yield SimpleNamespace(cloud=cloud), client, access.resource_group, access.catalog
+            client.close()
+        return
     with cloud.serve(port=0, mqtt_port=None) as served:
         sphere = served.endpoints["sphere"]
         client = AzureSphereMgmtClient(
