@@ -37,11 +37,18 @@ from simulator.journal import RequestJournal
 from simulator.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
 
     from simulator.central.model import CentralService
     from simulator.dps.model import DpsService
     from simulator.sphere.model import SphereService
+
+
+#: Functions ``wrap(app, service) -> app`` applied to every service adapter a world builds, outermost last (after
+#: the fault layer, so they see injected answers too). An observation seam: the project's test suite installs its
+#: contract checks here (``tests/contracts/``), which validate every answer against Azure's published documents.
+ADAPTER_WRAPPERS: list[Callable[[Any, str], Any]] = []
 
 
 class FakeCloud:
@@ -215,8 +222,10 @@ class FakeCloud:
 
         module = importlib.import_module(module_name)
         app = module.build_app(self)
-        faulted = FaultMiddleware(app, cloud=self, service=service, error_response=module.error_response)
-        return JournalMiddleware(faulted, cloud=self, service=service, routes=list(getattr(app, "routes", [])))
+        observed = FaultMiddleware(app, cloud=self, service=service, error_response=module.error_response)
+        for wrap in ADAPTER_WRAPPERS:  # observers see what the fault layer answers; the journal stays outermost
+            observed = wrap(observed, service)
+        return JournalMiddleware(observed, cloud=self, service=service, routes=list(getattr(app, "routes", [])))
 
     @cached_property
     def legacy_app(self):

@@ -86,7 +86,8 @@ class FaultMiddleware:
         with self.cloud.lock:
             if central is None or not central.apps:  # no app at all: none to match (and none may be conjured)
                 return None
-            return central.app_for_host(host).subdomain
+            app = central.find_app_for_host(host)
+            return app.subdomain if app is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         injector = getattr(self.cloud, "faults", None)

@@ -69,7 +69,7 @@ class CentralSettings:
     code_reuse: bool = False  # C-7
     proof_check_validity: bool = True  # C-8
     proof_clock_skew_s: float = 0  # C-8
-    id_scope_in_ga: bool = True  # C-10
+    id_scope_in_ga: bool = False  # C-10 (the published 2022-07-31 EnrollmentGroup has no idScope)
     device_id_case: Literal["lower", "preserve"] = "lower"  # C-11
     page_size: int = 100  # C-21
     max_body_bytes: int = 65536  # C-23

@@ -12,4 +12,6 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-pytest_plugins = ["pytester"]
+#: contracts.plugin: every answer of the fakes and every request of the harness's clients is checked against
+#: Azure's published OpenAPI documents (tests/contracts/); a violation fails the test that caused it
+pytest_plugins = ["pytester", "contracts.plugin"]

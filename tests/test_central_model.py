@@ -94,16 +94,18 @@ def test_an_x509_group_starts_with_no_signing_certificates() -> None:
         "type": "iot",
         "attestation": {"type": "x509", "x509": {"signingCertificates": {}}},
         "etag": group.etag,
-        "idScope": app.id_scope,
     }
     assert re.fullmatch(r'"[0-9a-f]{8}-0000-0700-0000-[0-9a-f]{12}"', base64.b64decode(group.etag).decode())
 
 
-def test_id_scope_can_be_left_out_of_ga_bodies_but_not_preview_ones() -> None:
-    _, app = make_app(id_scope_in_ga=False)
+def test_id_scope_is_in_preview_bodies_and_only_on_request_in_ga_ones() -> None:
+    _, app = make_app()  # C-10: the published GA document has no idScope
     group = app.put_group("g", dict(X509_GROUP))
     assert "idScope" not in app.group_body(group, "2022-07-31")
     assert app.group_body(group, "2022-10-31-preview")["idScope"] == app.id_scope
+    _, app = make_app(id_scope_in_ga=True)
+    group = app.put_group("g", dict(X509_GROUP))
+    assert app.group_body(group, "2022-07-31")["idScope"] == app.id_scope
 
 
 def test_symmetric_key_groups_get_generated_keys_unless_given() -> None:

@@ -20,7 +20,7 @@ from test_dps_model import World
 
 from simulator import pki
 from simulator.device import SimulatedDevice, export_devices, private_key_pem
-from simulator.dps.https_api import CHAIN_HEADER, TlsH11Protocol, build_app
+from simulator.dps.https_api import CHAIN_HEADER, TlsH11Protocol
 
 API = {"api-version": "2021-10-01"}
 DPS_HOST = "https://global.azure-devices-provisioning.net"
@@ -68,7 +68,7 @@ def world() -> World:
 
 @pytest.fixture
 def client(world: World) -> Iterator[AsgiClient]:
-    with AsgiClient(build_app(world.cloud)) as c:
+    with AsgiClient(world.cloud.dps_app) as c:
         yield c
 
 
@@ -134,7 +134,7 @@ def test_throttling_is_429_with_retry_after() -> None:
     world = World(registrations_per_second=1, throttle_retry_after_s=4)
     tenant, app, first = enrolled(world)
     second = world.device(tenant)
-    with AsgiClient(build_app(world.cloud)) as client:
+    with AsgiClient(world.cloud.dps_app) as client:
         for device, expected in ((first, 202), (second, 429)):
             rid = device.registration_id
             url = f"/{app.id_scope}/registrations/{rid}/register"
@@ -164,7 +164,7 @@ def served_https(tmp_path: Path) -> Iterator[tuple[World, str, str]]:
     )
     port = free_port()
     config = uvicorn.Config(
-        build_app(world.cloud),
+        world.cloud.dps_app,
         host="127.0.0.1",
         port=port,
         ssl_certfile=str(server_cert),

@@ -101,6 +101,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 VerifyTypes = bool | str | ssl.SSLContext
 
+#: Functions ``observe(service, request)`` called with every request a wire client is about to send (its
+#: ``service`` name and the ``httpx.Request``). An observation seam: the project's test suite checks there that
+#: what the harness sends is what Azure's published documents allow (``tests/contracts/``).
+REQUEST_OBSERVERS: list[Callable[[str, httpx.Request], None]] = []
+
 
 @functools.lru_cache(maxsize=4)
 def _public_trust(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
@@ -145,7 +150,17 @@ class WireClient:
             verify = ssl.create_default_context(cafile=verify)
         elif verify is True:  # the public trust store, parsed once per process instead of once per client
             verify = _public_trust(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        self.http = httpx.Client(headers=headers, verify=verify, timeout=timeout, transport=transport)
+        self.http = httpx.Client(
+            headers=headers,
+            verify=verify,
+            timeout=timeout,
+            transport=transport,
+            event_hooks={"request": [self._observe]},
+        )
+
+    def _observe(self, request: httpx.Request) -> None:
+        for observe in REQUEST_OBSERVERS:
+            observe(self.service, request)
 
     def close(self) -> None:
         self.http.close()

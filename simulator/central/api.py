@@ -6,9 +6,12 @@ shares, calls the model inside ``with cloud.lock:`` (never awaiting inside), and
 
 Front-door rules, in the order they are applied (central-api.md §2, open-questions.md C-*):
 
-1. ``Host`` → application: the app whose subdomain is the first label (``contoso.azureiotcentral.com``),
-   otherwise the world's default app (so ``https://127.0.0.1:8443`` works, C-26);
-2. ``Authorization`` → 401 ``Unauthorized`` unless it is a valid token *of that app* (C-2, C-22);
+1. ``Host`` → application: the app whose subdomain is the first label (``contoso.azureiotcentral.com``); a
+   host without a subdomain reaches the world's default app (so ``https://127.0.0.1:8443`` works, C-26); a
+   subdomain that names no application answers 404 ``NotFound`` (``CentralService.find_app_for_host``);
+2. ``Authorization`` → 401 ``Unauthorized`` unless it is a valid token *of that app* (C-2, C-22) — on every
+   path, routed or not: a path with no operation answers 404 and a verb the path lacks 405 with ``Allow`` only
+   to an authenticated caller;
 3. ``api-version`` → 400 unless exactly one of the accepted versions is given (repeating the same value is
    tolerated, because the CLI re-sends it when following ``nextLink``; C-19);
 4. the body → 413 if it is larger than ``central.max_body_bytes`` (read no further, C-23); 415 unless the
@@ -281,9 +284,144 @@ def get_device_properties(call: Call) -> dict[str, Any]:
     return call.app.device_properties(call.params["device_id"])
 
 
-def update_device_properties(call: Call) -> dict[str, Any]:
+def update_device_properties(call: Call) -> Response:
+    """202: IoT Central accepts the write and the device applies it later (the document's only success status)."""
     call.app.update_device_properties(call.params["device_id"], call.body)
-    return call.app.device_properties(call.params["device_id"])
+    return JSONResponse(call.app.device_properties(call.params["device_id"]), status_code=202)
+
+
+def replace_device_properties(call: Call) -> Response:
+    call.app.replace_device_properties(call.params["device_id"], call.body)
+    return JSONResponse(call.app.device_properties(call.params["device_id"]), status_code=202)
+
+
+def create_device_attestation(call: Call) -> dict[str, Any]:
+    return call.app.set_device_attestation(call.params["device_id"], call.body)
+
+
+def update_device_attestation(call: Call) -> dict[str, Any]:
+    return call.app.patch_device_attestation(call.params["device_id"], call.body)
+
+
+def remove_device_attestation(call: Call) -> Response:
+    call.app.remove_device_attestation(call.params["device_id"])
+    return _no_content()
+
+
+def list_device_components(call: Call) -> dict[str, Any]:
+    return {"value": call.app.device_components(call.params["device_id"])}
+
+
+# -- device templates --------------------------------------------------------------------------------------
+
+
+def list_device_templates(call: Call) -> dict[str, Any]:
+    page = call.app.list_templates(call.request.query_params.get("$skiptoken"))
+    return _paged(call, page, lambda template: template.as_dict())
+
+
+def get_device_template(call: Call) -> dict[str, Any]:
+    return call.app.get_template(call.params["template_id"]).as_dict()
+
+
+def create_device_template(call: Call) -> dict[str, Any]:
+    return call.app.put_template(call.params["template_id"], call.body, if_match=call.if_match).as_dict()
+
+
+def update_device_template(call: Call) -> dict[str, Any]:
+    return call.app.patch_template(call.params["template_id"], call.body, if_match=call.if_match).as_dict()
+
+
+def remove_device_template(call: Call) -> Response:
+    call.app.remove_template(call.params["template_id"])
+    return _no_content()
+
+
+# -- organizations -----------------------------------------------------------------------------------------
+
+
+def list_organizations(call: Call) -> dict[str, Any]:
+    page = call.app.list_organizations(call.request.query_params.get("$skiptoken"))
+    return _paged(call, page, lambda organization: organization.as_dict())
+
+
+def get_organization(call: Call) -> dict[str, Any]:
+    return call.app.get_organization(call.params["organization_id"]).as_dict()
+
+
+def create_organization(call: Call) -> dict[str, Any]:
+    return call.app.put_organization(call.params["organization_id"], call.body).as_dict()
+
+
+def update_organization(call: Call) -> dict[str, Any]:
+    return call.app.patch_organization(call.params["organization_id"], call.body).as_dict()
+
+
+def remove_organization(call: Call) -> Response:
+    call.app.remove_organization(call.params["organization_id"])
+    return _no_content()
+
+
+# -- API tokens and roles ----------------------------------------------------------------------------------
+
+
+def list_api_tokens(call: Call) -> dict[str, Any]:
+    page = call.app.list_api_tokens(call.request.query_params.get("$skiptoken"))
+    return _paged(call, page, lambda record: record.as_dict())
+
+
+def get_api_token(call: Call) -> dict[str, Any]:
+    return call.app.get_api_token(call.params["token_id"]).as_dict()
+
+
+def create_api_token(call: Call) -> dict[str, Any]:
+    """The answer carries ``token`` — the only time IoT Central shows it."""
+    return call.app.create_api_token(call.params["token_id"], call.body)
+
+
+def remove_api_token(call: Call) -> Response:
+    call.app.remove_api_token(call.params["token_id"])
+    return _no_content()
+
+
+def list_roles(call: Call) -> dict[str, Any]:
+    return {"value": call.app.list_roles()}
+
+
+def get_role(call: Call) -> dict[str, Any]:
+    return call.app.get_role(call.params["role_id"])
+
+
+# -- device groups -----------------------------------------------------------------------------------------
+
+
+def list_device_groups(call: Call) -> dict[str, Any]:
+    page = call.app.list_device_groups(call.request.query_params.get("$skiptoken"))
+    return _paged(call, page, lambda group: group.as_dict())
+
+
+def get_device_group(call: Call) -> dict[str, Any]:
+    return call.app.get_device_group(call.params["device_group_id"]).as_dict()
+
+
+def create_device_group(call: Call) -> dict[str, Any]:
+    group = call.app.put_device_group(call.params["device_group_id"], call.body, if_match=call.if_match)
+    return group.as_dict()
+
+
+def update_device_group(call: Call) -> dict[str, Any]:
+    group = call.app.patch_device_group(call.params["device_group_id"], call.body, if_match=call.if_match)
+    return group.as_dict()
+
+
+def remove_device_group(call: Call) -> Response:
+    call.app.remove_device_group(call.params["device_group_id"])
+    return _no_content()
+
+
+def list_device_group_devices(call: Call) -> dict[str, Any]:
+    page = call.app.device_group_devices(call.params["device_group_id"], call.request.query_params.get("$skiptoken"))
+    return _paged(call, page, lambda device: device.as_dict())
 
 
 def get_device_telemetry(call: Call) -> dict[str, Any]:
@@ -296,6 +434,10 @@ def get_device_telemetry(call: Call) -> dict[str, Any]:
 _GROUP = "/api/enrollmentGroups/{group_id}"
 _ENTRY = _GROUP + "/certificates/{entry}"
 _DEVICE = "/api/devices/{device_id}"
+_TEMPLATE = "/api/deviceTemplates/{template_id}"
+_ORGANIZATION = "/api/organizations/{organization_id}"
+_API_TOKEN = "/api/apiTokens/{token_id}"
+_DEVICE_GROUP = "/api/deviceGroups/{device_group_id}"
 
 #: (path, verb, operation, body rule, media types) — the route name is the operation's name.
 ROUTES: list[tuple[str, str, Operation, str, tuple[str, ...]]] = [
@@ -315,11 +457,47 @@ ROUTES: list[tuple[str, str, Operation, str, tuple[str, ...]]] = [
     (_DEVICE, "PATCH", update_device, "required", PATCH_TYPES),
     (_DEVICE, "DELETE", delete_device, "none", JSON_TYPES),
     (_DEVICE + "/attestation", "GET", get_device_attestation, "none", JSON_TYPES),
+    (_DEVICE + "/attestation", "PUT", create_device_attestation, "required", JSON_TYPES),
+    (_DEVICE + "/attestation", "PATCH", update_device_attestation, "required", PATCH_TYPES),
+    (_DEVICE + "/attestation", "DELETE", remove_device_attestation, "none", JSON_TYPES),
+    (_DEVICE + "/components", "GET", list_device_components, "none", JSON_TYPES),
     (_DEVICE + "/credentials", "GET", get_device_credentials, "none", JSON_TYPES),
     (_DEVICE + "/properties", "GET", get_device_properties, "none", JSON_TYPES),
+    (_DEVICE + "/properties", "PUT", replace_device_properties, "required", JSON_TYPES),
     (_DEVICE + "/properties", "PATCH", update_device_properties, "required", PATCH_TYPES),
     (_DEVICE + "/telemetry/{telemetry_name}", "GET", get_device_telemetry, "none", JSON_TYPES),
+    ("/api/deviceTemplates", "GET", list_device_templates, "none", JSON_TYPES),
+    (_TEMPLATE, "GET", get_device_template, "none", JSON_TYPES),
+    (_TEMPLATE, "PUT", create_device_template, "required", JSON_TYPES),
+    (_TEMPLATE, "PATCH", update_device_template, "required", PATCH_TYPES),
+    (_TEMPLATE, "DELETE", remove_device_template, "none", JSON_TYPES),
+    ("/api/organizations", "GET", list_organizations, "none", JSON_TYPES),
+    (_ORGANIZATION, "GET", get_organization, "none", JSON_TYPES),
+    (_ORGANIZATION, "PUT", create_organization, "required", JSON_TYPES),
+    (_ORGANIZATION, "PATCH", update_organization, "required", PATCH_TYPES),
+    (_ORGANIZATION, "DELETE", remove_organization, "none", JSON_TYPES),
+    ("/api/apiTokens", "GET", list_api_tokens, "none", JSON_TYPES),
+    (_API_TOKEN, "GET", get_api_token, "none", JSON_TYPES),
+    (_API_TOKEN, "PUT", create_api_token, "required", JSON_TYPES),
+    (_API_TOKEN, "DELETE", remove_api_token, "none", JSON_TYPES),
+    ("/api/roles", "GET", list_roles, "none", JSON_TYPES),
+    ("/api/roles/{role_id}", "GET", get_role, "none", JSON_TYPES),
+    ("/api/deviceGroups", "GET", list_device_groups, "none", JSON_TYPES),
+    (_DEVICE_GROUP, "GET", get_device_group, "none", JSON_TYPES),
+    (_DEVICE_GROUP, "PUT", create_device_group, "required", JSON_TYPES),
+    (_DEVICE_GROUP, "PATCH", update_device_group, "required", PATCH_TYPES),
+    (_DEVICE_GROUP, "DELETE", remove_device_group, "none", JSON_TYPES),
+    (_DEVICE_GROUP + "/devices", "GET", list_device_group_devices, "none", JSON_TYPES),
 ]
+
+
+def _allowed_methods(routes: list[Route], path: str) -> list[str]:
+    """Every verb some route serves at ``path`` (each verb is its own route, so Starlette's 405 names only one)."""
+    methods: set[str] = set()
+    for route in routes:
+        if route.path_regex.match(path) and route.methods:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def build_app(cloud: FakeCloud) -> Starlette:
@@ -335,14 +513,26 @@ def build_app(cloud: FakeCloud) -> Starlette:
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
+        """No route answered: the front door still runs first — the app must exist and the caller must hold one of
+        its tokens — so an unauthenticated caller learns nothing about which routes exist (401 everywhere)."""
         assert isinstance(exc, HTTPException)
+        try:
+            with cloud.lock:
+                app = cloud.central.app_for_host(request.headers.get("host", ""))
+                app.authenticate(request.headers.get("authorization"))
+        except CentralError as failure:
+            return _central_error(request, failure)
+        headers = {}
         if exc.status_code == 405:
             situation, message = "method_not_allowed", f"{request.method} is not supported on {request.url.path}"
+            headers["Allow"] = ", ".join(_allowed_methods(routes, request.url.path))
         else:
             situation, message = "not_found", f"no IoT Central API operation at {request.url.path}"
         row = SITUATIONS[situation]
         code = cloud.settings.central.error_codes.get(situation, row.code)
-        return error_response(request, row.status, code, message)
+        response = error_response(request, row.status, code, message)
+        response.headers.update(headers)
+        return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
         """A bug: 500 in the C-1 shape (Starlette re-raises it afterwards, so the server still logs it)."""

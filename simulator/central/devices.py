@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from simulator import wire
+from simulator.central.attestation import generated_symmetric_key, x509_from_thumbprint
 from simulator.central.errors import CentralError
 from simulator.central.etags import check_precondition, new_etag
 from simulator.clock import Clock
@@ -85,7 +86,8 @@ class Device:
     simulated: bool = False
     organizations: list[str] = field(default_factory=list)
     awaiting_approval: bool = False
-    attestation_thumbprint: str | None = None
+    #: the attestation as IoT Central answers it (:mod:`simulator.central.attestation`), or None once removed
+    attestation: dict[str, Any] | None = None
     telemetry: dict[str, TelemetryPoint] = field(default_factory=dict)
     messages: int = 0
     reported: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +95,13 @@ class Device:
     reported_updated: dict[str, datetime] = field(default_factory=dict)
     desired: dict[str, Any] = field(default_factory=dict)
     desired_version: int = 1
+
+    @property
+    def attestation_thumbprint(self) -> str | None:
+        """The primary X.509 client certificate's SHA-1 thumbprint, for an X.509 attestation."""
+        if self.attestation is None or self.attestation["type"] != "x509":
+            return None
+        return self.attestation["x509"]["clientCertificates"]["primary"]["info"]["sha1Thumbprint"]
 
     @property
     def status(self) -> str:
@@ -141,11 +150,15 @@ class Device:
 class DeviceRegistry:
     """The devices of one application. IDs are looked up case-insensitively (C-11)."""
 
-    def __init__(self, clock: Clock, entropy: Entropy, settings: Settings, templates: set[str]) -> None:
+    def __init__(
+        self, clock: Clock, entropy: Entropy, settings: Settings, templates: Any, organizations: Any = None
+    ) -> None:
         self.clock = clock
         self.entropy = entropy
         self.settings = settings
+        #: the application's device templates and organizations (anything answering ``in`` by ID)
         self.templates = templates
+        self.organizations = organizations if organizations is not None else {}
         self.devices: dict[str, Device] = {}
 
     def _error(self, situation: str, message: str) -> CentralError:
@@ -203,6 +216,9 @@ class DeviceRegistry:
             orgs = body["organizations"]
             if not isinstance(orgs, list) or not all(isinstance(o, str) and o for o in orgs):
                 raise self._error("bad_request", "'organizations' must be a list of organization IDs")
+            unknown = [o for o in orgs if o not in self.organizations]
+            if unknown:
+                raise self._error("bad_request", f"the application has no organization {unknown[0]!r}")
             values["organizations"] = list(orgs)
         return values
 
@@ -222,6 +238,7 @@ class DeviceRegistry:
                 enabled=values.get("enabled", True),
                 simulated=values.get("simulated", False),
                 organizations=values.get("organizations", []),
+                attestation=generated_symmetric_key(self.entropy.bytes(64)),
             )
             self.devices[device_id.lower()] = created
             return created
@@ -287,7 +304,7 @@ class DeviceRegistry:
                 enabled=auto_approve,
                 provisioned=auto_approve,
                 awaiting_approval=not auto_approve,
-                attestation_thumbprint=attestation_thumbprint,
+                attestation=x509_from_thumbprint(attestation_thumbprint) if attestation_thumbprint else None,
             )
             self.devices[device_id.lower()] = device
             return device
@@ -296,7 +313,7 @@ class DeviceRegistry:
         if template is not None:
             device.template = template
         if attestation_thumbprint is not None:
-            device.attestation_thumbprint = attestation_thumbprint
+            device.attestation = x509_from_thumbprint(attestation_thumbprint)
         device.etag = self._etag(device.etag)
         return device
 
@@ -333,6 +350,41 @@ class DeviceRegistry:
             else:
                 device.reported_updated[name] = now
         device.reported_version += 1
+
+    # -- attestation -------------------------------------------------------------------------------------
+
+    def get_attestation(self, device_id: str) -> dict[str, Any]:
+        device = self.get(device_id)
+        if device.attestation is None:
+            raise self._error("not_found", f"device {device_id!r} has no attestation")
+        return copy.deepcopy(device.attestation)
+
+    def set_attestation(self, device_id: str, attestation: dict[str, Any]) -> dict[str, Any]:
+        """Store an attestation already validated by :func:`~simulator.central.attestation.parse_attestation`."""
+        device = self.get(device_id)
+        device.attestation = attestation
+        device.etag = self._etag(device.etag)
+        return copy.deepcopy(attestation)
+
+    def remove_attestation(self, device_id: str) -> None:
+        device = self.get(device_id)
+        if device.attestation is None:
+            raise self._error("not_found", f"device {device_id!r} has no attestation")
+        device.attestation = None
+        device.etag = self._etag(device.etag)
+
+    # -- properties ----------------------------------------------------------------------------------------
+
+    def replace_desired(self, device_id: str, body: Any) -> Device:
+        """``PUT …/properties``: the writable properties become exactly ``body``; bump the desired ``$version``."""
+        device = self.get(device_id)
+        if not isinstance(body, dict):
+            raise self._error("bad_request", "the properties must be a JSON object")
+        if any(name.startswith("$") for name in body):
+            raise self._error("bad_request", "property names cannot start with '$'")
+        device.desired = _strip_nulls(copy.deepcopy(body))
+        device.desired_version += 1
+        return device
 
     def update_desired(self, device_id: str, patch: Any) -> Device:
         """Merge writable (desired) properties set by an operator; bump the desired ``$version``."""

@@ -33,6 +33,7 @@ SITUATIONS: dict[str, Situation] = {
     "code_not_found": Situation(400, "VerificationCodeNotFound"),
     "unauthorized": Situation(401, "Unauthorized"),
     "not_found": Situation(404, "NotFound"),
+    "app_not_found": Situation(404, "NotFound"),
     "method_not_allowed": Situation(405, "MethodNotAllowed"),
     "conflict": Situation(409, "Conflict"),
     "precondition_failed": Situation(412, "PreconditionFailed"),

@@ -33,12 +33,17 @@ from typing import Any, Generic, TypeVar
 
 from cryptography import x509
 
-from simulator.central.devices import Device, DeviceRegistry, TelemetryPoint
+from simulator.central.attestation import credentials, parse_attestation
+from simulator.central.device_groups import DeviceGroup, DeviceGroupBook
+from simulator.central.devices import Device, DeviceRegistry, TelemetryPoint, merge_patch
 from simulator.central.enrollment import CertificateEntry, EnrollmentBook, EnrollmentGroup, TrustAnchor
 from simulator.central.errors import CentralError
-from simulator.central.tokens import Principal, TokenAuthority
+from simulator.central.organizations import Organization, OrganizationTree
+from simulator.central.templates import DeviceTemplate, TemplateBook
+from simulator.central.tokens import ROLES, TOKEN_ID_PATTERN, ApiTokenRecord, Principal, TokenAuthority
 from simulator.clock import Clock
 from simulator.entropy import Entropy
+from simulator.pki import thumbprint
 from simulator.settings import Settings
 
 __all__ = [
@@ -106,7 +111,8 @@ class App:
         self.auto_approve = auto_approve
         self.clock = clock
         self.settings = settings
-        self.templates: set[str] = set()
+        self.template_book = TemplateBook(clock, entropy, settings)
+        self.organization_tree = OrganizationTree(settings)
         central = settings.central
         self.tokens = TokenAuthority(
             app_id,
@@ -118,7 +124,8 @@ class App:
             error_codes=central.error_codes,
         )
         self.enrollment = EnrollmentBook(clock, entropy, settings)
-        self.device_registry = DeviceRegistry(clock, entropy, settings, self.templates)
+        self.device_registry = DeviceRegistry(clock, entropy, settings, self.template_book, self.organization_tree)
+        self.device_groups = DeviceGroupBook(clock, entropy, settings, self.organization_tree)
 
     def __repr__(self) -> str:
         return f"App(subdomain={self.subdomain!r}, id={self.id!r}, id_scope={self.id_scope!r})"
@@ -143,11 +150,156 @@ class App:
 
     # -- templates -------------------------------------------------------------------------------------
 
-    def add_template(self, dtmi: str) -> None:
+    @property
+    def templates(self) -> TemplateBook:
+        """The application's device templates (``dtmi in app.templates`` asks whether one is published)."""
+        return self.template_book
+
+    def add_template(self, dtmi: str, display_name: str | None = None) -> DeviceTemplate:
         """Publish a device template: devices announcing this model ID get it assigned (C-14)."""
-        if not dtmi.startswith("dtmi:") or ";" not in dtmi:
-            raise ValueError(f"not a DTMI: {dtmi!r}")
-        self.templates.add(dtmi)
+        try:
+            return self.template_book.add(dtmi, display_name)
+        except CentralError as exc:
+            raise ValueError(f"not a DTMI: {dtmi!r}") from exc
+
+    def list_templates(self, skiptoken: str | None = None) -> Page[DeviceTemplate]:
+        return self._page(self.template_book.list(), skiptoken)
+
+    def get_template(self, template_id: str) -> DeviceTemplate:
+        return self.template_book.get(template_id)
+
+    def put_template(self, template_id: str, body: Any, *, if_match: str | None = None) -> DeviceTemplate:
+        return self.template_book.put(template_id, body, if_match=if_match)
+
+    def patch_template(self, template_id: str, patch: Any, *, if_match: str | None = None) -> DeviceTemplate:
+        return self.template_book.patch(template_id, patch, if_match=if_match)
+
+    def remove_template(self, template_id: str) -> None:
+        in_use = any(device.template == template_id for device in self.devices.values())
+        self.template_book.remove(template_id, in_use=in_use)
+
+    # -- organizations ---------------------------------------------------------------------------------
+
+    def list_organizations(self, skiptoken: str | None = None) -> Page[Organization]:
+        return self._page(self.organization_tree.list(), skiptoken)
+
+    def get_organization(self, organization_id: str) -> Organization:
+        return self.organization_tree.get(organization_id)
+
+    def put_organization(self, organization_id: str, body: Any) -> Organization:
+        return self.organization_tree.put(organization_id, body)
+
+    def patch_organization(self, organization_id: str, patch: Any) -> Organization:
+        return self.organization_tree.patch(organization_id, patch)
+
+    def remove_organization(self, organization_id: str) -> None:
+        in_use = any(organization_id in device.organizations for device in self.devices.values()) or any(
+            role.get("organization") == organization_id
+            for record in self.tokens.records.values()
+            for role in record.roles
+        )
+        self.organization_tree.remove(organization_id, in_use=in_use)
+
+    # -- API tokens and roles --------------------------------------------------------------------------
+
+    def list_api_tokens(self, skiptoken: str | None = None) -> Page[ApiTokenRecord]:
+        return self._page(list(self.tokens.records.values()), skiptoken)
+
+    def get_api_token(self, token_id: str) -> ApiTokenRecord:
+        found = self.tokens.records.get(token_id)
+        if found is None:
+            raise self._error("not_found", f"API token {token_id!r} was not found")
+        return found
+
+    def create_api_token(self, token_id: str, body: Any) -> dict[str, Any]:
+        """``PUT /apiTokens/{id}``: validate the roles and expiry, create the record; the answer carries ``token``."""
+        if not TOKEN_ID_PATTERN.match(token_id):
+            raise self._error("bad_request", f"API token ID {token_id!r} must be 1-128 letters, digits, '_' or '-'")
+        if not isinstance(body, dict):
+            raise self._error("bad_request", "the API token must be a JSON object")
+        unknown = set(body) - {"id", "token", "roles", "expiry"}
+        if unknown:
+            raise self._error("bad_request", f"an API token has no member {sorted(unknown)[0]!r}")
+        roles = self._check_roles(body.get("roles"))
+        expiry = self.clock.now() + self.tokens.api_token_lifetime
+        if body.get("expiry") is not None:
+            expiry = self._parse_time(body["expiry"], "expiry")
+            if expiry <= self.clock.now():
+                raise self._error("bad_request", "'expiry' must be in the future")
+        record, token = self.tokens.create_api_token(token_id, roles, expiry)
+        return {**record.as_dict(), "token": token}
+
+    def _check_roles(self, roles: Any) -> list[dict[str, str]]:
+        if not isinstance(roles, list) or not roles:
+            raise self._error("bad_request", "'roles' must be a non-empty list of role assignments")
+        checked = []
+        for assignment in roles:
+            if not isinstance(assignment, dict) or set(assignment) - {"role", "organization"}:
+                raise self._error("bad_request", 'a role assignment is {"role": <role ID>, "organization"?: <ID>}')
+            role = assignment.get("role")
+            if role not in ROLES:
+                raise self._error("bad_request", f"the application has no role {role!r}")
+            item = {"role": role}
+            if assignment.get("organization") is not None:
+                organization = assignment["organization"]
+                if organization not in self.organization_tree:
+                    raise self._error("bad_request", f"the application has no organization {organization!r}")
+                item["organization"] = organization
+            checked.append(item)
+        return checked
+
+    def _parse_time(self, value: Any, what: str) -> Any:
+        from datetime import UTC, datetime
+
+        if not isinstance(value, str):
+            raise self._error("bad_request", f"'{what}' must be an ISO 8601 date-time")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise self._error("bad_request", f"'{what}' must be an ISO 8601 date-time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed
+
+    def remove_api_token(self, token_id: str) -> None:
+        self.get_api_token(token_id)
+        self.tokens.revoke_api_token(token_id)
+
+    def list_roles(self) -> list[dict[str, str]]:
+        return [{"id": role_id, "displayName": name} for role_id, name in ROLES.items()]
+
+    def get_role(self, role_id: str) -> dict[str, str]:
+        if role_id not in ROLES:
+            raise self._error("not_found", f"role {role_id!r} was not found")
+        return {"id": role_id, "displayName": ROLES[role_id]}
+
+    # -- device groups ---------------------------------------------------------------------------------
+
+    def list_device_groups(self, skiptoken: str | None = None) -> Page[DeviceGroup]:
+        return self._page(self.device_groups.list(), skiptoken)
+
+    def get_device_group(self, group_id: str) -> DeviceGroup:
+        return self.device_groups.get(group_id)
+
+    def put_device_group(self, group_id: str, body: Any, *, if_match: str | None = None) -> DeviceGroup:
+        return self.device_groups.put(group_id, body, if_match=if_match)
+
+    def patch_device_group(self, group_id: str, patch: Any, *, if_match: str | None = None) -> DeviceGroup:
+        return self.device_groups.patch(group_id, patch, if_match=if_match)
+
+    def remove_device_group(self, group_id: str) -> None:
+        self.device_groups.remove(group_id)
+
+    def device_group_devices(self, group_id: str, skiptoken: str | None = None) -> Page[Device]:
+        return self._page(self.device_groups.devices(group_id, self.device_registry.list()), skiptoken)
+
+    # -- shared ----------------------------------------------------------------------------------------
+
+    def _error(self, situation: str, message: str) -> CentralError:
+        return CentralError.of(situation, message, self.settings.central.error_codes)
+
+    def _page(self, items: Sequence[T], skiptoken: str | None) -> Page[T]:
+        return paginate(items, skiptoken, self.settings.central.page_size, self.settings.central.error_codes)
 
     # -- enrollment groups -----------------------------------------------------------------------------
 
@@ -217,23 +369,49 @@ class App:
         self.device_registry.delete(device_id)
 
     def device_attestation(self, device_id: str) -> dict[str, Any]:
-        """``GET /api/devices/{id}/attestation`` for a device that enrolled with X.509 (§8.1)."""
-        device = self.get_device(device_id)
-        if device.attestation_thumbprint is None:
-            raise CentralError.of(
-                "not_found", f"device {device_id!r} has no attestation", self.settings.central.error_codes
-            )
-        info = {"info": {"sha1Thumbprint": device.attestation_thumbprint}}
-        return {"type": "x509", "x509": {"clientCertificates": {"primary": info}}}
+        """``GET /api/devices/{id}/attestation`` (:mod:`simulator.central.attestation`); 404 once removed."""
+        return self.device_registry.get_attestation(device_id)
+
+    def _thumbprint_of(self, text: str) -> str:
+        return thumbprint(self.enrollment._load(text))
+
+    def set_device_attestation(self, device_id: str, body: Any) -> dict[str, Any]:
+        """``PUT /api/devices/{id}/attestation``: replace the device's attestation with a valid one."""
+        self.get_device(device_id)
+        attestation = parse_attestation(body, self._thumbprint_of, self.settings.central.error_codes)
+        return self.device_registry.set_attestation(device_id, attestation)
+
+    def patch_device_attestation(self, device_id: str, patch: Any) -> dict[str, Any]:
+        """``PATCH /api/devices/{id}/attestation``: merge-patch the current attestation; the result must be valid."""
+        current = self.device_registry.get_attestation(device_id)
+        if not isinstance(patch, dict):
+            raise self._error("bad_request", "a merge patch must be a JSON object")
+        if "type" in patch and patch["type"] != current["type"]:
+            current = {"type": patch["type"]}
+        merged = merge_patch(current, patch)
+        if merged.get("type") == "x509":  # stored entries hold info only; a patch must upload certificates again
+            for slot in merged.get("x509", {}).get("clientCertificates", {}).values():
+                if isinstance(slot, dict) and "certificate" not in slot:
+                    raise self._error("bad_request", "an x509 attestation patch must give each 'certificate'")
+        attestation = parse_attestation(merged, self._thumbprint_of, self.settings.central.error_codes)
+        return self.device_registry.set_attestation(device_id, attestation)
+
+    def remove_device_attestation(self, device_id: str) -> None:
+        self.device_registry.remove_attestation(device_id)
 
     def device_credentials(self, device_id: str) -> dict[str, Any]:
-        """``GET /api/devices/{id}/credentials``: the ID scope, plus the X.509 client certificate if known."""
+        """``GET /api/devices/{id}/credentials``: the ID scope, plus the attestation's material if it has one."""
+        return credentials(self.get_device(device_id).attestation, self.id_scope)
+
+    def device_components(self, device_id: str) -> list[dict[str, Any]]:
+        """``GET /api/devices/{id}/components``: the components of the device's template (none if unassigned)."""
         device = self.get_device(device_id)
-        body: dict[str, Any] = {"idScope": self.id_scope}
-        if device.attestation_thumbprint is not None:
-            info = {"info": {"sha1Thumbprint": device.attestation_thumbprint}}
-            body["x509"] = {"clientCertificates": {"primary": info}}
-        return body
+        if not device.template or device.template not in self.template_book:
+            return []
+        return self.template_book.get(device.template).components()
+
+    def replace_device_properties(self, device_id: str, body: Any) -> Device:
+        return self.device_registry.replace_desired(device_id, body)
 
     def device_telemetry(self, device_id: str, name: str) -> TelemetryPoint:
         return self.device_registry.telemetry(device_id, name)
@@ -342,16 +520,34 @@ class CentralService:
         self._default = app
 
     def app_for_host(self, host: str) -> App:
-        """The app a request's ``Host`` addresses: the one whose subdomain is the first label, else the default."""
+        """The app a request's ``Host`` addresses: the one whose subdomain is the first label; a host without a
+        subdomain (an IP address, ``localhost``) reaches the default app. A subdomain that names no application
+        raises 404 :class:`CentralError` (see :meth:`find_app_for_host`)."""
+        app = self.find_app_for_host(host)
+        if app is None:
+            name = host.strip().lower().partition(".")[0]
+            raise CentralError.of(
+                "app_not_found",
+                f"there is no IoT Central application {name!r} ({host.strip()})",
+                self.settings.central.error_codes,
+            )
+        return app
+
+    def find_app_for_host(self, host: str) -> App | None:
+        """Like :meth:`app_for_host`, but None for a subdomain that names no application.
+
+        Azure gives every application its own name under ``azureiotcentral.com``; a name that no application has
+        (``typo-app.azureiotcentral.com``) reaches no application at all. A served world cannot make a name fail
+        to resolve, so both ways in answer alike: 404 ``NotFound`` in IoT Central's error shape, before any
+        token is looked at (there is no application whose tokens could be checked).
+        """
         hostname = host.strip().lower()
         if hostname.startswith("["):  # an IPv6 literal, never a subdomain
             return self.default_app
         hostname = hostname.rsplit(":", 1)[0] if hostname.count(":") == 1 else hostname
         first, dot, _ = hostname.partition(".")
         if dot and not first.isdigit():
-            app = self.apps.get(first)
-            if app is not None:
-                return app
+            return self.apps.get(first)
         return self.default_app
 
     def delete_app(self, subdomain: str) -> None:

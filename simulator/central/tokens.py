@@ -11,6 +11,14 @@ The real application accepts two ``Authorization`` forms (central-api.md §2.1):
 * **Bearer tokens** — in Azure an Azure AD access token for ``https://apps.azureiotcentral.com``. Offline
   there is no Azure AD, so the fake issues opaque random tokens, bound to one application, with an expiry.
 
+**API token records.** Every API token the application has is a record (``GET /apiTokens``): its ID (``skn``),
+its role assignments (``[{"role": <role ID>, "organization"?: <organization ID>}]``) and its expiry. A token is
+accepted only while its record exists: ``DELETE /apiTokens/{id}`` makes every token string issued under that ID
+fail at once, and re-creating the ID later does not revive them (each record signs with its own random salt).
+Issuing again under an existing ID (the simulator control surface does, for a fresh ``operator-token``) keeps the
+record and its salt, so earlier strings of that record stay valid until they expire. Role assignments are
+recorded and answered; the fake does not restrict what a token may do by its role.
+
 The CLI's docstrings spell the scheme ``SharedAccessToken``; that alias is refused unless
 ``central.accept_shared_access_token_alias`` is set (C-2). Every refusal is a 401 ``Unauthorized`` (C-22).
 """
@@ -20,11 +28,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote, unquote
 
+from simulator.central.devices import wire_time
 from simulator.central.errors import CentralError
 from simulator.clock import Clock
 from simulator.entropy import Entropy
@@ -46,6 +57,32 @@ class Principal:
 @dataclass
 class _BearerGrant:
     expires: datetime
+
+
+#: IoT Central's built-in roles (the role IDs are the same in every application)
+ROLES: dict[str, str] = {
+    "ca310b8d-2f4a-44e0-a36e-957c202cd8d4": "Administrator",
+    "344138e9-8de4-4497-8c54-5237e96d6aaf": "Builder",
+    "ae2c9854-393b-4f97-8c42-479d70ce626e": "Operator",
+    "c495eb57-eb18-489e-9802-62c474e5645c": "Org Administrator",
+    "b4935647-30e4-4ed3-9074-dcac66c2f8ef": "Org Operator",
+    "84cc62c1-dabe-49d3-b16e-8b9c4b5bd4d9": "Org Viewer",
+}
+ADMINISTRATOR = "ca310b8d-2f4a-44e0-a36e-957c202cd8d4"
+TOKEN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+@dataclass
+class ApiTokenRecord:
+    """One API token of the application, as ``/apiTokens`` lists it (the token string itself is never kept)."""
+
+    id: str
+    roles: list[dict[str, str]]
+    expiry: datetime
+    salt: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "roles": [dict(r) for r in self.roles], "expiry": wire_time(self.expiry)}
 
 
 class TokenAuthority:
@@ -75,29 +112,64 @@ class TokenAuthority:
         self.bearer_lifetime = bearer_lifetime
         self.accept_alias = accept_alias
         self.error_codes = error_codes or {}
-        self.revoked: set[str] = set()
+        self.records: dict[str, ApiTokenRecord] = {}
+        self.records_created = 0
         self._bearers: dict[str, _BearerGrant] = {}
 
     # -- issuing ---------------------------------------------------------------------------------------
 
-    def sign(self, sr: str, skn: str, se: str) -> str:
-        """The fake-defined API-token signature: base64(HMAC-SHA256(key, "{sr}\\n{skn}\\n{se}")) (C-2)."""
-        mac = hmac.new(self.key, f"{sr}\n{skn}\n{se}".encode(), hashlib.sha256).digest()
+    def sign(self, sr: str, skn: str, se: str, salt: str = "") -> str:
+        """The fake-defined API-token signature: base64(HMAC-SHA256(key, "{sr}\\n{skn}\\n{se}\\n{salt}")) (C-2),
+        ``salt`` being the token record's."""
+        mac = hmac.new(self.key, f"{sr}\n{skn}\n{se}\n{salt}".encode(), hashlib.sha256).digest()
         return base64.b64encode(mac).decode("ascii")
 
-    def issue_api_token(self, token_id: str = "operator-token", lifetime: timedelta | None = None) -> str:
-        """A complete ``Authorization`` value: ``SharedAccessSignature sr=…&sig=…&skn=…&se=…``."""
-        if not token_id or any(c in token_id for c in "&= \n"):
+    def _salt(self, token_id: str) -> str:
+        """A new record's salt: derived from the key and a counter (drawing on the world's entropy here would shift
+        every seeded value after the first token)."""
+        self.records_created += 1
+        return hmac.new(self.key, f"salt\n{token_id}\n{self.records_created}".encode(), hashlib.sha256).hexdigest()[:16]
+
+    def _token_string(self, record: ApiTokenRecord, expires: datetime) -> str:
+        se = str(int(expires.timestamp() * 1000))
+        sig = self.sign(self.app_id, record.id, se, record.salt)
+        return f"{SAS_SCHEME} sr={self.app_id}&sig={quote(sig, safe='')}&skn={record.id}&se={se}"
+
+    def issue_api_token(
+        self,
+        token_id: str = "operator-token",
+        lifetime: timedelta | None = None,
+        roles: list[dict[str, str]] | None = None,
+    ) -> str:
+        """A complete ``Authorization`` value: ``SharedAccessSignature sr=…&sig=…&skn=…&se=…``.
+
+        Creates the record ``token_id`` (an Administrator unless ``roles`` says otherwise) or, if it exists, issues
+        another string of it and extends its expiry to this one's.
+        """
+        if not TOKEN_ID_PATTERN.match(token_id or ""):
             raise ValueError(f"not a usable API token id: {token_id!r}")
         expires = self.clock.now() + (lifetime if lifetime is not None else self.api_token_lifetime)
-        se = str(int(expires.timestamp() * 1000))
-        self.revoked.discard(token_id)
-        sig = self.sign(self.app_id, token_id, se)
-        return f"{SAS_SCHEME} sr={self.app_id}&sig={quote(sig, safe='')}&skn={token_id}&se={se}"
+        record = self.records.get(token_id)
+        if record is None:
+            record = ApiTokenRecord(token_id, roles or [{"role": ADMINISTRATOR}], expires, self._salt(token_id))
+            self.records[token_id] = record
+        else:
+            record.expiry = max(record.expiry, expires)
+            if roles is not None:
+                record.roles = roles
+        return self._token_string(record, expires)
+
+    def create_api_token(
+        self, token_id: str, roles: list[dict[str, str]], expiry: datetime
+    ) -> tuple[ApiTokenRecord, str]:
+        """``PUT /apiTokens/{id}``: a new record (replacing one of that ID, whose strings then stop working)."""
+        record = ApiTokenRecord(token_id, roles, expiry, self._salt(token_id))
+        self.records[token_id] = record
+        return record, self._token_string(record, expiry)
 
     def revoke_api_token(self, token_id: str) -> None:
         """Refuse every token issued under ``token_id`` from now on (deleting the token in the app)."""
-        self.revoked.add(token_id)
+        self.records.pop(token_id, None)
 
     def issue_bearer_token(self, lifetime: timedelta | None = None) -> str:
         """A complete ``Authorization`` value ``Bearer <opaque>``, valid for this application only."""
@@ -136,8 +208,11 @@ class TokenAuthority:
             raise self._refuse(f"the API token is malformed (missing {missing})")
         if not fields["se"].isdigit():
             raise self._refuse("the API token's expiry 'se' is not a number of milliseconds")
-        expected = self.sign(fields["sr"], fields["skn"], fields["se"])
+        record = self.records.get(fields["skn"])
+        expected = self.sign(fields["sr"], fields["skn"], fields["se"], record.salt if record else "")
         if not hmac.compare_digest(expected.encode(), fields["sig"].encode()):
+            if fields["sr"] == self.app_id and record is None:
+                raise self._refuse(f"the API token {fields['skn']!r} does not exist (or has been removed)")
             if fields["sr"] != self.app_id:
                 raise self._refuse("the API token was not issued for this application")
             raise self._refuse("the API token's signature is not valid")
@@ -146,8 +221,6 @@ class TokenAuthority:
         now_ms = int(self.clock.now().timestamp() * 1000)
         if int(fields["se"]) <= now_ms:
             raise self._refuse("the API token has expired")
-        if fields["skn"] in self.revoked:
-            raise self._refuse(f"the API token {fields['skn']!r} has been revoked")
         return Principal("api-token", fields["skn"])
 
     def _check_bearer(self, credential: str) -> Principal:
