@@ -232,7 +232,10 @@ class Contract:
         if not isinstance(node, dict):
             return node
         if node.get("x-location-monitor"):  # PROTOCOL_PATHS: a Location monitor's {} or an OperationStatusResult
-            status = {"$ref": "#/definitions/common.OperationStatusResult"}
+            # open to further members: newer common-types versions add some (resourceId) that v3 lacks
+            status = {
+                k: v for k, v in self.definitions["common.OperationStatusResult"].items() if k != "additionalProperties"
+            }
             return {"anyOf": [{"type": "object", "maxProperties": 0}, status]}
         if "$ref" in node:
             key = self._ref_key(node["$ref"], in_common=in_common)
@@ -324,10 +327,20 @@ class Contract:
         return operations
 
     def match(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
-        """The operation serving ``method path`` (a decoded path), with its path parameters, or None."""
+        """The operation serving ``method path`` (a decoded path), with its path parameters, or None.
+
+        A ``GET`` on the path of a pageable ``POST`` list is that list's next page: AutoRest's pagers (the Azure
+        SDKs) follow every ``nextLink`` with ``GET``, so its answer is held to the list's schema.
+        """
         method = method.upper()
+        found = self._match(method, path)
+        if found is None and method == "GET":
+            found = self._match("POST", path, pageable_only=True)
+        return found
+
+    def _match(self, method: str, path: str, pageable_only: bool = False) -> tuple[Operation, dict[str, str]] | None:
         for operation in self.operations:
-            if operation.method != method:
+            if operation.method != method or (pageable_only and not operation.pageable):
                 continue
             found = operation.pattern.match(path)
             if found:
@@ -377,7 +390,27 @@ PROTOCOL_PATHS: dict[str, dict[str, Any]] = {
                     "default": {"schema": {"$ref": _COMMON + "ErrorResponse"}},
                 },
             }
-        }
+        },
+        # the Location monitor of the other long-running writes: 202 while running, then 200 (the final body, or
+        # nothing) or 204; failures in the ARM error shape
+        "/subscriptions/{subscriptionId}/providers/Microsoft.AzureSphere/locations/{location}/operationResults/"
+        "{operationId}": {
+            "get": {
+                "operationId": "ARM.OperationResult",
+                "parameters": [
+                    {"$ref": COMMON_PREFIX + "#/parameters/ApiVersionParameter"},
+                    {"$ref": COMMON_PREFIX + "#/parameters/SubscriptionIdParameter"},
+                    {"name": "location", "in": "path", "required": True, "type": "string"},
+                    {"name": "operationId", "in": "path", "required": True, "type": "string"},
+                ],
+                "responses": {
+                    "200": {"schema": {"type": "object"}},
+                    "202": {},
+                    "204": {},
+                    "default": {"schema": {"$ref": _COMMON + "ErrorResponse"}},
+                },
+            }
+        },
     }
 }
 
