@@ -109,7 +109,10 @@ SETTING_NOTES: dict[str, tuple[str, str]] = {
     "central.code_reuse": ("whether generating again returns the same code instead of a new one", "choice"),
     "central.proof_check_validity": ("verify checks the proof's validity dates on the world's clock", "choice"),
     "central.proof_clock_skew_s": ("tolerance for those dates", "choice"),
-    "central.id_scope_in_ga": ("include `idScope` in group bodies of the GA api-version", "choice"),
+    "central.id_scope_in_ga": (
+        "include `idScope` in group bodies of the GA api-version (the published 2022-07-31 document has none)",
+        "documented",
+    ),
     "central.device_id_case": ("case of device IDs created by auto-enrollment", "choice"),
     "central.page_size": ("items per page of lists (paging with `nextLink` is documented, the size is not)", "choice"),
     "central.max_body_bytes": ("largest request body accepted (413 beyond)", "choice"),
