@@ -317,3 +317,38 @@ def test_authentication_comes_before_routing(world: CentralWorld) -> None:
         not_allowed = http.post("/api/devices/d1" + API, json={})
         assert_error(not_allowed, 405, "MethodNotAllowed", world)
         assert not_allowed.headers["allow"] == "DELETE, GET, HEAD, PATCH, PUT"  # Starlette answers HEAD for GET
+
+
+# -- persistence -----------------------------------------------------------------------------------------------
+
+
+def test_the_new_state_persists_and_is_tracked(tmp_path: Any) -> None:
+    """Templates, organizations, API-token records, device groups and attestations survive a restart."""
+    from simulator.cloud import FakeCloud
+    from simulator.state import describe_differences, dump_world
+    from simulator.state.store import read_world
+    from simulator.state.tracking import untracked_mutables
+
+    cloud = FakeCloud(seed=3, state_dir=tmp_path)
+    try:
+        with cloud.lock:
+            app = cloud.central.default_app
+            app.put_template(THERMOSTAT, TEMPLATE_BODY)
+            app.put_organization("contoso", {"displayName": "Contoso"})
+            app.create_api_token("ci", {"roles": [{"role": OPERATOR, "organization": "contoso"}]})
+            app.put_device("d1", {"template": THERMOSTAT, "organizations": ["contoso"]})
+            app.put_device_group("all", {"displayName": "All", "filter": "SELECT * FROM devices"})
+            key = base64.b64encode(b"k" * 32).decode()
+            app.set_device_attestation(
+                "d1", {"type": "symmetricKey", "symmetricKey": {"primaryKey": key, "secondaryKey": key}}
+            )
+        with cloud.lock:
+            assert untracked_mutables(cloud) == []
+            assert describe_differences(dump_world(cloud), dump_world(read_world(tmp_path))) == []
+        with cloud.lock:
+            app.tokens.revoke_api_token("ci")
+            app.device_groups.remove("all")
+        with cloud.lock:
+            assert describe_differences(dump_world(cloud), dump_world(read_world(tmp_path))) == []
+    finally:
+        cloud.close()

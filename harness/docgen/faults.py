@@ -7,6 +7,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from harness.docgen._adapters import starlette_app
 from harness.docgen._markdown import banner, table
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -96,7 +97,7 @@ def render() -> str:
         (
             "dps",
             "DPS over HTTPS",
-            [(", ".join(sorted(r.methods - {"HEAD"})), r.path, r.name) for r in cloud.dps_app.app.app.routes],
+            [(", ".join(sorted(r.methods - {"HEAD"})), r.path, r.name) for r in starlette_app(cloud.dps_app).routes],
         ),
     ]
     for service, title, rows in services:

@@ -231,10 +231,8 @@ class ContractMiddleware:
         self.app = app
         self.service = service
         self.recorder = recorder
-        # attributes other layers look for on the wrapped app (FaultMiddleware's routes, Starlette's state)
-        self.routes = getattr(app, "routes", [])
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # transparent to whoever looks through the layers (routes, state)
         return getattr(self.app, name)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
