@@ -338,15 +338,23 @@ class Contract:
             found = self._match("POST", path, pageable_only=True)
         return found
 
+    @functools.cached_property
+    def _by_shape(self) -> dict[tuple[str, int], list[tuple[Operation, dict[str, str]]]]:
+        """Operations by (method, number of path segments), each with its path parameters' group names: matching
+        runs for every answer of the test suite, so it looks only at templates of the right length."""
+        index: dict[tuple[str, int], list[tuple[Operation, dict[str, str]]]] = {}
+        for operation in self.operations:  # already most-literal first
+            groups = {p.name: _group(p.name) for p in operation.parameters if p.location == "path"}
+            index.setdefault((operation.method, operation.template.count("/")), []).append((operation, groups))
+        return index
+
     def _match(self, method: str, path: str, pageable_only: bool = False) -> tuple[Operation, dict[str, str]] | None:
-        for operation in self.operations:
-            if operation.method != method or (pageable_only and not operation.pageable):
+        for operation, groups in self._by_shape.get((method, path.count("/")), ()):
+            if pageable_only and not operation.pageable:
                 continue
             found = operation.pattern.match(path)
             if found:
-                names = [p.name for p in operation.parameters if p.location == "path"]
-                values = {name: found.group(_group(name)) for name in names if _group(name) in found.groupdict()}
-                return operation, values
+                return operation, {name: found.group(group) for name, group in groups.items()}
         return None
 
     def paths_for(self, path: str) -> list[Operation]:
