@@ -10,6 +10,8 @@
     sphere-harness validate enable-trust scenarios/      # names, files and folders
     sphere-harness schema > scenario.schema.json         # JSON Schema of scenario files (for editors)
     sphere-harness serve --port 8443 --endpoints-file endpoints.json
+    sphere-harness serve --state-dir world/ --endpoints-file endpoints.json   # a world that survives restarts
+    sphere-harness state export world.json.gz --state-dir world/             # state import|check too
     sphere-harness inspect --endpoints-file endpoints.json
     sphere-harness device new --count 3 --claim --endpoints-file endpoints.json --out devices/
     sphere-harness --version
@@ -51,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "azsphere": ("harness.commands.lab:azsphere_app", "The lab's azsphere commands (inside a lab; see 'lab env')."),
     "az": ("harness.commands.lab:az_app", "The lab's 'az sphere' commands (inside a lab; see 'lab env')."),
     "live": ("harness.commands.live:live", "Live runs: list and delete what interrupted runs left behind (sweep)."),
+    "state": ("harness.commands.state:state_app", "Worlds on disk: export a world to a file, import one, check."),
 }
 
 

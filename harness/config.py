@@ -34,8 +34,9 @@ Each file key, its environment variable, and its meaning:
 * ``sanitize: [...]`` — more values to keep out of recordings (besides tokens, IDs, names and subdomains).
 * ``cleanup_timeout`` / ``SPHERE_HARNESS_CLEANUP_TIMEOUT`` — seconds the cleanup of a run may take (default 60).
 
-An endpoints file written by ``sphere-harness serve`` has exactly this shape (its ``dps`` and ``control_url`` keys
-are ignored), so ``--live-config endpoints.json`` points a live run at a served fake "as if it were Azure"::
+An endpoints file written by ``sphere-harness serve`` has exactly this shape (its ``dps``, ``control_url``, ``pid``
+and ``state_dir`` keys are ignored), so ``--live-config endpoints.json`` points a live run at a served fake "as if
+it were Azure"::
 
     sphere-harness serve --endpoints-file endpoints.json &
     SPHERE_HARNESS_LIVE_ALLOW=tenant:<its tenant_id>,app:<its subdomain> \
@@ -150,6 +151,8 @@ class LiveConfig(_Section):
     # keys of a served world's endpoints file that a live run does not use
     dps: dict[str, Any] | None = None
     control_url: str | None = None
+    pid: int | None = None
+    state_dir: str | None = None
 
     def __repr__(self) -> str:  # keep tokens out of logs and tracebacks
         return f"LiveConfig(tenant={self.sphere.tenant_id}, app={self.central.subdomain or self.central.url})"

@@ -174,12 +174,19 @@ class FakeCloud:
 
         world = load_world(document)
         with self.lock:
-            for name, value in record_state(world).items():
-                if name != "lock":
+            state = {name: value for name, value in record_state(world).items() if name != "lock"}
+            previous = {name: value for name, value in vars(self).items() if name in state or name.startswith("_p_")}
+            try:
+                for name, value in state.items():
                     setattr(self, name, value)
+                if self._store is not None:
+                    self._store.replace(self)
+            except BaseException:  # the store could not take it: memory goes back to the world it was
+                for name in state:
+                    self.__dict__.pop(name, None)
+                self.__dict__.update(previous)
+                raise
             self._forget_adapters()
-            if self._store is not None:
-                self._store.replace(self)
 
     def _build_models(self) -> None:
         from simulator.central.model import CentralService

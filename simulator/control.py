@@ -31,6 +31,8 @@ faithful to Azure. Two forms, same semantics:
 ``GET  /_sim/requests``           the request journal (:mod:`simulator.journal`): ``?service= operation= method=
                                   status= path= since= limit=``; ``DELETE`` clears it (``?service=`` one service)
 ``GET  /_sim/state``              what the world holds, readably, no keys or tokens (:mod:`simulator.world_view`)
+``POST /_sim/snapshot``           the whole world as one JSON document (:mod:`simulator.state.routes`)
+``POST /_sim/restore``            become the world a document describes (400 ``InvalidWorld`` changes nothing)
 ================================  ===========================================================================
 
 Errors are ``{"error": {"code", "message"}}`` with 400 (bad input), 404 (unknown tenant, rule or path), 405 or
@@ -597,12 +599,17 @@ async def state_view(request: Request) -> Response:
     return JSONResponse(request.app.state.cloud.state())
 
 
-def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) -> Starlette:
+def build_control_app(
+    cloud: Any, *, on_reset: list[ResetHook] | None = None, on_restore: list[ResetHook] | None = None
+) -> Starlette:
     """The ``/_sim`` API of ``cloud`` as a Starlette app (routes carry the ``/_sim`` prefix themselves).
 
     ``on_reset`` hooks run after ``POST /_sim/reset`` inside the world's lock; a dict they return is merged into
-    the response (the served world uses this to re-create its defaults and report the new endpoints).
+    the response (the served world uses this to re-create its defaults and report the new endpoints); ``on_restore``
+    hooks likewise after ``POST /_sim/restore`` (:mod:`simulator.state.routes`).
     """
+    from simulator.state.routes import state_routes
+
     p = CONTROL_PREFIX
     routes = [
         Route(f"{p}/health", health, methods=["GET"], name="health"),
@@ -617,6 +624,7 @@ def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) ->
         Route(f"{p}/faults/{{rule_id}}", faults, methods=["DELETE"], name="fault"),
         Route(f"{p}/requests", requests_journal, methods=["GET", "DELETE"], name="requests"),
         Route(f"{p}/state", state_view, methods=["GET"], name="state"),
+        *state_routes(),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ControlError: _control_error,
@@ -628,4 +636,5 @@ def build_control_app(cloud: Any, *, on_reset: list[ResetHook] | None = None) ->
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.cloud = cloud
     app.state.on_reset = list(on_reset or [])
+    app.state.on_restore = list(on_restore or [])
     return app

@@ -29,7 +29,8 @@ every HTTPS port       ``/_sim/…`` — the simulator control API (:mod:`simula
 Before anything listens the world gets a default tenant with an Administrator user and a default IoT Central app
 (:func:`simulator.control.ensure_defaults`); their IDs and tokens are in the endpoints. The endpoints file is written
 (temp file + rename) only after every HTTPS listener has answered ``GET /_sim/health`` over verified TLS and the
-MQTT port accepts TCP connections, and it is removed again by :meth:`ServedCloud.stop`. ``POST /_sim/reset``
+MQTT port accepts TCP connections, and it is removed again by :meth:`ServedCloud.stop` (or at process exit); a
+stale file left by a killed server is replaced on start (:mod:`simulator.endpoints_file`). ``POST /_sim/reset``
 re-creates the defaults with the same IDs and rewrites the file with the new tokens.
 
 The local CA and the server certificates it issues are dated by the real clock (clients judge them against real
@@ -43,12 +44,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
-import json
 import logging
 import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +58,7 @@ from typing import Any
 
 import uvicorn
 
+from simulator import endpoints_file
 from simulator.control import CONTROL_PREFIX, WorldDefaults, build_control_app, ensure_defaults
 from simulator.tls import LocalTls, local_tls
 
@@ -244,7 +244,7 @@ class ServedCloud:
         for listener in self._listeners:
             listener.sock.close()
         if self.endpoints_file is not None:
-            self.endpoints_file.unlink(missing_ok=True)
+            endpoints_file.remove(self.endpoints_file)
 
     def __enter__(self) -> ServedCloud:
         return self
@@ -265,10 +265,15 @@ class ServedCloud:
         return f"[{self.host}]" if ":" in self.host else self.host
 
     def _start(self) -> None:
+        if self.endpoints_file is not None:
+            try:
+                endpoints_file.claim(self.endpoints_file)  # a stale file is replaced, a live world's is not
+            except endpoints_file.EndpointsFileInUse as exc:
+                raise ServeError(str(exc)) from None
         self.defaults = ensure_defaults(self.cloud)
         self._bind()
         self.portal = self._make_portal()
-        self.control_app = build_control_app(self.cloud, on_reset=[self._after_reset])
+        self.control_app = build_control_app(self.cloud, on_reset=[self._after_reset], on_restore=[self._after_restore])
         self._thread = threading.Thread(target=self._run, name="sphere-harness-served-world", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
@@ -445,23 +450,20 @@ class ServedCloud:
                 "id_scope": app.id_scope,
             },
             "control_url": urls["control"],
+            "pid": os.getpid(),  # whose file this is: a start finding it with its process gone replaces it
+            "state_dir": str(self.cloud.state_dir) if getattr(self.cloud, "state_dir", None) else None,
         }
 
     def _write_endpoints(self) -> None:
-        if self.endpoints_file is None:
-            return
-        target = self.endpoints_file
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.endpoints, handle, indent=2)
-                handle.write("\n")
-            os.chmod(tmp, 0o600)  # it holds bearer tokens
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if self.endpoints_file is not None:
+            endpoints_file.write(self.endpoints_file, self.endpoints)
+
+    def _after_restore(self) -> dict[str, Any]:
+        """``POST /_sim/restore`` hook: the restored world's own defaults (its first tenant and app), rewritten file."""
+        self.defaults = ensure_defaults(self.cloud)
+        self.endpoints = self._endpoints()
+        self._write_endpoints()
+        return {"endpoints": self.endpoints}
 
     def _make_portal(self) -> Any:
         """The IoT Central pages (:mod:`simulator.portal`) for the Central port; the default app belongs with the
@@ -506,9 +508,10 @@ def serve_cloud(
 ) -> ServedCloud:
     """Serve ``cloud`` on ``host`` and return the running :class:`ServedCloud` (also a context manager).
 
-    ``workdir`` holds the local CA and server certificate (default: one temporary directory per process, so all
-    worlds of a process share a CA). ``endpoints_file``, if given, receives the endpoints JSON once everything is
-    ready. Raises :class:`ServeError` when a port is taken or a listener does not come up.
+    ``workdir`` holds the local CA and server certificate (default: ``<state_dir>/tls`` for a persisted world, so a
+    restarted world keeps its CA; else one temporary directory per process, so all worlds of a process share a CA).
+    ``endpoints_file``, if given, receives the endpoints JSON once everything is ready. Raises :class:`ServeError`
+    when a port is taken or a listener does not come up.
     """
     if not isinstance(port, int) or not 0 <= port <= 65535 - len(HTTPS_SERVICES):
         raise ValueError(f"port must be 0 (free ports) or a first port for {len(HTTPS_SERVICES)} consecutive ports")
@@ -517,6 +520,8 @@ def serve_cloud(
     # explicit setting ("model" set on purpose cannot be told apart, so set a host name to pin one) is kept.
     if cloud.settings.dps.assigned_hub_host == "model":
         cloud.settings.dps.assigned_hub_host = "served"
+    if workdir is None and getattr(cloud, "state_dir", None) is not None:
+        workdir = Path(cloud.state_dir) / "tls"  # a persisted world keeps its local CA: its clients keep trusting it
     tls = local_tls(workdir, names=[host])
     served = ServedCloud(
         cloud,

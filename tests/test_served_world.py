@@ -45,6 +45,8 @@ ENDPOINT_KEYS = {
     "central": {"url", "subdomain", "api_token", "id_scope", "portal_url"},  # portal_url: the sign-in link (training)
     "dps": {"host", "mqtt_port", "https_url", "id_scope"},
     "control_url": None,
+    "pid": None,
+    "state_dir": None,
 }
 
 

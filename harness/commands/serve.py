@@ -38,19 +38,46 @@ def port_hint(message: str) -> str:
 @click.option(
     "--endpoints-file", type=click.Path(path_type=Path), default=None, help="write the endpoints JSON here once ready"
 )
-def serve(host: str, port: int, mqtt_port: int, seed: int | None, endpoints_file: Path | None) -> None:
-    """Serve the whole fake world over HTTPS and MQTT/TLS until interrupted (Ctrl-C or SIGTERM → exit 0)."""
-    from simulator.cloud import FakeCloud
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="keep the world in this directory (SQLite) and resume the one it holds",
+)
+@click.option(
+    "--from-snapshot",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="start from a world file ('state export'); with --state-dir only into an empty directory",
+)
+def serve(
+    host: str,
+    port: int,
+    mqtt_port: int,
+    seed: int | None,
+    endpoints_file: Path | None,
+    state_dir: Path | None,
+    from_snapshot: Path | None,
+) -> None:
+    """Serve the whole fake world over HTTPS and MQTT/TLS until interrupted (Ctrl-C, SIGTERM or SIGHUP → exit 0)."""
+    from harness.commands.state import open_world
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     chosen = seed if seed is not None else secrets.randbelow(2**31)
-    how = "" if seed is not None else f" (random; --seed {chosen} serves the same world again)"
-    click.echo(f"starting the fake world, seed {chosen}{how}", err=True)
+    if state_dir is None and from_snapshot is None:
+        how = "" if seed is not None else f" (random; --seed {chosen} serves the same world again)"
+        click.echo(f"starting the fake world, seed {chosen}{how}", err=True)
+    else:
+        source = f" kept in {state_dir}" if state_dir is not None else ""
+        source += f" from {from_snapshot}" if from_snapshot is not None else ""
+        click.echo(f"starting the fake world{source}", err=True)
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
+    cloud = None
     try:
-        cloud = FakeCloud(chosen)
         try:
+            cloud = open_world(seed, state_dir=state_dir, snapshot=from_snapshot, new_seed=chosen)
             served = cloud.serve(
                 host=host, port=port, mqtt_port=mqtt_port, endpoints_file=endpoints_file, log_requests=True
             )
@@ -58,7 +85,10 @@ def serve(host: str, port: int, mqtt_port: int, seed: int | None, endpoints_file
             raise fail(f"the world did not start: {exc}{port_hint(str(exc))}", EXIT_FAILED) from None
         with served:
             where = f"endpoints in {endpoints_file}" if endpoints_file else "endpoints on stdout"
-            click.echo(f"serving the fake world, seed {chosen}; {where}; Ctrl-C to stop", err=True)
+            how = "" if seed is not None else f" (--seed {cloud.seed} serves the same world again)"
+            if state_dir is not None:
+                how = f", kept in {cloud.state_dir}"
+            click.echo(f"serving the fake world, seed {cloud.seed}{how}; {where}; Ctrl-C to stop", err=True)
             if endpoints_file is None:
                 click.echo(json.dumps(served.endpoints))
                 sys.stdout.flush()
@@ -66,6 +96,8 @@ def serve(host: str, port: int, mqtt_port: int, seed: int | None, endpoints_file
                 pass
             click.echo("stopping", err=True)
     finally:
+        if cloud is not None:
+            cloud.close()  # commits and frees the state directory (a world in memory: nothing)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     raise click.exceptions.Exit(EXIT_PASSED)

@@ -123,7 +123,7 @@ class WorldStore:
     """The state directory of one world: its database, its lock, and the journal of what changed."""
 
     def __init__(self, directory: str | os.PathLike[str], *, readonly: bool = False) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()
         self.readonly = readonly
         self._lock_file: Any = None
         if not readonly:
@@ -245,10 +245,10 @@ class WorldStore:
         self._write_world(world)
 
     def _write_world(self, world: Any) -> None:
+        """Write all of ``world`` in place of the directory's content, in one transaction. Tracking switches to the
+        new journal only once the transaction committed (on failure the old journal, if any, keeps working)."""
         with self._write_lock:
-            if self.journal is not None:
-                self.journal.close()
-            journal = self.journal = Journal(1)
+            journal = Journal(1)
             journal.reclaim_record(world)
             meta = {
                 "format": FORMAT,
@@ -256,12 +256,19 @@ class WorldStore:
                 "root": str(world._p_oid),
                 "created": datetime.now(UTC).isoformat(),
             }
-            with self.db.transaction() as connection:
-                connection.execute("DELETE FROM objects")
-                connection.execute("DELETE FROM items")
-                connection.execute("DELETE FROM meta")
-                connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
-                self._write_dirty(connection, [])
+            try:
+                with self.db.transaction() as connection:
+                    connection.execute("DELETE FROM objects")
+                    connection.execute("DELETE FROM items")
+                    connection.execute("DELETE FROM meta")
+                    connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                    self._write_dirty(connection, journal, [])
+            except BaseException:
+                journal.close()
+                raise
+            previous, self.journal = self.journal, journal
+            if previous is not None:
+                previous.close()
             lock = getattr(world, "lock", None)
             if isinstance(lock, WorldLock):
                 lock.on_release = self.commit
@@ -278,15 +285,13 @@ class WorldStore:
             written: list[tuple[Any, dict[Any, int] | None]] = []
             try:
                 with self.db.transaction() as connection:
-                    self._write_dirty(connection, written)
+                    self._write_dirty(connection, journal, written)
             except BaseException:
                 _remark(journal, written)
                 raise
             return len(written)
 
-    def _write_dirty(self, connection: Any, written: list[tuple[Any, dict[Any, int] | None]]) -> None:
-        journal = self.journal
-        assert journal is not None
+    def _write_dirty(self, connection: Any, journal: Journal, written: list[tuple[Any, dict[Any, int] | None]]) -> None:
         encoder = _RowEncoder(journal)
         while (obj := journal.pop_dirty()) is not None:
             kind = container_kind(type(obj))
