@@ -461,6 +461,10 @@ class ServedCloud:
     def _after_restore(self) -> dict[str, Any]:
         """``POST /_sim/restore`` hook: the restored world's own defaults (its first tenant and app), rewritten file."""
         self.defaults = ensure_defaults(self.cloud)
+        portal = getattr(self, "portal", None)
+        if portal is not None:  # the restored world's default app and tenant belong to the default user
+            tenant, app = self.defaults.tenant, self.defaults.app
+            portal.add_trainee(tenant.user, app.subdomain, tenant.tenant_id, tenant.user)
         self.endpoints = self._endpoints()
         self._write_endpoints()
         return {"endpoints": self.endpoints}
