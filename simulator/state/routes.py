@@ -28,6 +28,7 @@ __all__ = ["state_routes"]
 
 
 async def snapshot(request: Request) -> Response:
+    """``POST /_sim/snapshot`` — the whole world as one JSON document (:mod:`simulator.state.codec`)."""
     cloud = request.app.state.cloud
     body = await request.body()
     if body.strip() not in (b"", b"{}"):
@@ -36,6 +37,7 @@ async def snapshot(request: Request) -> Response:
 
 
 async def restore(request: Request) -> Response:
+    """``POST /_sim/restore`` — become the world the body's document describes; 400 ``InvalidWorld`` changes nothing."""
     cloud = request.app.state.cloud
     raw = await request.body()
     try:
