@@ -4,17 +4,20 @@ half-done.
 
 Each *phase* starts the world (``FakeCloud(state_dir=…).serve()`` in a child process forked from a preloaded
 forkserver, so a restart costs the world's start, not an interpreter's), runs four client threads over HTTPS
-through the wire clients — each repeating the trust workflow: a tenant (control API), an enrollment group, its
-tenant CA uploaded, a verification code, the proof from the Sphere legacy API, verify, then a device claimed into
-the tenant — and kills the server with SIGKILL after a random 0.2-1.0 s. A write counts as *acknowledged* only
-once its 2xx response has been read. After each restart:
+through the wire clients — each repeating the trust workflow: a tenant (control API), a device claimed into it, an
+enrollment group, its tenant CA uploaded, a verification code, the proof from the Sphere legacy API, verify; a
+step whose answer the kill swallowed is sent again after the restart — and kills the server with SIGKILL a seeded
+0-50 ms after a seeded number (2-10) of writes were acknowledged, so kills fall mid-request and mid-commit however
+fast or loaded the machine is. A write counts as *acknowledged* only once its 2xx response has been read. After
+each restart:
 
 * every acknowledged write is there, seen over the wire with the tokens issued before the kill — each tenant (its
   own bearer token still works), each group, each uploaded entry with its thumbprint, each verified flag, each
   claimed device;
-* nothing is half-done (read back offline through a fresh read-only connection): a verified entry holds a real
-  tenant CA and no pending code, a device's tenant exists, every applied claim has claimed its devices, the
-  database passes its integrity check with dangling references nowhere;
+* nothing is half-done (read back offline through a fresh read-only connection): an entry holds a real tenant CA
+  and a code only with its time, a device is claimed exactly when an applied claim claimed it, a tenant has its CA
+  and placeholder products, a role never names a missing tenant, the database passes its integrity check with
+  dangling references nowhere;
 * the endpoints file the killed server left behind was detected as stale and replaced.
 
 CI cost: 20 kills, about 20-30 s of one xdist worker (the phases are short and the forkserver preloads the
@@ -38,7 +41,7 @@ import pytest
 
 from harness.clients import CentralClient, ControlClient, RetryPolicy, SphereLegacyClient
 from harness.clients.auth import StaticToken
-from harness.clients.errors import HarnessClientError
+from harness.clients.errors import ServiceError, TransportFailure
 from simulator import pki
 
 pytestmark = pytest.mark.served
@@ -177,36 +180,55 @@ def legacy(endpoints: dict[str, Any], token: str) -> SphereLegacyClient:
     )
 
 
-def workflows(endpoints: dict[str, Any], ledger: Ledger, phase: int, worker: int, stop: threading.Event) -> None:
-    """Repeat the trust workflow until the world dies (or ``stop``); record each acknowledged write."""
-    control, central = clients(endpoints)
-    try:
-        for n in range(10_000):
-            if stop.is_set():
-                return
-            name = f"p{phase}w{worker}n{n}"
-            tenant = control.create_tenant(name=name)
-            ledger.add("tenants", tenant["tenant_id"], tenant["token"])
-            sphere = legacy(endpoints, tenant["token"])
+class Worker:
+    """One client repeating the trust workflow; its progress survives the kills (the step whose answer never came
+    is sent again once the world is back), so every phase moves the workflows on however short it is."""
+
+    def __init__(self, index: int) -> None:
+        self.index, self.round, self.step = index, 0, 0
+        self.data: dict[str, Any] = {}
+
+    def run(self, endpoints: dict[str, Any], ledger: Ledger, stop: threading.Event) -> None:
+        control, central = clients(endpoints)
+        try:
+            while not stop.is_set():
+                self.advance(endpoints, control, central, ledger)
+        except TransportFailure:
+            return  # the world was killed under us: the step in flight is not acknowledged; it is sent again
+        finally:
+            control.close()
+            central.close()
+
+    def advance(self, endpoints: dict[str, Any], control: Any, central: CentralClient, ledger: Ledger) -> None:
+        data, name = self.data, f"w{self.index}n{self.round}"
+        if self.step == 0:
+            data["tenant"] = control.create_tenant(name=name)
+            ledger.add("tenants", data["tenant"]["tenant_id"], data["tenant"]["token"])
+        elif self.step == 1:
+            device = control.create_devices(1, claim=True, tenant_id=data["tenant"]["tenant_id"])[0]
+            ledger.add("devices", device["id"], data["tenant"]["tenant_id"])
+        elif self.step == 2:
+            with legacy(endpoints, data["tenant"]["token"]) as sphere:
+                data["ca"] = sphere.get_certificate(data["tenant"]["tenant_id"])
+            central.create_group(name, display_name=name, attestation="x509")
+            ledger.add("groups", name)
+        elif self.step == 3:
+            central.set_certificate(name, "primary", certificate=base64.b64encode(data["ca"]).decode())
+            ledger.add("entries", name, pki.thumbprint(pki.load_der(data["ca"])))
+        elif self.step == 4:
+            code = central.generate_verification_code(name, "primary")
+            with legacy(endpoints, data["tenant"]["token"]) as sphere:
+                data["proof"] = sphere.get_proof(data["tenant"]["tenant_id"], code)
+        elif self.step == 5:
             try:
-                ca = sphere.get_certificate(tenant["tenant_id"])
-                central.create_group(name, display_name=name, attestation="x509")
-                ledger.add("groups", name)
-                central.set_certificate(name, "primary", certificate=base64.b64encode(ca).decode())
-                ledger.add("entries", name, pki.thumbprint(pki.load_der(ca)))
-                code = central.generate_verification_code(name, "primary")
-                proof = sphere.get_proof(tenant["tenant_id"], code)
-                central.verify_certificate(name, "primary", certificate=base64.b64encode(proof).decode())
-                ledger.add("verified", name)
-                device = control.create_devices(1, claim=True, tenant_id=tenant["tenant_id"])[0]
-                ledger.add("devices", device["id"], tenant["tenant_id"])
-            finally:
-                sphere.close()
-    except HarnessClientError:
-        return  # the world was killed under us: what was in flight is not acknowledged
-    finally:
-        control.close()
-        central.close()
+                central.verify_certificate(name, "primary", certificate=base64.b64encode(data["proof"]).decode())
+            except ServiceError:  # the code was consumed by a verify whose answer the kill swallowed: prove again
+                self.step = 4
+                return
+            ledger.add("verified", name)
+            self.round, self.step = self.round + 1, 0
+            return
+        self.step += 1
 
 
 def check_acknowledged(endpoints: dict[str, Any], ledger: Ledger, since: int, first_api_token: str) -> None:
@@ -254,23 +276,29 @@ def check_nothing_lost_or_half_done(state_dir: Path, ledger: Ledger, first_api_t
     for group in ledger.of("verified"):
         assert groups[group].entries["primary"].verified, f"acknowledged verify of {group} lost"
     for device_id, tenant_id in ledger.of("devices").items():
-        assert sphere.devices[device_id].tenant_id == tenant_id, f"acknowledged claim of {device_id} lost"
+        assert device_id in sphere.devices, f"acknowledged device {device_id[:16]}… lost"
+        assert sphere.devices[device_id].tenant_id == tenant_id, f"acknowledged claim of {device_id[:16]}… lost"
     # nothing half-done, acknowledged or not
     tenant_cas = {pki.thumbprint(g.certificate) for t in sphere.tenants.values() for g in t.generations}
     for group in groups.values():
         for entry in group.entries.values():
             assert entry.thumbprint == pki.thumbprint(entry.certificate)
             assert entry.thumbprint in tenant_cas, f"{group.id} holds a CA no tenant issued"
-            if entry.verified:
-                assert entry.code is None, f"{group.id} is verified with a code still pending"
-    for device in sphere.devices.values():
-        assert device.tenant_id is None or device.tenant_id in sphere.tenants
+            assert (entry.code is None) == (entry.code_issued is None), f"{group.id}: a code without its time"
+    claimed_by = {}
     for operation in sphere.operations.values():
         assert operation.tenant_id in sphere.tenants
         if operation.applied:
             for device_id in operation.device_ids:
                 if device_id not in operation.failures:
                     assert sphere.devices[device_id].tenant_id == operation.tenant_id
+                    claimed_by[device_id] = operation.tenant_id
+    for device in sphere.devices.values():  # a claimed device and the claim that claimed it come together
+        assert device.tenant_id == claimed_by.get(device.id), f"device {device.id[:16]} claimed without its claim"
+    for tenant in sphere.tenants.values():  # a tenant comes with its CA and its placeholder products
+        assert tenant._generations and {".default", ".unassigned"} <= set(tenant.products)
+    for user in sphere.users.values():  # a role never names a tenant that is not there
+        assert set(user.roles) <= set(sphere.tenants)
     database = StateDatabase(state_dir / DATABASE_FILE, readonly=True)
     try:
         warnings = [w for w in database.check() if "unreachable" not in w]
@@ -283,18 +311,23 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -
     rng = random.Random(SEED)
     ledger = Ledger()
     world = World(tmp_path)
+    workers = [Worker(n) for n in range(WORKERS)]
     try:
         endpoints = world.start()
-        for phase in range(KILLS):
+        for _ in range(KILLS):
             since = len(ledger.events)
             stop = threading.Event()
             threads = [
-                threading.Thread(target=workflows, args=(endpoints, ledger, phase, n, stop), daemon=True)
-                for n in range(WORKERS)
+                threading.Thread(target=worker.run, args=(endpoints, ledger, stop), daemon=True) for worker in workers
             ]
             for thread in threads:
                 thread.start()
-            time.sleep(rng.uniform(0.2, 1.0))
+            # kill after a seeded number of acknowledged writes, a seeded instant later: at a random point of the
+            # workflows (mid-request, mid-commit) however fast or loaded the machine is
+            wanted, deadline = since + rng.randint(2, 10), time.monotonic() + 60
+            while len(ledger.events) < wanted and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.05))
             world.kill()
             stop.set()
             for thread in threads:
