@@ -387,3 +387,11 @@ def test_every_route_checks_version_catalog_and_role(arm: Arm) -> None:
             arm.refused(arm.call(method, url, json={}), 404, "ResourceNotFound", before)
         foreign = ARM + template.format(catalog="theirs", **values)
         arm.refused(arm.call(method, foreign, json={}), 403, "AuthorizationFailed", before)
+
+
+def test_a_405_names_every_method_of_the_path(arm: Arm) -> None:
+    before = arm.sphere.snapshot()
+    response = arm.call("POST", "/products/Dishwasher", json={})
+    arm.refused(response, 405, "MethodNotAllowed", before)
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH, PUT"
+    assert arm.call("PUT", "/listDevices").headers["allow"] == "GET, HEAD, POST"

@@ -247,3 +247,10 @@ def test_every_new_route_checks_token_and_tenant(api: Legacy) -> None:
         refused(api, api.call(method, missing, json={}), 404, "NotFound", before)
         foreign = template.format(tenant_id=api.other.id, **values)
         refused(api, api.call(method, foreign, json={}), 403, "Forbidden", before)
+
+
+def test_a_405_names_every_method_of_the_path(api: Legacy) -> None:
+    before = api.sphere.snapshot()
+    response = api.call("PATCH", f"{api.t}/products", json={})
+    refused(api, response, 405, "BadRequest", before)
+    assert response.headers["allow"] == "GET, HEAD, POST"

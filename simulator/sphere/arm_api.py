@@ -35,7 +35,7 @@ from simulator.sphere.arm_writes import ArmWrites, json_object
 from simulator.sphere.errors import SphereError, bad_request, not_found
 from simulator.sphere.model import CATALOG_NAME_PATTERN, DEVICE_ID_PATTERN, Principal, SphereService, Tenant
 from simulator.sphere.products import check_device_group_name, check_product_name
-from simulator.sphere.routing import case_insensitive_routes
+from simulator.sphere.routing import allowed_methods, case_insensitive_routes
 
 API_VERSION = "2024-04-01"
 SUBSCRIPTION = "/subscriptions/{subscription_id}"
@@ -450,16 +450,20 @@ def build_app(cloud: Any) -> Starlette:
     """The ARM API of ``cloud`` as a Starlette app (mount it at ``https://management.azure.com``)."""
     api = ArmApi(cloud)
 
+    routes = api.routes()
+
     async def unrouted(request: Request, exc: Exception) -> Response:
         if getattr(exc, "status_code", 404) == 405:
-            return error_response(request, 405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+            response = error_response(request, 405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+            response.headers["Allow"] = allowed_methods(routes, request.url.path)
+            return response
         return error_response(request, 404, "ResourceNotFound", f"No resource at '{request.url.path}'.")
 
     async def server_error(request: Request, exc: Exception) -> Response:
         """A bug: 500 in the ARM error shape (Starlette re-raises it afterwards, so the server still logs it)."""
         return error_response(request, 500, "InternalServerError", "The service failed to process the request.")
 
-    app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
+    app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
     app.state.cloud = cloud
     return app
 

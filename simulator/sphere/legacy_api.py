@@ -31,7 +31,7 @@ from simulator import pki, wire
 from simulator.sphere.errors import SphereError, bad_request
 from simulator.sphere.legacy_catalog import LegacyCatalog, json_body
 from simulator.sphere.model import CAGeneration, ClaimOperation, DeviceRecord, Principal, SphereService, Tenant
-from simulator.sphere.routing import case_insensitive_routes
+from simulator.sphere.routing import allowed_methods, case_insensitive_routes
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -376,16 +376,22 @@ def build_app(cloud: Any) -> Starlette:
     """The legacy v2 API of ``cloud`` as a Starlette app (mount it at ``https://prod.core.sphere.azure.net``)."""
     api = LegacyApi(cloud)
 
+    routes = api.routes()
+
     async def unrouted(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
-            return api.error(request, SphereError(405, "MethodNotAllowed", f"{request.method} is not allowed here."))
+            response = api.error(
+                request, SphereError(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+            )
+            response.headers["Allow"] = allowed_methods(routes, request.url.path)
+            return response
         return api.error(request, SphereError(404, "ResourceNotFound", f"No resource at '{request.url.path}'."))
 
     async def server_error(request: Request, exc: Exception) -> Response:
         """A bug: 500 as ``PublicApiErrorDetails`` (Starlette re-raises it afterwards, so the server still logs it)."""
         return api.error(request, SphereError(500, "InternalServerError", "The service failed to process the request."))
 
-    app = Starlette(routes=api.routes(), exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
+    app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
     app.state.cloud = cloud
     return app

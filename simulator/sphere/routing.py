@@ -1,4 +1,5 @@
-"""Routes whose fixed path segments match case-insensitively, as both Sphere APIs do (open-questions.md SL-9)."""
+"""Routes whose fixed path segments match case-insensitively, as both Sphere APIs do (open-questions.md SL-9), and
+the ``Allow`` list a 405 answer names."""
 
 from __future__ import annotations
 
@@ -23,3 +24,13 @@ def case_insensitive_routes(
         route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
         routes.append(route)
     return routes
+
+
+def allowed_methods(routes: Iterable[Route], path: str) -> str:
+    """Every method some route serves at ``path`` (for the ``Allow`` header of a 405): Starlette names only the
+    first matching route's methods, and each Sphere route serves one method."""
+    methods: set[str] = set()
+    for route in routes:
+        if route.path_regex.match(path) and route.methods:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
