@@ -242,3 +242,22 @@ def test_image_and_deployment_refusals(arm: Arm) -> None:
         "AuthorizationFailed",
         before,
     )
+
+
+def test_image_size_is_the_models_rule_up_to_the_limit(arm: Arm) -> None:
+    """An image of ``max_image_bytes`` uploads although its base64 body exceeds the wire's default cap; one byte
+    more is the model's 400; a body far beyond is the wire's 413."""
+    limit = arm.cloud.settings.sphere.max_image_bytes
+    assert len(b64(b"\x01" * limit)) > 1024 * 1024
+    ok = arm.call("PUT", f"/images/{IMAGE_ID}", json={"properties": {"image": b64(b"\x01" * limit)}})
+    assert ok.status_code == 201
+    before = arm.sphere.snapshot()
+    arm.refused(
+        arm.call("POST", "/uploadImage", json={"properties": {"image": b64(b"\x02" * (limit + 1))}}),
+        400,
+        "InvalidRequestContent",
+        before,
+    )
+    arm.refused(
+        arm.call("POST", "/uploadImage", content=b"x" * (2 * limit + 200_000)), 413, "RequestEntityTooLarge", before
+    )

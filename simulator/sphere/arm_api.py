@@ -167,7 +167,12 @@ class ArmApi(ArmWrites):
         async def endpoint(request: Request) -> Response:
             try:
                 wire.check_query(request)
-                body = await wire.read_body(request) if request.method in ("PUT", "POST", "PATCH") else b""
+                limit = self._body_limit(handler)
+                body = (
+                    await wire.read_body(request, max_bytes=limit)
+                    if request.method in ("PUT", "POST", "PATCH")
+                    else b""
+                )
                 with self.cloud.lock:
                     principal = self._principal(request)
                     self._check_api_version(request)
@@ -179,6 +184,14 @@ class ArmApi(ArmWrites):
                 return error_response(request, exc.status, code, exc.message, target=exc.target)
 
         return endpoint
+
+    def _body_limit(self, handler: Callable[..., Response]) -> int:
+        """The largest body a route reads: the wire default, or for an image upload room for the base64 of
+        ``sphere.max_image_bytes`` (so the model's own size rule is what refuses a large image)."""
+        if handler in (self.put_image, self.upload_image):
+            encoded = 4 * -(-self.settings.max_image_bytes // 3)
+            return max(wire.DEFAULT_MAX_BYTES, encoded + 64 * 1024)
+        return wire.DEFAULT_MAX_BYTES
 
     # -- front door --------------------------------------------------------------------------------------------
 
