@@ -174,6 +174,10 @@ def measure(sizes: Sizes, *, log: bool = True) -> list[tuple[str, str, str, str]
 
     quick = sizes.repetitions == 1
     rows.extend(portal.rows(2, 1, 0.0) if quick else portal.rows(portal.LEARNERS, portal.REPETITIONS))
+    say("7. persisted writes (state_dir) …")
+    from bench import persistence
+
+    rows.extend(persistence.rows(20, 60, 5) if quick else persistence.rows())
     return rows
 
 

@@ -192,3 +192,16 @@ def test_export_and_import_through_an_endpoints_file(tmp_path: Path) -> None:
         copy = tmp_path / "copy.json"
         assert main(["state", "export", str(copy), "--endpoints-file", str(endpoints_path)]) == 0
         assert dumps(read_world_file(copy)) == dumps(dump_world(cloud))
+
+
+def test_settings_show_and_change_durability(tmp_path: Path, capsys: Any) -> None:
+    FakeCloud(seed=1, state_dir=tmp_path).close()
+    assert main(["state", "settings", "--state-dir", str(tmp_path)]) == 0
+    assert "sqlite_synchronous=FULL" in capsys.readouterr().out
+    assert main(["state", "settings", "--state-dir", str(tmp_path), "sqlite_synchronous=NORMAL"]) == 0
+    assert "sqlite_synchronous=NORMAL" in capsys.readouterr().out
+    assert main(["state", "settings", "--state-dir", str(tmp_path), "sqlite_synchronous=SOMETIMES"]) == 1
+    assert main(["state", "settings", "--state-dir", str(tmp_path), "nope=1"]) == 2
+    with FakeCloud(state_dir=tmp_path) as cloud:  # re-applied when the world is opened
+        assert cloud._store.db.connection.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert main(["state", "settings", "--state-dir", str(tmp_path), "sqlite_synchronous=FULL"]) == 1  # in use

@@ -9,6 +9,7 @@
     sphere-harness state import prepared.json --endpoints-file ep.json    # a served world becomes the file's world
     sphere-harness serve --from-snapshot prepared.json.gz                 # a world in memory, from a file
     sphere-harness state check --state-dir world/ [--fix]                 # integrity and consistency
+    sphere-harness state settings --state-dir world/ sqlite_synchronous=NORMAL   # durability (default FULL)
 
 Exit status: 0 done, 1 the world could not be reached or written (a state directory in use, a server that does
 not answer), 2 invalid input (a file that is not a world, contradicting options).
@@ -168,6 +169,39 @@ def check(
     if warnings:
         raise typer.Exit(EXIT_FAILED)
     _errors().print(f"{state_dir}: ok")
+
+
+@state_app.command("settings")
+def settings(
+    state_dir: Annotated[Path, typer.Option(help="the state directory")],
+    changes: Annotated[list[str] | None, typer.Argument(help="key=value, e.g. sqlite_synchronous=NORMAL")] = None,
+) -> None:
+    """Show or change a state directory's durability settings (re-applied whenever the world is opened)."""
+    from simulator.state.database import DEFAULT_SETTINGS, StateDatabase, StoreError
+    from simulator.state.store import DATABASE_FILE, WorldStore
+
+    pairs = []
+    for change in changes or []:
+        key, sep, value = change.partition("=")
+        if not sep or key not in DEFAULT_SETTINGS:
+            raise _fail(f"{change!r}: expected key=value with key one of {', '.join(DEFAULT_SETTINGS)}", EXIT_INVALID)
+        pairs.append((key, int(value) if value.isdigit() else value))
+    try:
+        if pairs:
+            store = WorldStore(state_dir)  # takes the directory: not while a server uses it
+            try:
+                for key, value in pairs:
+                    store.db.set_setting(key, value)
+            finally:
+                store.close()
+        database = StateDatabase(state_dir / DATABASE_FILE, readonly=True)
+    except StoreError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    try:
+        for key, value in database.settings.items():
+            print(f"{key}={value}")
+    finally:
+        database.close()
 
 
 def open_world(seed: int | None, *, state_dir: Path | None, snapshot: Path | None, new_seed: int | None = None) -> Any:

@@ -119,13 +119,19 @@ class StateDatabase:
         self.connection.execute(f"PRAGMA synchronous = {synchronous}")
 
     def set_setting(self, key: str, value: Any) -> None:
-        """Change a durability setting (stored, and applied to this connection now)."""
+        """Change a durability setting (checked, stored, and applied to this connection now)."""
         if key not in DEFAULT_SETTINGS:
             raise StoreError(f"unknown setting {key!r} (expected one of {', '.join(DEFAULT_SETTINGS)})")
+        previous = dict(self.settings)
+        self.settings[key] = value
+        try:
+            self._apply_settings()
+        except (StoreError, ValueError, sqlite3.DatabaseError) as exc:
+            self.settings = previous
+            self._apply_settings()
+            raise StoreError(f"{key}={value!r} cannot be applied: {exc}") from None
         with self.transaction():
             self.connection.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
-        self.settings[key] = value
-        self._apply_settings()
 
     def migrate(self) -> list[str]:
         """Apply every migration not applied yet; returns their names."""
@@ -192,6 +198,12 @@ class StateDatabase:
         finally:
             connection.execute("COMMIT")
         return objects, items
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (after writing a whole world: the WAL of a big write
+        would otherwise be checkpointed by whichever small commit comes next)."""
+        if not self.readonly:
+            self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self.connection.close()

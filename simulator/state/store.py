@@ -201,6 +201,7 @@ class WorldStore:
         world = shells[root_id]
         if garbage and not self.readonly:
             self.db.delete_objects([int(oid) for oid in garbage])
+            self.db.checkpoint()
         if journal is not None:
             for shell in decoder.defaulted:  # fields that took defaults are written (and their containers adopted)
                 journal.mark(shell)
@@ -266,6 +267,7 @@ class WorldStore:
             except BaseException:
                 journal.close()
                 raise
+            self.db.checkpoint()
             previous, self.journal = self.journal, journal
             if previous is not None:
                 previous.close()
