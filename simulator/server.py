@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import logging
 import os
@@ -60,6 +61,7 @@ import uvicorn
 
 from simulator import endpoints_file
 from simulator.control import CONTROL_PREFIX, WorldDefaults, build_control_app, ensure_defaults
+from simulator.listeners import ListenerLimits, TlsListener, with_read_deadlines
 from simulator.tls import LocalTls, local_tls
 
 log = logging.getLogger(__name__)
@@ -136,20 +138,16 @@ class RequestLog:
             log.info("%s %s %s -> %s (%.1f ms)", self.service, scope["method"], path, status or "aborted", elapsed_ms)
 
 
-def _dps_protocol(trust: Any) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol with the TLS client chain in the ASGI scope, refreshing the world's trust first.
+def _dps_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with the TLS client chain in the ASGI scope (the DPS port authenticates devices by it).
 
-    asyncio calls the protocol factory when it accepts a connection, before the TLS handshake, so a CA uploaded to
-    IoT Central a moment ago is already trusted when this connection's client certificate is checked.
+    The listener brings the world's trust up to date before each handshake (:class:`simulator.listeners.TlsListener`
+    ``before_handshake``), so a CA uploaded to IoT Central a moment ago is trusted when this connection's client
+    certificate is checked.
     """
     from simulator.dps.https_api import TlsH11Protocol
 
-    class DpsHttpsProtocol(TlsH11Protocol):  # type: ignore[misc,valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            trust.sync()
-            super().__init__(*args, **kwargs)
-
-    return DpsHttpsProtocol
+    return TlsH11Protocol
 
 
 # -- the served world ------------------------------------------------------------------------------------------
@@ -161,6 +159,7 @@ class _Listener:
     sock: socket.socket
     port: int
     server: uvicorn.Server | None = None
+    guard: TlsListener | None = None
 
 
 class ServedCloud:
@@ -180,12 +179,15 @@ class ServedCloud:
         tls: LocalTls,
         endpoints_file: Path | None,
         log_requests: bool,
+        limits: ListenerLimits | None = None,
     ) -> None:
         self.cloud = cloud
         self.host = host
         self.tls = tls
         self.endpoints_file = endpoints_file
         self.log_requests = log_requests
+        #: what one client may hold on each listener (connection cap, TLS and read timeouts)
+        self.limits = limits or ListenerLimits()
         self.requested_port = port
         self.requested_mqtt_port = mqtt_port
         self.mqtt_port: int | None = None
@@ -353,11 +355,13 @@ class ServedCloud:
                 app = RequestLog(app, listener.service)
             context = self.tls.server_context()
             protocol: Any = "h11"
+            before_handshake = None
             if listener.service == "dps":
                 from simulator.dps.mqtt import WorldTrust, prepare_server_context
 
                 context = prepare_server_context(context)
-                protocol = _dps_protocol(WorldTrust(self.cloud, context))
+                protocol = _dps_protocol()
+                before_handshake = WorldTrust(self.cloud, context).sync
             config = uvicorn.Config(
                 app,
                 http=protocol,
@@ -367,14 +371,24 @@ class ServedCloud:
                 proxy_headers=False,
                 server_header=False,
                 timeout_graceful_shutdown=2,
+                timeout_keep_alive=self.limits.keep_alive_s,
                 ws="none",
             )
             config.load()
-            config.ssl = context
             server = uvicorn.Server(config)
             server.lifespan = config.lifespan_class(config)  # what Server.serve() sets up before startup()
-            await server.startup(sockets=[listener.sock])
-            listener.server = server
+            # Instead of server.startup(): our own accept loop (simulator.listeners) with a connection cap, TLS in a
+            # tracked task and read deadlines; uvicorn keeps the HTTP protocol, its state and its shutdown.
+            protocol_class = with_read_deadlines(config.http_protocol_class, self.limits)
+            factory = functools.partial(
+                protocol_class, config=config, server_state=server.server_state, app_state=server.lifespan.state
+            )
+            guard = TlsListener(
+                listener.service, listener.sock, context, factory, self.limits, before_handshake=before_handshake
+            )
+            server.servers = [await guard.start()]
+            server.started = True
+            listener.server, listener.guard = server, guard
         if self.requested_mqtt_port is None:
             return
         try:
@@ -384,19 +398,35 @@ class ServedCloud:
             return
         try:
             self._mqtt = await start_mqtt_server(
-                self.cloud, self.host, self.requested_mqtt_port, self.tls.server_context, served_host=self.host
+                self.cloud,
+                self.host,
+                self.requested_mqtt_port,
+                self.tls.server_context,
+                served_host=self.host,
+                max_connections=self.limits.max_connections,
             )
         except OSError as exc:
             raise ServeError(f"cannot listen for MQTT on {self.host}:{self.requested_mqtt_port}: {exc}") from exc
         self.mqtt_port = self._mqtt.port
 
     async def _shutdown(self) -> None:
+        """Stop accepting, end idle connections at once, let requests in flight finish (uvicorn's graceful
+        shutdown, at most 2 s), then abort whatever is left — no connection outlives the loop."""
         if self._mqtt is not None:
             self._mqtt.close()
             with contextlib.suppress(Exception):
                 await self._mqtt.wait_closed()
+        guards = [listener.guard for listener in self._listeners if listener.guard is not None]
+        for guard in guards:
+            guard.close()
         running = [listener.server for listener in self._listeners if listener.server and listener.server.started]
+        for server in running:
+            for connection in list(server.server_state.connections):
+                cycle = getattr(connection, "cycle", None)
+                if cycle is None or cycle.response_complete:  # idle keep-alive: no close_notify dance on the way out
+                    connection.transport.abort()
         await asyncio.gather(*(server.shutdown() for server in running))
+        await asyncio.gather(*(guard.abort_all() for guard in guards))
 
     def _probe(self) -> None:
         """Prove each listener is up: ``GET /_sim/health`` over verified TLS, a TCP connect to MQTT.
@@ -509,13 +539,15 @@ def serve_cloud(
     workdir: str | os.PathLike[str] | None = None,
     endpoints_file: str | os.PathLike[str] | None = None,
     log_requests: bool = False,
+    limits: ListenerLimits | None = None,
 ) -> ServedCloud:
     """Serve ``cloud`` on ``host`` and return the running :class:`ServedCloud` (also a context manager).
 
     ``workdir`` holds the local CA and server certificate (default: ``<state_dir>/tls`` for a persisted world, so a
     restarted world keeps its CA; else one temporary directory per process, so all worlds of a process share a CA).
-    ``endpoints_file``, if given, receives the endpoints JSON once everything is ready. Raises :class:`ServeError`
-    when a port is taken or a listener does not come up.
+    ``endpoints_file``, if given, receives the endpoints JSON once everything is ready. ``limits`` bounds what one
+    client may hold on each listener (:class:`simulator.listeners.ListenerLimits`: connection cap, TLS handshake,
+    header and body read timeouts). Raises :class:`ServeError` when a port is taken or a listener does not come up.
     """
     if not isinstance(port, int) or not 0 <= port <= 65535 - len(HTTPS_SERVICES):
         raise ValueError(f"port must be 0 (free ports) or a first port for {len(HTTPS_SERVICES)} consecutive ports")
@@ -535,6 +567,7 @@ def serve_cloud(
         tls=tls,
         endpoints_file=Path(endpoints_file).resolve() if endpoints_file is not None else None,
         log_requests=log_requests,
+        limits=limits,
     )
     served._start()
     return served

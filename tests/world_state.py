@@ -81,11 +81,23 @@ def _plain(value: Any, seen: dict[int, str], path: str) -> Any:
         slots = getattr(type(value), "__slots__", ())
         fields = {name: getattr(value, name) for name in slots if hasattr(value, name)}
     seen[marker] = path
+    derived = _derived(type(value))
     return (
         type(value).__name__,
         {
             name: _plain(item, seen, f"{path}.{name}")
             for name, item in fields.items()
-            if name not in _SKIPPED_ATTRIBUTES
+            if name not in _SKIPPED_ATTRIBUTES and name not in derived
         },
     )
+
+
+@functools.cache
+def _derived(cls: type) -> frozenset[str]:
+    """What the world codec leaves out too: ``functools.cached_property`` caches (indexes, journals) and the names a
+    class lists in ``__codec_transient__``."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        names.update(n for n, member in vars(klass).items() if isinstance(member, functools.cached_property))
+        names.update(getattr(klass, "__codec_transient__", ()))
+    return frozenset(names)

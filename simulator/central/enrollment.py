@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,8 +44,10 @@ from simulator.pki import (
     get_common_name,
     is_signed_by,
     is_valid_at,
+    issuer_der,
     issuer_string,
     load_certificate_string,
+    subject_der,
     subject_string,
     thumbprint,
 )
@@ -137,13 +140,57 @@ class _GroupSpec:
 
 
 class EnrollmentBook:
-    """The enrollment groups of one application and every rule about them."""
+    """The enrollment groups of one application and every rule about them.
+
+    Two indexes keep the cost of a request independent of how many groups the application has: certificates by
+    thumbprint (the one-certificate-one-group rule, C-4) and verified entries by subject (what DPS walks a device's
+    chain to). Both are derived from :attr:`groups` — rebuilt after a load, kept up to date where entries change —
+    and checked against it when read, so a stale row can only be skipped, never trusted.
+    """
+
+    #: the world's journal of uploaded CAs (:attr:`CentralService.ca_journal`) once someone follows it; runtime only
+    __codec_transient__ = ("journal",)
+    journal: list[x509.Certificate] | None = None
 
     def __init__(self, clock: Clock, entropy: Entropy, settings: Settings) -> None:
         self.clock = clock
         self.entropy = entropy
         self.settings = settings
         self.groups: dict[str, EnrollmentGroup] = {}
+
+    # -- indexes ---------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _by_thumbprint(self) -> dict[str, tuple[str, str]]:
+        """thumbprint → (group ID, entry name) of every uploaded certificate."""
+        groups = self.groups.values()
+        return {found.thumbprint: (group.id, name) for group in groups for name, found in group.entries.items()}
+
+    @functools.cached_property
+    def _anchors_by_subject(self) -> dict[bytes, dict[tuple[str, str], None]]:
+        """subject (DER) → (group ID, entry name) of every verified entry whose certificate has that subject."""
+        index: dict[bytes, dict[tuple[str, str], None]] = {}
+        for group in self.groups.values():
+            for name in ENTRIES:
+                found = group.entries.get(name)
+                if found is not None and found.verified:
+                    index.setdefault(subject_der(found.certificate), {})[(group.id, name)] = None
+        return index
+
+    def _indexed(self, group: EnrollmentGroup, name: str, found: CertificateEntry) -> None:
+        self._by_thumbprint[found.thumbprint] = (group.id, name)
+        if found.verified:
+            self._anchors_by_subject.setdefault(subject_der(found.certificate), {})[(group.id, name)] = None
+
+    def _unindexed(self, group: EnrollmentGroup, name: str, found: CertificateEntry) -> None:
+        if self._by_thumbprint.get(found.thumbprint) == (group.id, name):
+            del self._by_thumbprint[found.thumbprint]
+        self._anchors_by_subject.get(subject_der(found.certificate), {}).pop((group.id, name), None)
+
+    def _current(self, group_id: str, name: str) -> tuple[EnrollmentGroup, CertificateEntry] | None:
+        group = self.groups.get(group_id)
+        found = group.entries.get(name) if group is not None else None
+        return (group, found) if group is not None and found is not None else None
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -374,6 +421,8 @@ class EnrollmentBook:
             what=f"enrollment group {group_id!r}",
             overrides=self._codes,
         )
+        for name, found in group.entries.items():
+            self._unindexed(group, name, found)
         del self.groups[group_id]
 
     # -- certificate entries ---------------------------------------------------------------------------
@@ -416,7 +465,12 @@ class EnrollmentBook:
             verified=verified,
             etag=self._etag(existing.etag if existing else None),
         )
+        if existing is not None:
+            self._unindexed(group, entry, existing)
         group.entries[entry] = replacement
+        self._indexed(group, entry, replacement)
+        if self.journal is not None:
+            self.journal.append(certificate)
         group.etag = self._etag(group.etag)
         return replacement
 
@@ -430,20 +484,22 @@ class EnrollmentBook:
             ) from None
 
     def _check_unique(self, group: EnrollmentGroup, entry: str, print_: str) -> None:
-        """C-4: a certificate may sit in one entry of one group of the application."""
+        """C-4: a certificate may sit in one entry of one group of the application (looked up by thumbprint)."""
         if not self.settings.central.unique_certificates:
             return
-        for other in self.groups.values():
-            for name, held in other.entries.items():
-                if other is group and name == entry:
-                    continue
-                if held.thumbprint == print_:
-                    where = "the other entry of this group" if other is group else f"enrollment group {other.id!r}"
-                    raise self._error(
-                        "conflict",
-                        f"the certificate {print_} is already used by {where} ({name}); "
-                        "each enrollment group needs a unique X.509 certificate",
-                    )
+        holder = self._by_thumbprint.get(print_)
+        current = self._current(*holder) if holder is not None else None
+        if current is None or current[1].thumbprint != print_:
+            return
+        other, name = current[0], holder[1]  # type: ignore[index]
+        if other is group and name == entry:
+            return
+        where = "the other entry of this group" if other is group else f"enrollment group {other.id!r}"
+        raise self._error(
+            "conflict",
+            f"the certificate {print_} is already used by {where} ({name}); "
+            "each enrollment group needs a unique X.509 certificate",
+        )
 
     def remove_entry(self, group_id: str, entry: str, *, if_match: str | None = None) -> None:
         group = self._x509_group(group_id, entry)
@@ -456,6 +512,7 @@ class EnrollmentBook:
             what=f"{entry} certificate of enrollment group {group_id!r}",
             overrides=self._codes,
         )
+        self._unindexed(group, entry, existing)
         del group.entries[entry]
         group.etag = self._etag(group.etag)
 
@@ -511,6 +568,7 @@ class EnrollmentBook:
         self._check_proof(found, proof, code)
         group = self.groups[group_id]
         found.verified, found.code, found.code_issued = True, None, None
+        self._indexed(group, entry, found)
         found.etag = self._etag(found.etag)
         group.etag = self._etag(group.etag)
         return found
@@ -555,6 +613,23 @@ class EnrollmentBook:
             for name in ENTRIES
             if (found := group.entries.get(name)) is not None and found.verified
         ]
+
+    def trust_anchors_for(self, chain: list[x509.Certificate]) -> list[TrustAnchor]:
+        """The verified entries a device's ``chain`` could reach: those whose certificate's subject is the issuer of a
+        certificate in the chain (no other anchor can issue one of them). Same order as :meth:`trust_anchors`."""
+        keys: dict[tuple[str, str], None] = {}
+        for cert in chain:
+            keys.update(self._anchors_by_subject.get(issuer_der(cert), {}))
+        anchors = []
+        for group_id, name in keys:
+            current = self._current(group_id, name)
+            if current is not None and current[1].verified:
+                group, found = current
+                anchors.append(TrustAnchor(group, found, found.certificate, group.enabled))
+        if len(anchors) > 1:  # rare (one subject in two groups): keep the book's order, as trust_anchors() gives it
+            order = {group_id: index for index, group_id in enumerate(self.groups)}
+            anchors.sort(key=lambda a: (order[a.group.id], ENTRIES.index(a.entry.name)))
+        return anchors
 
     def known_cas(self) -> list[x509.Certificate]:
         """Every uploaded certificate, verified or not."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -428,6 +429,10 @@ class App:
         """Every *verified* entry of every group, with its group's ``enabled`` switch."""
         return self.enrollment.trust_anchors()
 
+    def trust_anchors_for(self, chain: list[x509.Certificate]) -> list[TrustAnchor]:
+        """The verified entries ``chain`` could lead to (indexed by subject; what DPS checks a registration with)."""
+        return self.enrollment.trust_anchors_for(chain)
+
     def known_cas(self) -> list[x509.Certificate]:
         """Every uploaded certificate, verified or not (DPS widens TLS trust to them, D-1)."""
         return self.enrollment.known_cas()
@@ -491,18 +496,46 @@ class CentralService:
             settings=self.settings,
         )
         self.apps[subdomain] = app
+        self._scope_index[app.id_scope.lower()] = app
+        self._id_index[app.id] = app
+        journal = self.__dict__.get("ca_journal")
+        if journal is not None:
+            app.enrollment.journal = journal
         return app
 
     def app_by_subdomain(self, subdomain: str) -> App | None:
         return self.apps.get(subdomain.lower())
 
     def app_by_scope(self, id_scope: str) -> App | None:
-        """The application whose ID scope this is (compared case-insensitively), or None."""
-        wanted = id_scope.lower()
-        return next((app for app in self.apps.values() if app.id_scope.lower() == wanted), None)
+        """The application whose ID scope this is (compared case-insensitively), or None. Indexed: every DPS
+        registration asks, so the cost must not grow with the number of applications."""
+        app = self._scope_index.get(id_scope.lower())
+        return app if app is not None and self.apps.get(app.subdomain) is app else None
 
     def app_by_id(self, app_id: str) -> App | None:
-        return next((app for app in self.apps.values() if app.id == app_id), None)
+        app = self._id_index.get(app_id)
+        return app if app is not None and self.apps.get(app.subdomain) is app else None
+
+    # -- indexes: derived from ``apps``, rebuilt after a load, kept up to date by create_app / delete_app --
+
+    @functools.cached_property
+    def _scope_index(self) -> dict[str, App]:
+        return {app.id_scope.lower(): app for app in self.apps.values()}
+
+    @functools.cached_property
+    def _id_index(self) -> dict[str, App]:
+        return {app.id: app for app in self.apps.values()}
+
+    @functools.cached_property
+    def ca_journal(self) -> list[x509.Certificate]:
+        """Every certificate uploaded to any group of any application, in upload order — built on first use, then
+        appended to by each application's enrollment book, so a follower (the served TLS listeners' trust) reads only
+        what is new instead of walking every group of every application."""
+        journal: list[x509.Certificate] = []
+        for app in self.apps.values():
+            app.enrollment.journal = journal
+            journal.extend(app.known_cas())
+        return journal
 
     @property
     def default_app(self) -> App:
@@ -551,5 +584,8 @@ class CentralService:
         return self.default_app
 
     def delete_app(self, subdomain: str) -> None:
-        if self.apps.pop(subdomain.lower(), None) is None:
+        app = self.apps.pop(subdomain.lower(), None)
+        if app is None:
             raise KeyError(subdomain)
+        self._scope_index.pop(app.id_scope.lower(), None)
+        self._id_index.pop(app.id, None)

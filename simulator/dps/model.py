@@ -214,7 +214,7 @@ class DpsService:
             if not is_valid_at(cert, now):
                 which = "device certificate" if cert is leaf else f"certificate {subject_string(cert)!r}"
                 raise self.error("unauthorized", f"the {which} is not valid at {dps_time(now)}")
-        anchors = list(app.trust_anchors())
+        anchors = list(app.trust_anchors_for(chain))  # indexed: only the entries this chain could reach
         reached = chain_to_anchor(list(chain), [a.certificate for a in anchors], now)
         if reached is None:
             raise self.error(
@@ -316,10 +316,28 @@ class DpsService:
         self.settle()
         matches = [
             r
-            for r in self.registrations.values()
-            if r.device_id.lower() == device_id.lower() and r.assigned_hub.lower() == hub_host.lower()
+            for r in self._hub_index.get((hub_host.lower(), device_id.lower()), {}).values()
+            if self.registrations.get((r.id_scope.lower(), r.registration_id.lower())) is r
         ]
         return max(matches, key=lambda r: r.last_updated) if matches else None
+
+    @functools.cached_property
+    def _hub_index(self) -> dict[tuple[str, str], dict[tuple[str, str], Registration]]:
+        """(hub host, device ID), lower-cased → the registrations that assigned it there, by registration key.
+        Derived from :attr:`registrations` (rebuilt after a load); a hub CONNECT reads it instead of every one."""
+        index: dict[tuple[str, str], dict[tuple[str, str], Registration]] = {}
+        for key, registration in self.registrations.items():
+            self._index_registration(index, key, registration)
+        return index
+
+    @staticmethod
+    def _index_registration(
+        index: dict[tuple[str, str], dict[tuple[str, str], Registration]],
+        key: tuple[str, str],
+        registration: Registration,
+    ) -> None:
+        hub_key = (registration.assigned_hub.lower(), registration.device_id.lower())
+        index.setdefault(hub_key, {})[key] = registration
 
     def settle(self) -> None:
         """Complete every operation whose assignment time has come (assigning → assigned or failed)."""
@@ -380,6 +398,10 @@ class DpsService:
             signing_certificate_info=signing_info,
         )
         self.registrations[key] = registration
+        if existing is not None:
+            old_key = (existing.assigned_hub.lower(), existing.device_id.lower())
+            self._hub_index.get(old_key, {}).pop(key, None)
+        self._index_registration(self._hub_index, key, registration)
         operation.registration = registration
         operation.status = "assigned"
 

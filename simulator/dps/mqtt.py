@@ -84,6 +84,7 @@ from simulator.dps import mqtt_codec as codec
 from simulator.dps.hub import HubError, HubSession
 from simulator.dps.model import Attestation, DpsError
 from simulator.faults import FaultEffect
+from simulator.listeners import CAP_LOG_INTERVAL_S
 from simulator.pki import load_der, to_der, to_pem
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ except ImportError:  # pragma: no cover
 
 CONNECT_TIMEOUT_S = 10.0
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
+#: how long a connection that set keep-alive 0 may stay silent (fake-defined: the real limit is not documented)
+IDLE_WITHOUT_KEEPALIVE_S = 1800.0
 
 DPS_RESPONSE_FILTER_PREFIX = "$dps/registrations/res/"
 #: the status a DPS or twin reply topic carries (``$dps/registrations/res/202/?$rid=…``)
@@ -227,10 +230,24 @@ class WorldTrust:
     """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows (open-questions.md D-1), with the
     world's choice of clock for certificate dates (D-11, :func:`judge_dates_on`).
 
+    The trust anchors are every tenant CA generation of every Sphere tenant and every certificate uploaded to any
+    IoT Central group (with ``VERIFY_X509_PARTIAL_CHAIN``): any device of the world gets through TLS — also one of a
+    tenant no app trusts, which the model then refuses at CONNECT (D-1) — while a certificate from outside the world
+    fails the handshake. The Sphere root and policy CAs are deliberately *not* anchors: OpenSSL would then walk every
+    chain up to the root and check two P-384 signatures per handshake (~2 ms, half the server's time per
+    registration) that prove nothing the model does not check itself; anchoring at the tenant CA leaves one P-256
+    check (the device certificate's own signature).
+
+    **Incremental.** The models keep a journal of the CAs as they appear (``SphereService.ca_journal``,
+    ``CentralService.ca_journal``); :meth:`sync` loads only the journal entries past the point it read last time, so
+    its cost before a handshake is constant, whatever the size of the world. (It walks the world once: the first
+    time, and after the world's models were replaced by a reset or a restore.)
+
     CAs are only ever added: OpenSSL has no way to remove one from a live store. A CA that was deleted from IoT
-    Central therefore still passes TLS, and the device is then refused at CONNECT by the model — the same signal
-    the device gets for any other trust problem. Both the MQTT listener and the DPS HTTPS listener
-    (:mod:`simulator.server`) keep their context up to date through this class before every handshake.
+    Central (or revoked by Sphere) therefore still passes TLS, and the device is then refused at CONNECT by the
+    model — the same signal the device gets for any other trust problem. A CA that becomes verified needs nothing
+    here: TLS trusts uploaded CAs whether verified or not. Both the MQTT listener and the DPS HTTPS listener
+    (:mod:`simulator.server`) bring their context up to date through this class before every handshake.
     """
 
     def __init__(self, cloud: Any, context: ssl.SSLContext) -> None:
@@ -240,6 +257,8 @@ class WorldTrust:
         self.loaded: set[x509.Certificate] = set()
         #: the same CAs by their DER: a chain a device presents usually repeats one of them
         self.known: dict[bytes, x509.Certificate] = {}
+        #: per source ("sphere", "central"): the journal followed and how far it has been read
+        self._cursors: dict[str, tuple[list[x509.Certificate], int]] = {}
         self._validity_clock: str | None = None
         self._apply_validity_clock()
 
@@ -249,28 +268,24 @@ class WorldTrust:
             judge_dates_on(self.context, clock)
             self._validity_clock = clock
 
-    def known_cas(self) -> list[x509.Certificate]:
-        """Every tenant CA generation of every Sphere tenant, plus every certificate uploaded to any IoT Central group.
-
-        These are the handshake's trust anchors (with ``VERIFY_X509_PARTIAL_CHAIN``): any device of the world gets
-        through TLS — also one of a tenant no app trusts, which the model then refuses at CONNECT (D-1) — while a
-        certificate from outside the world fails the handshake. The Sphere root and policy CAs are deliberately
-        *not* anchors: OpenSSL would then walk every chain up to the root and check two P-384 signatures per
-        handshake (~2 ms, half the server's time per registration) that prove nothing the model does not check
-        itself; anchoring at the tenant CA leaves one P-256 check (the device certificate's own signature).
-        """
-        sphere, central = self.cloud.sphere, self.cloud.central
-        cas: list[x509.Certificate] = []
-        for tenant in list(getattr(sphere, "tenants", {}).values()):
-            cas.extend(generation.certificate for generation in tenant.generations)
-        for app in list(getattr(central, "apps", {}).values()):
-            cas.extend(app.known_cas())
-        return cas
+    def _new_cas(self) -> list[x509.Certificate]:
+        """The CAs that appeared since the last call (everything, the first time or after the models changed)."""
+        fresh: list[x509.Certificate] = []
+        with self.cloud.lock:
+            for name in ("sphere", "central"):
+                journal = getattr(getattr(self.cloud, name, None), "ca_journal", None)
+                if journal is None:
+                    continue
+                followed, read = self._cursors.get(name, (None, 0))
+                if followed is not journal:
+                    read = 0
+                fresh.extend(journal[read:])
+                self._cursors[name] = (journal, len(journal))
+        return fresh
 
     def sync(self) -> int:
-        """Load every CA not loaded yet (and follow the world's date setting); return how many CAs were added."""
-        with self.cloud.lock:
-            cas = self.known_cas()
+        """Load the CAs not loaded yet (and follow the world's date setting); return how many CAs were added."""
+        cas = self._new_cas()
         self._apply_validity_clock()
         added = 0
         for cert in cas:
@@ -329,15 +344,17 @@ class _Connection:
     # -- I/O --
 
     async def read_packet(self, timeout: float | None) -> codec.Packet:
-        while not self.pending:
-            try:
-                async with asyncio.timeout(timeout):  # no extra task per read, unlike wait_for
+        """The next whole packet, which must arrive within ``timeout`` — one deadline for the packet, not per read,
+        so a client trickling a byte at a time cannot hold the connection beyond it."""
+        try:
+            async with asyncio.timeout(timeout):  # no extra task per read, unlike wait_for
+                while not self.pending:
                     data = await self.reader.read(65536)
-            except TimeoutError:
-                raise _Closed("keepalive expired") from None
-            if not data:
-                raise _Closed("client closed the connection")
-            self.pending.extend(self.buffer.feed(data))
+                    if not data:
+                        raise _Closed("client closed the connection")
+                    self.pending.extend(self.buffer.feed(data))
+        except TimeoutError:
+            raise _Closed("no whole packet in time (CONNECT timeout or keep-alive expired)") from None
         return self.pending.pop(0)
 
     async def send(self, *packets: codec.Packet) -> None:
@@ -366,7 +383,9 @@ class _Connection:
             if not isinstance(first, codec.Connect):
                 raise _Closed("the first packet must be CONNECT")
             keepalive = await self.on_connect(first)
-            timeout = keepalive * 1.5 if keepalive else None
+            # MQTT 3.1.1 §3.1.2.10: one and a half keep-alive periods; a client that asks for none (0) still gets a
+            # bound, so an idle connection cannot be held forever
+            timeout = keepalive * 1.5 if keepalive else IDLE_WITHOUT_KEEPALIVE_S
             while True:
                 await self.on_packet(await self.read_packet(timeout))
         except _Closed as why:
@@ -659,15 +678,21 @@ def _json_object(payload: bytes) -> dict[str, Any] | None:
 class MqttServer:
     """The listening socket and its connections. Built by :func:`start_mqtt_server`."""
 
-    def __init__(self, cloud: Any, context: ssl.SSLContext, served_host: str | None) -> None:
+    def __init__(
+        self, cloud: Any, context: ssl.SSLContext, served_host: str | None, *, max_connections: int = 1000
+    ) -> None:
         self.cloud = cloud
         self.context = prepare_server_context(context)
         self.trust = WorldTrust(cloud, self.context)
         self.served_host = served_host
         self.port = 0
+        #: open connections this listener holds at most; more are closed at once, with a log line
+        self.max_connections = max_connections
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._refused = 0
+        self._last_cap_log = 0.0
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0: a free port); each connection is served by one task this server tracks.
@@ -684,7 +709,20 @@ class MqttServer:
     def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A TCP connection arrived: start its task and track it at once (not when it first runs)."""
         if self._closing:
-            writer.close()
+            writer.transport.abort()
+            return
+        if len(self._tasks) >= self.max_connections:
+            writer.transport.abort()  # before any TLS work
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._last_cap_log >= CAP_LOG_INTERVAL_S:
+                log.warning(
+                    "MQTT listener: %d connections open, the cap (max_connections=%d): refused %d new connection(s)",
+                    len(self._tasks),
+                    self.max_connections,
+                    self._refused,
+                )
+                self._last_cap_log, self._refused = now, 0
             return
         task = asyncio.get_running_loop().create_task(self._accept(reader, writer))
         self._tasks.add(task)
@@ -756,14 +794,16 @@ async def start_mqtt_server(
     server_ssl_context_factory: Callable[[], ssl.SSLContext],
     *,
     served_host: str | None = None,
+    max_connections: int = 1000,
 ) -> MqttServer:
     """Start the DPS + IoT hub listener in the running event loop (the hook :mod:`simulator.server` calls).
 
     ``server_ssl_context_factory()`` returns a server context holding the local CA's server certificate; this
     function asks it for client certificates and keeps it trusting the world's CAs. ``served_host`` (default
-    ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"`` (C-13).
+    ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"`` (C-13). At most
+    ``max_connections`` connections are held at once.
     """
-    server = MqttServer(cloud, server_ssl_context_factory(), served_host or host)
+    server = MqttServer(cloud, server_ssl_context_factory(), served_host or host, max_connections=max_connections)
     await server.start(host, port)
     return server
 

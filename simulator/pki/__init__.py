@@ -18,7 +18,9 @@ from simulator.pki.checks import (
     is_issued_by,
     is_signed_by,
     is_valid_at,
+    issuer_der,
     serial_hex,
+    subject_der,
     thumbprint,
 )
 from simulator.pki.encoding import (
@@ -77,6 +79,7 @@ __all__ = [
     "is_issued_by",
     "is_signed_by",
     "is_valid_at",
+    "issuer_der",
     "issuer_string",
     "load_certificate",
     "load_certificate_string",
@@ -91,6 +94,7 @@ __all__ = [
     "make_tenant_ca",
     "p7b_to_chain",
     "serial_hex",
+    "subject_der",
     "subject_string",
     "tenant_ca_name",
     "thumbprint",

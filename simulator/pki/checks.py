@@ -85,6 +85,16 @@ def _subject_der(cert: x509.Certificate) -> bytes:
     return tbs_names(cert.tbs_certificate_bytes)[1]
 
 
+def subject_der(cert: x509.Certificate) -> bytes:
+    """The certificate's subject name as encoded inside it (a dictionary key: equal names, equal bytes)."""
+    return tbs_names(cert.tbs_certificate_bytes)[1]
+
+
+def issuer_der(cert: x509.Certificate) -> bytes:
+    """The certificate's issuer name as encoded inside it (equals :func:`subject_der` of its issuer)."""
+    return tbs_names(cert.tbs_certificate_bytes)[0]
+
+
 def is_valid_at(cert: x509.Certificate, now: datetime, *, skew: timedelta = timedelta(0)) -> bool:
     """notBefore − skew ≤ now ≤ notAfter + skew."""
     return cert.not_valid_before_utc - skew <= now <= cert.not_valid_after_utc + skew

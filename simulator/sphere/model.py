@@ -23,6 +23,7 @@ The model reads time only from the injected :class:`~simulator.clock.Clock` and 
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid as _uuid
 from collections.abc import Callable
@@ -210,6 +211,9 @@ class Tenant:
         issuer = pki.make_tenant_ca(self.service.policy, self.id, self.entropy, not_before)
         generation = CAGeneration(self, len(self._generations), issuer, activates_at)
         self._generations.append(generation)
+        journal = self.service.__dict__.get("ca_journal")  # only once someone follows it (SphereService.ca_journal)
+        if journal is not None:
+            journal.append(generation.certificate)
         return generation
 
     def active_generation(self, now: datetime | None = None) -> CAGeneration | None:
@@ -465,6 +469,8 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
             tenant.products[product_name] = product
         tenant._add_generation(now, activates_at=now)
         self.tenants[tenant_id] = tenant
+        self._catalog_index[_catalog_key(tenant.subscription_id, tenant.resource_group, tenant.catalog)] = tenant
+        self._subscription_index.setdefault(tenant.subscription_id.lower(), {})[tenant.id] = tenant
         return tenant
 
     def get_tenant(self, tenant_id: str) -> Tenant:
@@ -475,23 +481,53 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return tenant
 
     def catalog(self, subscription_id: str, resource_group: str, catalog: str) -> Tenant:
-        """The tenant behind an ARM catalog path (names compared case-insensitively, as ARM does), or 404."""
-        for tenant in self.tenants.values():
-            if (
-                tenant.subscription_id.lower() == subscription_id.lower()
-                and tenant.resource_group.lower() == resource_group.lower()
-                and tenant.catalog.lower() == catalog.lower()
-            ):
-                return tenant
-        raise not_found("catalog", catalog)
+        """The tenant behind an ARM catalog path (names compared case-insensitively, as ARM does), or 404.
+
+        Looked up in an index (:attr:`_catalog_index`), so the cost does not grow with the number of tenants."""
+        tenant = self._catalog_index.get(_catalog_key(subscription_id, resource_group, catalog))
+        if tenant is None or self.tenants.get(tenant.id) is not tenant:
+            raise not_found("catalog", catalog)
+        return tenant
 
     def catalogs(self, subscription_id: str, resource_group: str | None = None) -> list[Tenant]:
+        """The catalogs of a subscription (and resource group), in creation order."""
+        found = self._subscription_index.get(subscription_id.lower(), {}).values()
         return [
             t
-            for t in self.tenants.values()
-            if t.subscription_id.lower() == subscription_id.lower()
+            for t in found
+            if self.tenants.get(t.id) is t
             and (resource_group is None or t.resource_group.lower() == resource_group.lower())
         ]
+
+    # -- indexes: derived from the state above, rebuilt after a load, kept up to date where tenants and claims change
+
+    @functools.cached_property
+    def _catalog_index(self) -> dict[tuple[str, str, str], Tenant]:
+        """(subscription, resource group, catalog), lower-cased → tenant."""
+        return {_catalog_key(t.subscription_id, t.resource_group, t.catalog): t for t in self.tenants.values()}
+
+    @functools.cached_property
+    def _subscription_index(self) -> dict[str, dict[str, Tenant]]:
+        """subscription (lower-cased) → its tenants by ID, in creation order."""
+        index: dict[str, dict[str, Tenant]] = {}
+        for tenant in self.tenants.values():
+            index.setdefault(tenant.subscription_id.lower(), {})[tenant.id] = tenant
+        return index
+
+    @functools.cached_property
+    def _tenant_devices(self) -> dict[str, dict[str, DeviceRecord]]:
+        """tenant ID → the devices claimed into it (what :meth:`list_devices` reads instead of every device)."""
+        index: dict[str, dict[str, DeviceRecord]] = {}
+        for record in self.devices.values():
+            if record.tenant_id is not None:
+                index.setdefault(record.tenant_id, {})[record.id] = record
+        return index
+
+    @functools.cached_property
+    def ca_journal(self) -> list[x509.Certificate]:
+        """Every tenant CA generation's certificate, in the order they appeared — built on first use, then appended
+        to as generations appear, so a follower (the served TLS listeners' trust) reads only what is new."""
+        return [g.certificate for tenant in self.tenants.values() for g in tenant._generations]
 
     def put_catalog(
         self,
@@ -552,6 +588,8 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
                 400, "InvalidParameters", f"The catalog has '{count}' devices claimed", target=tenant.catalog
             )
         del self.tenants[tenant.id]
+        self._catalog_index.pop(_catalog_key(tenant.subscription_id, tenant.resource_group, tenant.catalog), None)
+        self._subscription_index.get(tenant.subscription_id.lower(), {}).pop(tenant.id, None)
         for user in self.users.values():
             user.roles.pop(tenant.id, None)
         return tenant
@@ -799,6 +837,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
                 "A claimed device cannot be removed from its catalog: claiming is permanent.",
                 target=record.id,
             )
+        self._tenant_devices.get(record.tenant_id or "", {}).pop(record.id, None)
         record.tenant_id = record.product_id = record.device_group_id = None
         record.claimed_at = None
         return record
@@ -816,7 +855,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         """Devices claimed into a tenant, in claim order; narrowed by product or device group ID when given."""
         self._settle()
         tenant = self.get_tenant(tenant_id)
-        records = [r for r in self.devices.values() if r.tenant_id == tenant.id]
+        records = [r for r in self._tenant_devices.get(tenant.id, {}).values() if r.tenant_id == tenant.id]
         if product_id is not None:
             records = [r for r in records if r.product_id == product_id]
         if device_group_id is not None:
@@ -979,6 +1018,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
                 else:
                     record.tenant_id = operation.tenant_id
                     record.claimed_at = operation.completes_at
+                    self._tenant_devices.setdefault(record.tenant_id, {})[record.id] = record
                 record.product_id = operation.product_id
                 record.device_group_id = operation.device_group_id
             operation.applied = True
@@ -1033,6 +1073,11 @@ def _seeded_issuer(key: tuple[Any, ...], make: Callable[[], pki.Issuer]) -> pki.
             _SEEDED_ISSUERS.clear()
         issuer = _SEEDED_ISSUERS[key] = make()
     return issuer
+
+
+def _catalog_key(subscription_id: str, resource_group: str, catalog: str) -> tuple[str, str, str]:
+    """ARM compares these names case-insensitively."""
+    return subscription_id.lower(), resource_group.lower(), catalog.lower()
 
 
 def _fail() -> str:
