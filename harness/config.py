@@ -153,6 +153,7 @@ class LiveConfig(_Section):
     control_url: str | None = None
     pid: int | None = None
     state_dir: str | None = None
+    control_token: str | None = None
 
     def __repr__(self) -> str:  # keep tokens out of logs and tracebacks
         return f"LiveConfig(tenant={self.sphere.tenant_id}, app={self.central.subdomain or self.central.url})"

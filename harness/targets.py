@@ -188,7 +188,7 @@ class ServedTarget(Target):
                 legacy_url=endpoints["sphere"]["legacy_url"],
                 arm_url=endpoints["sphere"]["arm_url"],
                 verify=ca_bundle,
-                control=ControlClient(endpoints["control_url"], verify=ca_bundle),
+                control=ControlClient.for_endpoints(endpoints),
                 endpoints=endpoints,
                 cloud=served.cloud,
             )

@@ -61,6 +61,7 @@ import uvicorn
 
 from simulator import endpoints_file
 from simulator.control import CONTROL_PREFIX, WorldDefaults, build_control_app, ensure_defaults
+from simulator.control_guard import ControlGuard, exposure_warning, new_control_token, resolve_mode
 from simulator.listeners import ListenerLimits, TlsListener, with_read_deadlines
 from simulator.tls import LocalTls, local_tls
 
@@ -86,14 +87,14 @@ class PortApp:
     Service apps are looked up on the world per request, because :meth:`FakeCloud.reset` rebuilds them.
     """
 
-    def __init__(self, cloud: Any, service: str, control: ASGIApp, portal: Any = None) -> None:
+    def __init__(self, cloud: Any, service: str, control: ASGIApp | None, portal: Any = None) -> None:
         self.cloud = cloud
         self.service = service
-        self.control = control
+        self.control = control  # None: --control off, /_sim reaches the service (its own 404)
         self.portal = portal  # simulator.portal.Portal: the Central port's pages, and the Sphere journal
 
     def target(self, path: str) -> ASGIApp:
-        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+        if self.control is not None and (path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")):
             return self.control
         if self.service == "sphere":
             legacy = path == "/v2" or path.startswith("/v2/")
@@ -180,6 +181,8 @@ class ServedCloud:
         endpoints_file: Path | None,
         log_requests: bool,
         limits: ListenerLimits | None = None,
+        control: str = "auto",
+        control_token: str | None = None,
     ) -> None:
         self.cloud = cloud
         self.host = host
@@ -188,6 +191,9 @@ class ServedCloud:
         self.log_requests = log_requests
         #: what one client may hold on each listener (connection cap, TLS and read timeouts)
         self.limits = limits or ListenerLimits()
+        #: who may use /_sim: "open" (loopback), "token" (Authorization: Bearer <control_token>) or "off"
+        self.control_access = resolve_mode(control, host)
+        self.control_token = (control_token or new_control_token()) if self.control_access == "token" else None
         self.requested_port = port
         self.requested_mqtt_port = mqtt_port
         self.mqtt_port: int | None = None
@@ -272,6 +278,9 @@ class ServedCloud:
                 endpoints_file.claim(self.endpoints_file)  # a stale file is replaced, a live world's is not
             except endpoints_file.EndpointsFileInUse as exc:
                 raise ServeError(str(exc)) from None
+        warning = exposure_warning(self.host, self.control_access)
+        if warning is not None:
+            log.warning("%s", warning)
         self.defaults = ensure_defaults(self.cloud)
         self._bind()
         self.portal = self._make_portal()
@@ -350,7 +359,7 @@ class ServedCloud:
 
         quiet_injected_drops()  # a drop fault closes the connection on purpose: no "Exception in ASGI application"
         for listener in self._listeners:
-            app: ASGIApp = PortApp(self.cloud, listener.service, self.control_app, self.portal)
+            app: ASGIApp = PortApp(self.cloud, listener.service, self._guarded_control(), self.portal)
             if self.log_requests:
                 app = RequestLog(app, listener.service)
             context = self.tls.server_context()
@@ -428,6 +437,15 @@ class ServedCloud:
         await asyncio.gather(*(server.shutdown() for server in running))
         await asyncio.gather(*(guard.abort_all() for guard in guards))
 
+    def _guarded_control(self) -> ASGIApp | None:
+        """The control app as this world exposes it: open, behind the token guard, or not at all."""
+        if self.control_access == "off":
+            return None
+        if self.control_access == "token":
+            assert self.control_token is not None
+            return ControlGuard(self.control_app, self.control_token)
+        return self.control_app
+
     def _probe(self) -> None:
         """Prove each listener is up: ``GET /_sim/health`` over verified TLS, a TCP connect to MQTT.
 
@@ -437,10 +455,12 @@ class ServedCloud:
         for listener in self._listeners:
             connection = http.client.HTTPSConnection(self.host, listener.port, context=context, timeout=5)
             try:
-                connection.request("GET", f"{CONTROL_PREFIX}/health")
+                headers = {"Authorization": f"Bearer {self.control_token}"} if self.control_token else {}
+                connection.request("GET", f"{CONTROL_PREFIX}/health", headers=headers)
                 response = connection.getresponse()
                 response.read()
-                if response.status != 200:
+                expected = response.status < 500 if self.control_access == "off" else response.status == 200
+                if not expected:  # with --control off the service behind the port answers (a 404 in its shape)
                     raise OSError(f"{listener.service} answered {response.status} to the health probe")
             finally:
                 connection.close()
@@ -479,9 +499,10 @@ class ServedCloud:
                 "https_url": urls["dps"],
                 "id_scope": app.id_scope,
             },
-            "control_url": urls["control"],
             "pid": os.getpid(),  # whose file this is: a start finding it with its process gone replaces it
             "state_dir": str(self.cloud.state_dir) if getattr(self.cloud, "state_dir", None) else None,
+            **({"control_url": urls["control"]} if self.control_access != "off" else {}),
+            **({"control_token": self.control_token} if self.control_token else {}),
         }
 
     def _write_endpoints(self) -> None:
@@ -540,6 +561,8 @@ def serve_cloud(
     endpoints_file: str | os.PathLike[str] | None = None,
     log_requests: bool = False,
     limits: ListenerLimits | None = None,
+    control: str = "auto",
+    control_token: str | None = None,
 ) -> ServedCloud:
     """Serve ``cloud`` on ``host`` and return the running :class:`ServedCloud` (also a context manager).
 
@@ -547,7 +570,9 @@ def serve_cloud(
     restarted world keeps its CA; else one temporary directory per process, so all worlds of a process share a CA).
     ``endpoints_file``, if given, receives the endpoints JSON once everything is ready. ``limits`` bounds what one
     client may hold on each listener (:class:`simulator.listeners.ListenerLimits`: connection cap, TLS handshake,
-    header and body read timeouts). Raises :class:`ServeError` when a port is taken or a listener does not come up.
+    header and body read timeouts). ``control`` says who may use ``/_sim`` (:mod:`simulator.control_guard`:
+    ``"auto"`` — open on loopback, token-guarded elsewhere —, ``"token"`` or ``"off"``); ``control_token`` fixes the
+    token instead of a random one. Raises :class:`ServeError` when a port is taken or a listener does not come up.
     """
     if not isinstance(port, int) or not 0 <= port <= 65535 - len(HTTPS_SERVICES):
         raise ValueError(f"port must be 0 (free ports) or a first port for {len(HTTPS_SERVICES)} consecutive ports")
@@ -568,6 +593,8 @@ def serve_cloud(
         endpoints_file=Path(endpoints_file).resolve() if endpoints_file is not None else None,
         log_requests=log_requests,
         limits=limits,
+        control=control,
+        control_token=control_token,
     )
     served._start()
     return served

@@ -96,6 +96,11 @@ class DpsSettings:
     # OpenSSL checks chain and key possession but not dates, the DPS model checks dates on the world's clock;
     # "system": OpenSSL also checks them against real time (a travelled world then refuses renewed certificates)
     tls_validity_clock: Literal["world", "system"] = "world"  # D-11
+    # a device chain that leads through a tenant CA generation Sphere has revoked: refused like an expired one
+    # ("refuse", 401002 / CONNACK 5), or assigned as long as IoT Central still holds the CA verified ("accept": DPS
+    # checks chains against its enrollment groups and is not documented to consult Sphere or revocation lists).
+    # The reference says nothing about it, so it is this project's choice.
+    revoked_tenant_ca: Literal["refuse", "accept"] = "refuse"
 
 
 @dataclass

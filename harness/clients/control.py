@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.clients.auth import StaticToken
 from harness.clients.base import WireClient
 from harness.clients.errors import ControlError
 
@@ -18,13 +19,23 @@ IN_PROCESS_URL = "https://sim.sphere-harness.local/_sim"
 
 
 class ControlClient(WireClient):
-    """``/_sim`` of one fake world (no authentication: it only ever listens on loopback or in-process)."""
+    """``/_sim`` of one fake world. In-process and on loopback it is open; a world served on another address guards
+    it with a control token (``control_token`` in the endpoints file), sent as ``Authorization: Bearer <token>``."""
 
     error_type = ControlError
     service = "control"
 
-    def __init__(self, base_url: str = IN_PROCESS_URL, **kwargs: Any) -> None:
-        super().__init__(base_url, None, **kwargs)
+    def __init__(self, base_url: str = IN_PROCESS_URL, token: str | None = None, **kwargs: Any) -> None:
+        super().__init__(base_url, StaticToken(token) if token else None, **kwargs)
+
+    @classmethod
+    def for_endpoints(cls, endpoints: dict[str, Any], **kwargs: Any) -> ControlClient:
+        """The control API an endpoints file names (its ``control_url``, ``ca_bundle`` and ``control_token``)."""
+        url = endpoints.get("control_url")
+        if not url:
+            raise ValueError("this world serves no control API (it was started with --control off)")
+        kwargs.setdefault("verify", endpoints["ca_bundle"])
+        return cls(url, endpoints.get("control_token"), **kwargs)
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/health").json()

@@ -43,12 +43,12 @@ def device_new(endpoints_file: Path, out: Path, count: int, claim: bool) -> None
     try:
         # a classroom's trainee file names its bundle relative to itself ("ca.pem"): resolve it against the file
         endpoints = resolve_bundle(json.loads(endpoints_file.read_text(encoding="utf-8")), endpoints_file)
-        control_url, ca_bundle = endpoints["control_url"], endpoints["ca_bundle"]
+        control = ControlClient.for_endpoints(endpoints)
         tenant_id = (endpoints.get("sphere") or {}).get("tenant_id") if claim else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise fail(f"{endpoints_file} is not a usable endpoints file: {exc}") from None
     try:
-        with ControlClient(control_url, verify=ca_bundle) as control:
+        with control:
             devices = control.create_devices(count, claim=claim, tenant_id=tenant_id)
     except HarnessClientError as exc:
         raise fail(str(exc), EXIT_FAILED) from None

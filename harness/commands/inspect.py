@@ -29,8 +29,10 @@ def fetch(endpoints_file: Path, *, service: str | None, limit: int) -> tuple[dic
     params: dict[str, Any] = {"limit": limit}
     if service:
         params["service"] = service
+    token = endpoints.get("control_token")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with httpx.Client(verify=ssl.create_default_context(cafile=ca_bundle), timeout=10) as client:
+        with httpx.Client(verify=ssl.create_default_context(cafile=ca_bundle), timeout=10, headers=headers) as client:
             state = client.get(f"{control_url}/state")
             state.raise_for_status()
             requests = client.get(f"{control_url}/requests", params=params)

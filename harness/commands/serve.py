@@ -50,6 +50,14 @@ def port_hint(message: str) -> str:
     default=None,
     help="start from a world file ('state export'); with --state-dir only into an empty directory",
 )
+@click.option(
+    "--control",
+    type=click.Choice(["auto", "token", "off"]),
+    default="auto",
+    show_default=True,
+    help="the /_sim control API: auto = open on loopback, needs the printed control token on any other --host; "
+    "token = always needs it; off = not served",
+)
 def serve(
     host: str,
     port: int,
@@ -58,6 +66,7 @@ def serve(
     endpoints_file: Path | None,
     state_dir: Path | None,
     from_snapshot: Path | None,
+    control: str,
 ) -> None:
     """Serve the whole fake world over HTTPS and MQTT/TLS until interrupted (Ctrl-C, SIGTERM or SIGHUP → exit 0)."""
     from harness.commands.state import open_world
@@ -79,7 +88,12 @@ def serve(
         try:
             cloud = open_world(seed, state_dir=state_dir, snapshot=from_snapshot, new_seed=chosen)
             served = cloud.serve(
-                host=host, port=port, mqtt_port=mqtt_port, endpoints_file=endpoints_file, log_requests=True
+                host=host,
+                port=port,
+                mqtt_port=mqtt_port,
+                endpoints_file=endpoints_file,
+                log_requests=True,
+                control=control,
             )
         except (OSError, RuntimeError, ValueError) as exc:
             raise fail(f"the world did not start: {exc}{port_hint(str(exc))}", EXIT_FAILED) from None
@@ -89,6 +103,8 @@ def serve(
             if state_dir is not None:
                 how = f", kept in {cloud.state_dir}"
             click.echo(f"serving the fake world, seed {cloud.seed}{how}; {where}; Ctrl-C to stop", err=True)
+            if served.control_token:  # printed once; also in the endpoints file as control_token
+                click.echo(f"control API {served.urls['control']} needs: Bearer {served.control_token}", err=True)
             if endpoints_file is None:
                 click.echo(json.dumps(served.endpoints))
                 sys.stdout.flush()

@@ -153,6 +153,12 @@ SETTING_NOTES: dict[str, tuple[str, str]] = {
         "which chain a simulated device presents: leaf + tenant CA, the leaf, or the full chain",
         "choice",
     ),
+    "dps.revoked_tenant_ca": (
+        "a device whose chain leads through a tenant CA generation the Sphere security service revoked: refused as "
+        "an expired certificate is (`refuse`), or assigned while IoT Central still holds that CA verified "
+        "(`accept`: DPS checks enrollment groups and is not documented to ask Sphere or a revocation list)",
+        "choice",
+    ),
     "dps.tls_validity_clock": (
         "which clock judges device certificate dates on served TLS listeners: the world's (so the clock can "
         "travel) or also the machine's",

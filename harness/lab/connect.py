@@ -61,7 +61,7 @@ def connect_devices(endpoints: dict[str, Any], device_dir: Path, *, only: str | 
         raise ConnectError("the world serves no MQTT listener (serve it with --mqtt-port)")
     ca_pem = Path(endpoints["ca_bundle"]).read_text(encoding="ascii")
     results = []
-    with ControlClient(endpoints["control_url"], verify=endpoints["ca_bundle"]) as control:
+    with ControlClient.for_endpoints(endpoints) as control:
         for entry in _devices(device_dir, only):
             device_id = entry["id"]
             try:

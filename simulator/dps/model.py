@@ -223,6 +223,7 @@ class DpsService:
         anchor = next(a for a in anchors if a.certificate is reached or to_der(a.certificate) == to_der(reached))
         if not anchor.group_enabled:
             raise self.error("unauthorized", "the enrollment group that matches this device is disabled")
+        self._check_not_revoked([*chain[1:], anchor.certificate], now)
         return Attestation(
             app=app,
             id_scope=app.id_scope,
@@ -232,6 +233,21 @@ class DpsService:
             leaf=leaf,
             chain=tuple(chain),
         )
+
+    def _check_not_revoked(self, certificates: list[x509.Certificate], now: datetime) -> None:
+        """With ``dps.revoked_tenant_ca = "refuse"`` (the default), a chain through a tenant CA generation the Sphere
+        security service has revoked is refused like an expired certificate (401002 / CONNACK 5), even while IoT
+        Central still holds that CA verified. ``"accept"`` leaves the decision to the enrollment groups alone."""
+        if self.settings.dps.revoked_tenant_ca != "refuse" or self.sphere is None:
+            return
+        for certificate in certificates:
+            generation = self.sphere.generation_for(certificate)
+            if generation is not None and generation.revoked_at is not None and generation.revoked_at <= now:
+                raise self.error(
+                    "unauthorized",
+                    f"the tenant CA {generation.serial} of tenant {generation.tenant.id} was revoked by the Azure "
+                    "Sphere security service",
+                )
 
     def check_registration_id(self, registration_id: str) -> None:
         if (

@@ -214,6 +214,9 @@ class Tenant:
         journal = self.service.__dict__.get("ca_journal")  # only once someone follows it (SphereService.ca_journal)
         if journal is not None:
             journal.append(generation.certificate)
+        by_der = self.service.__dict__.get("_generations_by_der")
+        if by_der is not None:
+            by_der[issuer.cert_der] = generation
         return generation
 
     def active_generation(self, now: datetime | None = None) -> CAGeneration | None:
@@ -522,6 +525,19 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
             if record.tenant_id is not None:
                 index.setdefault(record.tenant_id, {})[record.id] = record
         return index
+
+    @functools.cached_property
+    def _generations_by_der(self) -> dict[bytes, CAGeneration]:
+        """A tenant CA certificate's DER → its generation (what :meth:`generation_for` reads)."""
+        return {g.issuer.cert_der: g for tenant in self.tenants.values() for g in tenant._generations}
+
+    def generation_for(self, certificate: x509.Certificate) -> CAGeneration | None:
+        """The tenant CA generation whose certificate this is (byte for byte), or None — e.g. for a certificate in a
+        device's chain, to learn whether the Sphere security service has revoked it."""
+        generation = self._generations_by_der.get(pki.to_der(certificate))
+        if generation is None or self.tenants.get(generation.tenant.id) is not generation.tenant:
+            return None
+        return generation
 
     @functools.cached_property
     def ca_journal(self) -> list[x509.Certificate]:
