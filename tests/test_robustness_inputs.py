@@ -299,3 +299,12 @@ def test_a_non_ascii_nonce_longer_than_64_utf8_bytes_gets_its_proof(world: World
     response = httpx.post(url, params=ARM_VERSION, json=body, headers=world.arm_auth)
     assert response.status_code == 200, response.text
     assert response.json()["subject"].startswith("CN=" + "é" * 40)
+
+
+def test_a_world_document_with_a_lone_surrogate_is_not_restored(world: World) -> None:
+    document = httpx.post(f"{SIM}/snapshot").text
+    tenant_name = world.cloud.sphere.tenants[world.tenant_id].name
+    poisoned = document.replace(f'"{tenant_name}"', '"\\ud800"', 1)
+    assert poisoned != document
+    request = httpx.Request("POST", f"{SIM}/restore", content=poisoned.encode(), headers=JSON)
+    assert "surrogate" in refused(world, "control", request)["message"]
