@@ -19,7 +19,6 @@ locally for a deeper run). The Sphere legacy API has no published document and i
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -214,4 +213,3 @@ def test_the_fuzzed_operations_are_the_implemented_ones() -> None:
 def test_a_bundled_document_needs_no_other_file() -> None:
     text = json.dumps(bundled("sphere-arm"))
     assert "common-types" not in text and '"common.ErrorResponse"' in text
-    assert base64  # (imported for symmetry with the other contract tests)
