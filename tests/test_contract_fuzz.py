@@ -5,7 +5,8 @@ For each operation schemathesis generates requests from the document (path, quer
 HTTPS to a served world. Every other example keeps what it generated; the rest aim at things that exist —
 the world's catalog, a device, a group, a template — so the operation's success path is reached too (the
 documents carry no OpenAPI links, so there are no stateful sequences to follow; ``as_state_machine`` has nothing
-to chain). Every answer must then hold:
+to chain). DPS requests present a claimed device's TLS client certificate, its tenant CA verified in an enrollment
+group, so registrations can succeed. Every answer must then hold:
 
 * **no server error** — nothing the client sends may make a fake answer 5xx;
 * **no schema violation** — checked by the contract layer around every adapter (``tests/contracts/layer.py``),
@@ -22,7 +23,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +34,7 @@ import requests
 import schemathesis
 from contracts.coverage import bundled, implemented_operations
 from hypothesis import HealthCheck, Phase, given, settings
+from test_dps_model import enroll_certificate
 
 from simulator.cloud import FakeCloud
 
@@ -53,6 +58,17 @@ class World:
         with self.cloud.lock:
             app = self.cloud.central.default_app
             self.central_token = app.issue_api_token("fuzzer")
+            tenant = self.cloud.sphere.get_tenant(self.endpoints["sphere"]["tenant_id"])
+            tenant_ca = next(g for g in tenant.generations if g.status(self.cloud.clock.now()) == "Active")
+            enroll_certificate(self.cloud, app, tenant_ca.certificate, tenant=tenant, group_id="sphere-devices")
+        self.folder = Path(tempfile.mkdtemp(prefix="contract-fuzz-"))
+        minted = self.session.post(
+            self.endpoints["control_url"] + "/devices", json={"count": 1}, verify=self.endpoints["ca_bundle"]
+        )
+        device = minted.json()["devices"][0]
+        (self.folder / "device.cert.pem").write_text(device["certificate_chain_pem"])
+        (self.folder / "device.key.pem").write_text(device["key_pem"])
+        self.device_id = device["id"]
         self.arrange()
 
     def arrange(self) -> None:
@@ -115,7 +131,7 @@ class World:
                 "deviceGroupName": "FuzzGroup",
                 "serialNumber": self.serial,
             }
-        return {"idScope": self.endpoints["dps"]["id_scope"]}
+        return {"idScope": self.endpoints["dps"]["id_scope"], "registrationId": self.device_id}
 
     def base_url(self, service: str) -> str:
         if service == "central":
@@ -131,9 +147,16 @@ class World:
             return {"Authorization": f"Bearer {self.endpoints['sphere']['arm_token']}"}
         return {}
 
+    def client_certificate(self, service: str) -> tuple[str, str] | None:
+        """DPS authenticates the device by its TLS client certificate: a claimed device of the enrolled tenant."""
+        if service != "dps":
+            return None
+        return str(self.folder / "device.cert.pem"), str(self.folder / "device.key.pem")
+
     def stop(self) -> None:
         self.session.close()
         self.served.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +206,7 @@ def test_every_answer_conforms_and_no_request_breaks_the_fake(world: World, serv
             session=world.session,
             headers=world.headers(service),
             verify=world.endpoints["ca_bundle"],
+            cert=world.client_certificate(service),
         )
         STATUSES.setdefault(f"{service}:{operation_id}", set()).add(response.status_code)
         if response.status_code >= 500:
