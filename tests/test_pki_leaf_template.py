@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from simulator import pki
@@ -47,6 +47,17 @@ def _both(issuer: pki.Issuer, cn: str, key, not_before: datetime, lifetime: time
     client_auth=st.booleans(),
     issuer=st.sampled_from([TENANT_CA, POLICY]),
     key=st.sampled_from(SUBJECT_KEYS),
+)
+# 17 characters outside the BMP: 68 UTF-8 bytes, over cryptography's 64-byte bound though under 64 characters
+@example(
+    cn="\U00010000" * 17,
+    serial=1,
+    offset=0,
+    microsecond=0,
+    lifetime=60,
+    client_auth=False,
+    issuer=TENANT_CA,
+    key=SUBJECT_KEYS[0],
 )
 def test_template_and_builder_issue_identical_der(
     cn, serial, offset, microsecond, lifetime, client_auth, issuer, key

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,9 +30,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from simulator.pki import der
+from simulator.pki.signing import hash_for, key_usage
 
-if TYPE_CHECKING:
-    from simulator.pki.profiles import Issuer
+
+class TemplateIssuer(Protocol):
+    """What a template needs of its issuer (a :class:`simulator.pki.profiles.Issuer` is one)."""
+
+    certificate: x509.Certificate
+    private_key: Any
+
+    @property
+    def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier: ...
 
 
 def _extension(ext: x509.ExtensionType, *, critical: bool) -> bytes:
@@ -49,15 +57,13 @@ _SKI_PREFIX = der.oid(ExtensionOID.SUBJECT_KEY_IDENTIFIER.dotted_string)
 class LeafTemplate:
     """End-entity certificates under one issuer: only serial, dates, ``CN`` and key change per certificate.
 
-    ``issuer`` is a :class:`~simulator.pki.profiles.Issuer`. The extensions are those of
+    ``issuer`` is a :class:`~simulator.pki.profiles.Issuer` (any :class:`TemplateIssuer`). The extensions are those of
     :func:`simulator.pki.profiles._build` for an end entity: BasicConstraints(CA=false, critical),
     SubjectKeyIdentifier, KeyUsage(digitalSignature, critical), ExtendedKeyUsage(clientAuth) when
     ``client_auth``, and the issuer's AuthorityKeyIdentifier.
     """
 
-    def __init__(self, issuer: Issuer, *, client_auth: bool) -> None:
-        from simulator.pki.profiles import hash_for, key_usage  # the profiles own the algorithm and extensions
-
+    def __init__(self, issuer: TemplateIssuer, *, client_auth: bool) -> None:
         key = issuer.private_key
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise TypeError("the leaf template signs with EC issuer keys only")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -31,35 +31,29 @@ from simulator.entropy import Entropy
 from simulator.pki.encoding import to_der, to_pem
 from simulator.pki.leaf_template import LeafTemplate
 from simulator.pki.names import cn_name, simulated_name, tenant_ca_name
+from simulator.pki.signing import PrivateKey, hash_for, key_usage
+
+__all__ = [
+    "DEVICE_CERT_LIFETIME",
+    "PROOF_BACKDATE",
+    "PROOF_LIFETIME",
+    "TENANT_CA_LIFETIME",
+    "Issuer",
+    "PrivateKey",
+    "hash_for",
+    "key_usage",
+    "make_device_certificate",
+    "make_policy_ca",
+    "make_proof_certificate",
+    "make_root_ca",
+    "make_self_signed_ca",
+    "make_tenant_ca",
+]
 
 TENANT_CA_LIFETIME = timedelta(days=730)
 DEVICE_CERT_LIFETIME = timedelta(hours=24)
 PROOF_LIFETIME = timedelta(hours=24)
 PROOF_BACKDATE = timedelta(minutes=5)
-
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-
-
-def key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
-    """The key usages these profiles use: signing data, and/or signing certificates and CRLs (a CA)."""
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
-    """The digest a key signs certificates with: SHA-384 for P-384 and larger curves, SHA-256 otherwise (K-2)."""
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
-        return hashes.SHA384()
-    return hashes.SHA256()
 
 
 @dataclass(frozen=True)
