@@ -167,6 +167,15 @@ class FakeCloud:
         with self.lock:
             return dump_world(self)
 
+    def clone(self) -> FakeCloud:
+        """An independent copy of this world: the same state and secret (a copy is the same world, so its tokens
+        work in it), its own lock, clock and random streams; in memory even if this world is persisted, with no
+        request journal and no adapters built yet. Immutable values — certificates, keys — are shared, not copied
+        (:mod:`simulator.templates`): build an expensive world once and hand each test a clone."""
+        from simulator.templates import clone_world
+
+        return clone_world(self)
+
     def restore(self, document: dict[str, Any]) -> None:
         """Become the world ``document`` describes (checked strictly first: a bad document changes nothing). A
         persisted world writes the restored state in place of its own, in one transaction."""

@@ -256,20 +256,37 @@ def ensure_defaults(cloud: Any, *, tenant_id: str | None = None, subdomain: str 
     """Make sure the world has a tenant with an Administrator and an IoT Central app; return access to both.
 
     Reuses the first tenant and app when present (or the ones named), else creates ``sphere-harness`` ones; the app
-    becomes Central's default app, so requests to ``https://127.0.0.1:<port>`` (no subdomain) reach it.
+    becomes Central's default app, so requests to ``https://127.0.0.1:<port>`` (no subdomain) reach it. In a pristine
+    seeded world the tenant and its Administrator come from a per-process template (:mod:`simulator.templates`):
+    the same state, without signing the same tenant CA again.
     """
+    from simulator import templates
+
     with cloud.lock:
-        tenants = cloud.sphere.tenants
-        tenant = tenants.get(tenant_id) if tenant_id else next(iter(tenants.values()), None)
-        if tenant is None:
-            tenant = cloud.sphere.create_tenant(name=DEFAULT_TENANT_NAME, tenant_id=tenant_id)
-        _grant(cloud, DEFAULT_USER_EMAIL, tenant.id)
+        template = None
+        if tenant_id is None and subdomain is None:
+            template = templates.default_tenant_template(cloud, _default_tenant)
+        if template is not None:
+            templates.adopt_sphere(cloud, template)
+            tenant = next(iter(cloud.sphere.tenants.values()))
+        else:
+            tenants = cloud.sphere.tenants
+            tenant = tenants.get(tenant_id) if tenant_id else next(iter(tenants.values()), None)
+            if tenant is None:
+                tenant = cloud.sphere.create_tenant(name=DEFAULT_TENANT_NAME, tenant_id=tenant_id)
+            _grant(cloud, DEFAULT_USER_EMAIL, tenant.id)
         apps = cloud.central.apps
         app = apps.get(subdomain) if subdomain else next(iter(apps.values()), None)
         if app is None:
             app = cloud.central.create_app(subdomain=subdomain or DEFAULT_APP_SUBDOMAIN, name="sphere-harness")
         cloud.central.set_default_app(app)
         return WorldDefaults(_tenant_access(cloud, tenant, DEFAULT_USER_EMAIL), _app_access(app))
+
+
+def _default_tenant(cloud: Any) -> None:
+    """What :func:`ensure_defaults` does to a pristine world's Sphere side (also how its template is made)."""
+    tenant = cloud.sphere.create_tenant(name=DEFAULT_TENANT_NAME)
+    _grant(cloud, DEFAULT_USER_EMAIL, tenant.id)
 
 
 def _grant(cloud: Any, email: str, tenant_id: str) -> None:
