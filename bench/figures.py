@@ -37,6 +37,8 @@ class Sample:
     seconds: list[float]
     units: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    #: CPU seconds of this process per repetition (user + system): on a shared machine it moves far less than wall
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -45,6 +47,10 @@ class Sample:
     @property
     def per_unit_ms(self) -> float:
         return self.median / self.units * 1000
+
+    @property
+    def cpu_per_unit_ms(self) -> float:
+        return statistics.median(self.cpu_seconds) / self.units * 1000 if self.cpu_seconds else float("nan")
 
     @property
     def rate(self) -> float:
@@ -63,15 +69,16 @@ def repeat(fn: Callable[[], int], repetitions: int, *, before: Callable[[], None
     """Run ``fn`` (which returns how many units it did) ``repetitions`` times; bounded, with GC settled first.
 
     ``before`` runs ahead of each repetition, outside the timing (setting up what is not being measured)."""
-    seconds, units = [], 1
+    seconds, cpu, units = [], [], 1
     for _ in range(repetitions):
         if before is not None:
             before()
         gc.collect()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         units = fn()
         seconds.append(time.perf_counter() - start)
-    return Sample(seconds, units)
+        cpu.append(time.process_time() - start_cpu)
+    return Sample(seconds, units, cpu_seconds=cpu)
 
 
 # -- 1. seed workflow ------------------------------------------------------------------------------------------
@@ -83,7 +90,7 @@ def seed_workflow(workflows: int, repetitions: int) -> tuple[Sample, Sample]:
     from bench.moto_baseline import MotoWorkflow
 
     def ours() -> int:
-        with tempfile.TemporaryDirectory() as tmp:
+        with _work_folder() as tmp:
             for _ in range(workflows):
                 result = harness.run_scenario("enable-trust", workdir=tmp)
                 if not result.passed:
@@ -108,6 +115,54 @@ def seed_workflow(workflows: int, repetitions: int) -> tuple[Sample, Sample]:
         moto.close()
 
 
+def _work_folder() -> Any:
+    """A temporary work folder in memory where the system has one (``/dev/shm``): the scenario writes the CA and
+    proof files as ``azsphere`` would, and a shared VM's disk (a rewrite costs 0.2–6 ms here) is not the figure."""
+    memory = Path("/dev/shm")
+    return tempfile.TemporaryDirectory(dir=memory if memory.is_dir() and os.access(memory, os.W_OK) else None)
+
+
+def fresh_worlds(count: int, repetitions: int) -> dict[str, Sample]:
+    """Per world: ``FakeCloud(seed)`` + ``ensure_defaults`` (from the template, and the long way), and what the
+    ``fake_cloud`` / ``fake_world`` fixtures do (``cloud.mock()`` entered and left around the world)."""
+    from simulator import templates
+    from simulator.cloud import FakeCloud
+    from simulator.control import ensure_defaults
+
+    def defaults() -> int:
+        for _ in range(count):
+            ensure_defaults(FakeCloud(0))
+        return count
+
+    def long_way() -> int:
+        with templates.disabled():
+            return defaults()
+
+    def fake_cloud() -> int:
+        for _ in range(count):
+            with FakeCloud(0).mock():
+                pass
+        return count
+
+    def fake_world() -> int:
+        for _ in range(count):
+            cloud = FakeCloud(0)
+            with cloud.mock():
+                ensure_defaults(cloud)
+        return count
+
+    cases = {"defaults": defaults, "long way": long_way, "fake_cloud": fake_cloud, "fake_world": fake_world}
+    for case in cases.values():
+        case()  # warm: imports, the template, the memoized route patterns
+    found: dict[str, Sample] = {name: Sample([], count) for name in cases}
+    for _ in range(repetitions):  # interleaved, so a slow phase of the machine hits every case alike
+        for name, case in cases.items():
+            sample = repeat(case, 1)
+            found[name].seconds += sample.seconds
+            found[name].cpu_seconds += sample.cpu_seconds
+    return found
+
+
 def _our_requests_per_workflow() -> int:
     """How many HTTP requests one ``enable-trust`` run sends into the world (counted outside the timing)."""
     import harness
@@ -123,7 +178,7 @@ def _our_requests_per_workflow() -> int:
 
     inprocess.dispatch = counting
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with _work_folder() as tmp:
             harness.run_scenario("enable-trust", workdir=tmp)
     finally:
         inprocess.dispatch = original
@@ -238,6 +293,7 @@ def served_registrations(concurrency: int, per_client: int, repetitions: int) ->
 
     world = trusted_world(assigned_hub_host="served")
     elapsed: list[float] = []
+    server_cpu: list[float] = []  # this process's CPU while the devices registered: the served world's share
     with (
         _separate_cores() as worker_cpus,
         world.cloud.serve(mqtt_port=0) as served,
@@ -254,11 +310,15 @@ def served_registrations(concurrency: int, per_client: int, repetitions: int) ->
                 for device, entry in zip(devices, json.loads(index.read_text()), strict=True)
             ]
             gc.collect()
+            started_cpu = time.process_time()
             job = worker.submit(
                 register_devices, "127.0.0.1", served.mqtt_port, world.app.id_scope, ca_pem, files, concurrency
             )
             elapsed.append(job.result())
-    return Sample(elapsed, concurrency * per_client)
+            server_cpu.append(time.process_time() - started_cpu)
+    sample = Sample(elapsed, concurrency * per_client, cpu_seconds=server_cpu)
+    sample.extra["server_cpu_ms"] = sample.cpu_per_unit_ms
+    return sample
 
 
 def served_verify_latency(clients: int, rounds: int) -> Sample:
@@ -371,6 +431,7 @@ __all__ = [
     "cli_run",
     "crypto_bound",
     "fleet",
+    "fresh_worlds",
     "python_startup",
     "seed_workflow",
     "serve_ready",

@@ -233,9 +233,11 @@ class FakeCloud:
         """
         import importlib
 
+        from simulator import route_compilation
         from simulator.fault_middleware import FaultMiddleware
         from simulator.journal import JournalMiddleware
 
+        route_compilation.install()  # every world builds the same routes: compile each pattern once per process
         module = importlib.import_module(module_name)
         app = module.build_app(self)
         observed = FaultMiddleware(app, cloud=self, service=service, error_response=module.error_response)

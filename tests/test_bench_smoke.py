@@ -6,6 +6,7 @@ the output file, between its markers, with the rest of the file kept.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -38,6 +39,7 @@ def test_the_runner_prints_and_writes_every_figure_at_tiny_sizes(tmp_path: Path)
     for figure in (
         "1. seed workflow",
         "per HTTP request into the fake",
+        "1. a fresh world",
         "2. fleet enrollment",
         "3. served DPS registrations",
         "verify` latency",
@@ -51,3 +53,18 @@ def test_the_runner_prints_and_writes_every_figure_at_tiny_sizes(tmp_path: Path)
     assert "moto" in written and "P-256 sign+verify" in written
     assert "Machine: " in written
     assert "(10 requests per workflow" in written and "(3 requests per workflow)" in written  # counted, not assumed
+
+
+def test_only_runs_the_named_figures_and_writes_nothing_unasked(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "world"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1. a fresh world" in done.stdout and "1. seed workflow" not in done.stdout
+    assert not (tmp_path / "BENCHMARKS.md").exists()

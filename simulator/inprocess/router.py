@@ -143,8 +143,10 @@ class CloudRouter(respx.MockRouter):
         """The ASGI app serving ``service`` now (looked up per request: ``cloud.reset()`` rebuilds the adapters)."""
         if service == "control":
             if self._control_app is None:
+                from simulator import route_compilation
                 from simulator.control import build_control_app
 
+                route_compilation.install()
                 self._control_app = build_control_app(self.cloud)
             return self._control_app
         return getattr(self.cloud, SERVICE_APPS[service])
