@@ -101,6 +101,7 @@ PACKAGE = "simulator"
 _LOCK_TYPES = {type(threading.Lock()): "lock", type(threading.RLock()): "rlock"}
 _TYPE_NAME = re.compile(r"^simulator(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ATTRIBUTE = re.compile(r"^(?!__)(?!_p_)[A-Za-z_][A-Za-z0-9_]*$")
+_CHECKED_NAMES: set[str] = set()  # attribute names already found acceptable (a world repeats a few hundred)
 
 
 class Kind(Enum):
@@ -425,8 +426,11 @@ class GraphDecoder:
     @staticmethod
     def _attributes(state: dict[str, Any]) -> Iterable[tuple[str, Any]]:
         for name, value in state.items():
-            if not isinstance(name, str) or not _ATTRIBUTE.match(name):
-                raise CodecError(f"{name!r} is not an attribute name a world may set")
+            if name not in _CHECKED_NAMES:
+                if not isinstance(name, str) or not _ATTRIBUTE.match(name):
+                    raise CodecError(f"{name!r} is not an attribute name a world may set")
+                if len(_CHECKED_NAMES) < 4096:
+                    _CHECKED_NAMES.add(name)
             yield name, value
 
     # -- values --

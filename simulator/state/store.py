@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -63,8 +64,7 @@ LOCK_FILE = "world.lock"
 _PLAIN = (dict, list, set)
 
 
-def _canonical(encoded: Any) -> str:
-    return json.dumps(encoded, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
 
 class WorldLock:
@@ -179,10 +179,9 @@ class WorldStore:
             )
         root_id = meta["root"]
         objects, items = self.db.rows()
-        bodies = _bodies(objects, items)
-        garbage = _unreachable(root_id, bodies)
-        for oid in garbage:
-            del bodies[oid]
+        reachable = _reachable_rows(root_id, objects, items)
+        garbage = [oid for oid in objects if oid not in reachable]
+        bodies = _bodies(objects, items, reachable)
         journal = Journal(max(objects, default=0) + 1) if track else None
         decoder = GraphDecoder(
             bodies,
@@ -200,7 +199,7 @@ class WorldStore:
                     shell._p_seq = max((seq for _, seq, _ in rows), default=0)
         world = shells[root_id]
         if garbage and not self.readonly:
-            self.db.delete_objects([int(oid) for oid in garbage])
+            self.db.delete_objects(garbage)
             self.db.checkpoint()
         if journal is not None:
             for shell in decoder.defaulted:  # fields that took defaults are written (and their containers adopted)
@@ -294,45 +293,21 @@ class WorldStore:
             return len(written)
 
     def _write_dirty(self, connection: Any, journal: Journal, written: list[tuple[Any, dict[Any, int] | None]]) -> None:
+        """Encode every dirty object (adopting what they newly hold), then write the rows in a few batches."""
         encoder = _RowEncoder(journal)
+        batch = _Rows()
         while (obj := journal.pop_dirty()) is not None:
             kind = container_kind(type(obj))
             if kind == "dict":
                 changes = _take_changes(obj)
                 written.append((obj, changes))
-                self._write_dict(connection, encoder, obj, changes)
+                _encode_dict(encoder, obj, changes, batch)
                 continue
             written.append((obj, None))
             _adopt_children(journal, obj, kind)
             body = encoder.body(obj)
-            text = _canonical(body["items"] if kind is not None else body["state"])
-            connection.execute(
-                "INSERT OR REPLACE INTO objects (oid, type, state) VALUES (?, ?, ?)", (obj._p_oid, body["type"], text)
-            )
-
-    @staticmethod
-    def _write_dict(connection: Any, encoder: _RowEncoder, obj: TrackedDict, changes: dict[Any, int]) -> None:
-        oid = obj._p_oid
-        connection.execute("INSERT OR IGNORE INTO objects (oid, type, state) VALUES (?, 'dict', NULL)", (oid,))
-        for key, flag in changes.items():
-            encoder.where = f"a dict item {key!r}"
-            key_text = _canonical(encoder.value(key))
-            if not dict.__contains__(obj, key):
-                connection.execute("DELETE FROM items WHERE cid = ? AND key = ?", (oid, key_text))
-                continue
-            value = dict.__getitem__(obj, key)
-            if type(value) in _PLAIN:
-                value = encoder.journal.adopt_container(value)
-                dict.__setitem__(obj, key, value)
-            value_text = _canonical(encoder.value(value))
-            if flag == ADDED:
-                obj._p_seq += 1
-                connection.execute(
-                    "INSERT OR REPLACE INTO items (cid, key, seq, value) VALUES (?, ?, ?, ?)",
-                    (oid, key_text, obj._p_seq, value_text),
-                )
-            else:
-                connection.execute("UPDATE items SET value = ? WHERE cid = ? AND key = ?", (value_text, oid, key_text))
+            batch.objects.append((obj._p_oid, body["type"], _canonical(body["items"] if kind else body["state"])))
+        batch.write(connection)
 
     # -- lifetime --
 
@@ -365,42 +340,103 @@ def read_world(directory: str | os.PathLike[str]) -> Any:
 # -- helpers ---------------------------------------------------------------------------------------------------
 
 
+_REF = re.compile(r'\{"\$ref":"(\d+)"\}')  # a reference in the canonical JSON the store writes
+
+
+def _reachable_rows(
+    root: str, objects: dict[int, tuple[str, str | None]], items: dict[int, list[tuple[str, int, str]]]
+) -> set[int]:
+    """The ids reachable from the root, found in the rows' text (canonical JSON: a string holding the same
+    characters is escaped, so it cannot look like a reference)."""
+    if not root.isdecimal() or int(root) not in objects:
+        raise StoreError(f"the state database has no root object {root}")
+    seen = {int(root)}
+    stack = [int(root)]
+    while stack:
+        oid = stack.pop()
+        kind, state = objects[oid]
+        texts = [state] if state is not None else []
+        if kind == "dict":
+            texts = [text for key, _, value in items.get(oid, []) for text in (key, value)]
+        for text in texts:
+            for found in _REF.findall(text):
+                ref = int(found)
+                if ref not in seen and ref in objects:
+                    seen.add(ref)
+                    stack.append(ref)
+    return seen
+
+
 def _bodies(
-    objects: dict[int, tuple[str, str | None]], items: dict[int, list[tuple[str, int, str]]]
+    objects: dict[int, tuple[str, str | None]], items: dict[int, list[tuple[str, int, str]]], keep: set[int]
 ) -> dict[str, dict[str, Any]]:
-    """Rows as the codec's table entries."""
-    bodies: dict[str, dict[str, Any]] = {}
+    """The rows of ``keep`` as the codec's table entries (their JSON parsed in one pass)."""
+    texts: list[str] = []
+    layout: list[tuple[int, str, int]] = []  # (oid, kind, how many texts)
+    for oid in keep:
+        kind, state = objects[oid]
+        if kind == "dict":
+            rows = items.get(oid, [])
+            texts.extend(text for key, _, value in rows for text in (key, value))
+            layout.append((oid, kind, 2 * len(rows)))
+        else:
+            texts.append(state or "null")
+            layout.append((oid, kind, 1))
     try:
-        for oid, (kind, state) in objects.items():
-            if kind == "dict":
-                pairs = [[json.loads(key), json.loads(value)] for key, _, value in items.get(oid, [])]
-                bodies[str(oid)] = {"type": "dict", "items": pairs}
-            elif kind in ("list", "set"):
-                bodies[str(oid)] = {"type": kind, "items": json.loads(state or "null")}
-            else:
-                bodies[str(oid)] = {"type": kind, "state": json.loads(state or "null")}
+        parsed = json.loads("[" + ",".join(texts) + "]")
     except ValueError as exc:
         raise StoreError(f"a row of the state database is not JSON: {exc}") from exc
+    bodies: dict[str, dict[str, Any]] = {}
+    at = 0
+    for oid, kind, count in layout:
+        chunk, at = parsed[at : at + count], at + count
+        if kind == "dict":
+            bodies[str(oid)] = {"type": "dict", "items": [[chunk[i], chunk[i + 1]] for i in range(0, count, 2)]}
+        elif kind in ("list", "set"):
+            bodies[str(oid)] = {"type": kind, "items": chunk[0]}
+        else:
+            bodies[str(oid)] = {"type": kind, "state": chunk[0]}
     return bodies
 
 
-def _unreachable(root: str, bodies: dict[str, dict[str, Any]]) -> list[str]:
-    from simulator.state.database import _references
+class _Rows:
+    """The rows one commit writes, gathered while encoding and written with ``executemany``."""
 
-    if root not in bodies:
-        raise StoreError(f"the state database has no root object {root}")
-    seen = {root}
-    stack = [root]
-    while stack:
-        body = bodies.get(stack.pop())
-        if body is None:
+    def __init__(self) -> None:
+        self.objects: list[tuple[int, str, str]] = []
+        self.dicts: list[tuple[int]] = []
+        self.inserts: list[tuple[int, str, int, str]] = []
+        self.updates: list[tuple[str, int, str]] = []
+        self.deletes: list[tuple[int, str]] = []
+
+    def write(self, connection: Any) -> None:
+        connection.executemany("INSERT OR REPLACE INTO objects (oid, type, state) VALUES (?, ?, ?)", self.objects)
+        connection.executemany("INSERT OR IGNORE INTO objects (oid, type, state) VALUES (?, 'dict', NULL)", self.dicts)
+        connection.executemany("DELETE FROM items WHERE cid = ? AND key = ?", self.deletes)
+        connection.executemany("UPDATE items SET value = ? WHERE cid = ? AND key = ?", self.updates)
+        connection.executemany("INSERT OR REPLACE INTO items (cid, key, seq, value) VALUES (?, ?, ?, ?)", self.inserts)
+
+
+def _encode_dict(encoder: _RowEncoder, obj: TrackedDict, changes: dict[Any, int], batch: _Rows) -> None:
+    """The item rows of a dict's changed keys (an ADDED key gets the next position: it is new or moved to the end)."""
+    oid = obj._p_oid
+    batch.dicts.append((oid,))
+    encoder.where = f"an item of a dict (object {oid})"
+    for key, flag in changes.items():
+        key_text = _canonical(encoder.value(key))
+        if not dict.__contains__(obj, key):
+            batch.deletes.append((oid, key_text))
             continue
-        for ref in _references(body.get("state", body.get("items"))):
-            key = str(ref)
-            if key not in seen:
-                seen.add(key)
-                stack.append(key)
-    return [oid for oid in bodies if oid not in seen]
+        value = dict.__getitem__(obj, key)
+        if type(value) in _PLAIN:
+            value = encoder.journal.adopt_container(value)
+            dict.__setitem__(obj, key, value)
+        value_text = _canonical(encoder.value(value))
+        if flag == ADDED:
+            obj._p_seq += 1
+            batch.inserts.append((oid, key_text, obj._p_seq, value_text))
+        else:
+            batch.updates.append((value_text, oid, key_text))
 
 
 def _take_changes(obj: TrackedDict) -> dict[Any, int]:
