@@ -221,7 +221,8 @@ class SimulatedDevice:
         injector = getattr(self.cloud, "faults", None)
         if injector is None or not injector.rules:
             return None
-        effect = injector.check("dps", operation, tenant=id_scope)
+        with self.cloud.lock:  # a rule's counters are world state (committed when a world is persisted)
+            effect = injector.check("dps", operation, tenant=id_scope)
         if effect is None:
             return None
         if effect.kind == "drop":

@@ -98,7 +98,9 @@ class FaultMiddleware:
         operation, params = self._operation(scope)
         host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
         tenant = params.get("tenant_id") or params.get("tenantId") or params.get("catalog") or params.get("id_scope")
-        effect = injector.check(self.service, operation, app=self._app_label(host), tenant=tenant)
+        app_label = self._app_label(host)
+        with self.cloud.lock:  # a rule's counters are world state: committed (persisted world) before the answer
+            effect = injector.check(self.service, operation, app=app_label, tenant=tenant)
         if effect is None or effect.kind in ("connack", "dps_failed"):
             if effect is not None:  # the route applies it (DPS ``failed`` status); it finds it here
                 state[EFFECT_KEY] = effect

@@ -732,7 +732,8 @@ class MqttServer:
         injector = getattr(self.cloud, "faults", None)
         if injector is None or not getattr(injector, "rules", None):
             return None
-        return injector.check(service, operation, tenant=tenant)
+        with self.cloud.lock:  # a rule's counters are world state: committed (persisted world) before the answer
+            return injector.check(service, operation, tenant=tenant)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         secured = stopping = False
