@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "az": ("harness.commands.lab:az_app", "The lab's 'az sphere' commands (inside a lab; see 'lab env')."),
     "live": ("harness.commands.live:live", "Live runs: list and delete what interrupted runs left behind (sweep)."),
     "state": ("harness.commands.state:state_app", "Worlds on disk: export a world to a file, import one, check."),
+    "parity": ("harness.commands.recordings:parity", "Compare a recording with the fake, exchange by exchange."),
+    "recordings": ("harness.commands.recordings:recordings", "The shipped recordings: refresh them, check parity."),
 }
 
 

@@ -13,10 +13,19 @@ Fixtures:
 * ``faults`` — the ``fake_cloud``'s :class:`~simulator.faults.FaultInjector` (``faults.add({...})``, ``.list()``,
   ``.clear()``); every rule is cleared when the test ends;
 * ``run_scenario`` — a function ``run_scenario(name_or_path, **kwargs) -> Result`` that runs a scenario on the
-  fake target (``--harness-target served`` switches the default) with the test's ``tmp_path`` as work folder.
+  fake target (``--harness-target served`` switches the default) with the test's ``tmp_path`` as work folder;
+  ``run_scenario(None, target="replay", recording="recordings/enable-trust.json")`` replays a recording offline
+  (its own scenario when none is named), ``record="out.json"`` records a run;
+* ``replayed`` — the :class:`~harness.results.Result` of replaying the recording named by the test's
+  ``@pytest.mark.recording("recordings/NAME.json")`` marker (paths relative to the test file, then the current
+  folder), so a project's CI can replay yesterday's live recording on every commit::
 
-Markers: ``fake_only`` (the test needs the simulator control surface; skipped with ``--harness-target live``) and
-``served`` (the test opens sockets on loopback).
+      @pytest.mark.recording("recordings/enable-trust.json")
+      def test_the_recorded_workflow_still_replays(replayed):
+          assert replayed.passed, replayed.failed_step
+
+Markers: ``fake_only`` (the test needs the simulator control surface; skipped with ``--harness-target live``),
+``served`` (the test opens sockets on loopback) and ``recording(path)`` (the recording ``replayed`` plays).
 
 **Cost.** Installing the package registers this plugin in every pytest run of the environment, so this module
 imports only pytest: each fixture imports the harness or the fakes when a test first asks for it. A run that uses
@@ -61,7 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         TARGET_OPTION,
         action="store",
         default="fake",
-        choices=("fake", "served", "live"),
+        choices=("fake", "served", "live", "replay"),
         help="default target of the run_scenario fixture (live also needs SPHERE_HARNESS_LIVE=1 and a configuration)",
     )
 
@@ -69,6 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fake_only: needs the simulator control surface; skipped on the live target")
     config.addinivalue_line("markers", "served: starts real HTTPS/MQTT listeners on loopback")
+    config.addinivalue_line("markers", "recording(path): the recording the `replayed` fixture replays offline")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -137,3 +147,18 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
         return run(name_or_path, target or default_target, seed=seed, workdir=workdir or tmp_path, **kw)
 
     return runner
+
+
+@pytest.fixture
+def replayed(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The result of replaying the recording of the test's ``@pytest.mark.recording(path)`` (no sockets, no fakes)."""
+    from harness.runner import run_scenario as run
+
+    marker = request.node.get_closest_marker("recording")
+    if marker is None or not marker.args:
+        raise pytest.UsageError('the `replayed` fixture needs @pytest.mark.recording("path/to/recording.json")')
+    path = Path(marker.args[0])
+    if not path.is_absolute():
+        beside = Path(str(request.node.fspath)).parent / path
+        path = beside if beside.exists() else Path.cwd() / path
+    return run(marker.kwargs.get("scenario"), "replay", workdir=tmp_path, recording=path)

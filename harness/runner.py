@@ -235,7 +235,7 @@ def _first_error(exc: Exception) -> str:
 
 
 def run_scenario(
-    name_or_path: str | Path,
+    name_or_path: str | Path | None,
     target: str | Target = "fake",
     seed: int | None = None,
     workdir: str | Path | None = None,
@@ -244,25 +244,55 @@ def run_scenario(
     live_config: str | Path | None = None,
     opt_in: bool = False,
     variables: Mapping[str, Any] | None = None,
+    recording: str | Path | None = None,
+    record: str | Path | None = None,
 ) -> Result:
     """Load and run a scenario by name (``enable-trust``) or path; the Python API of the harness.
 
-    ``target`` is ``"fake"`` (default), ``"served"``, ``"live"`` or a :class:`~harness.targets.Target`. With
+    ``target`` is ``"fake"`` (default), ``"served"``, ``"live"``, ``"replay"`` (with ``recording=`` a recording
+    file; the scenario may then be ``None``: the recording's own) or a :class:`~harness.targets.Target`.
+    ``record=`` writes the run's exchanges, sanitized, to that file (:mod:`harness.recording`). With
     ``console=True`` each step is printed as it finishes. ``variables`` overrides the scenario's ``vars:``
-    (``{"group": "lab-1"}``; a name the scenario does not declare is a :class:`ScenarioError`). Raises
-    :class:`ScenarioError` for an invalid scenario and :class:`TargetError` for a target that cannot be used (e.g.
-    live without the opt-in).
+    (``{"group": "lab-1"}``; a name the scenario does not declare is a :class:`ScenarioError`); a replay uses the
+    recorded ones unless told otherwise. Raises :class:`ScenarioError` for an invalid scenario and
+    :class:`TargetError` for a target that cannot be used (e.g. live without the opt-in, a bad recording).
     """
-    scenario = load_scenario(find_scenario(name_or_path))
+    chosen = (
+        make_target(target, live_config=live_config, opt_in=opt_in, recording=recording)
+        if isinstance(target, str)
+        else target
+    )
+    scenario = load_scenario(find_scenario(name_or_path)) if name_or_path is not None else None
+    if chosen.name == "replay":
+        scenario, recorded = _replayed(chosen, scenario)
+        variables = {**recorded, **(variables or {})}
+    if scenario is None:
+        raise ScenarioError("<scenario>", None, "name a scenario to run")
     if variables:
         scenario = with_vars(scenario, variables)
-    chosen = target if isinstance(target, Target) else make_target(target, live_config=live_config, opt_in=opt_in)
+    if record is not None:
+        from harness.recording.recorder import RecordingTarget
+
+        chosen = RecordingTarget(chosen, record)
     listener = None
     if console:
         from harness.report import ConsoleReporter
 
         listener = ConsoleReporter().listen
     return run(scenario, chosen, seed=seed, workdir=workdir, listener=listener)
+
+
+def _replayed(target: Any, scenario: Scenario | None) -> tuple[Scenario, dict[str, Any]]:
+    """The scenario to replay (the recording's own when none is named) and the ``vars`` it was recorded with."""
+    from harness.recording.format import RecordingError
+    from harness.recording.replay import recorded_vars
+
+    try:
+        chosen = scenario if scenario is not None else target.scenario()
+        recorded = recorded_vars(target.cassette())
+    except RecordingError as exc:
+        raise TargetError(str(exc)) from None
+    return chosen, {k: v for k, v in recorded.items() if k in chosen.vars}
 
 
 __all__ = ["Result", "ScenarioError", "StepResult", "TargetError", "run", "run_scenario"]

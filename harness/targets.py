@@ -34,7 +34,7 @@ from harness.session import CENTRAL_DOMAIN, AppBinding, Session, TenantBinding
 if TYPE_CHECKING:
     from harness.scenario import Given, Scenario
 
-TARGETS = ("fake", "served", "live")
+TARGETS = ("fake", "served", "live", "replay")
 
 
 class TargetError(Exception):
@@ -310,6 +310,10 @@ def make_target(
 
     if plan and name != "live":
         raise TargetError("--plan shows what a live run would do: use it with --target live")
+    if name == "replay":
+        return _replay_target(recording)
+    if recording is not None:
+        raise TargetError("--recording names the recording to replay: use it with --target replay")
     if name == "fake":
         return FakeTarget()
     if name == "served":
@@ -329,3 +333,18 @@ def make_target(
             raise TargetError(str(exc)) from None
         return LiveTarget(config, plan=plan, allow_irreversible=allow_irreversible)
     raise TargetError(f"unknown target {name!r}; expected one of {', '.join(TARGETS)}")
+
+
+def _replay_target(recording: str | Path | None) -> Any:
+    """The replay target of ``recording`` (read now, so a bad file is refused before anything runs)."""
+    from harness.recording.format import RecordingError
+    from harness.recording.replay import ReplayTarget
+
+    if recording is None:
+        raise TargetError("--target replay needs --recording FILE (a recording made with run --record)")
+    target = ReplayTarget(recording)
+    try:
+        target.cassette()
+    except RecordingError as exc:
+        raise TargetError(str(exc)) from None
+    return target

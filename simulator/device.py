@@ -29,6 +29,9 @@ import socket
 import ssl
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -446,6 +449,22 @@ def telemetry_topic(device_id: str, properties: dict[str, str] | None, payload: 
     return f"devices/{device_id}/messages/events/{encoded}"
 
 
+#: ``observer(direction, packet)`` for every MQTT packet a device session sends (``"out"``) or receives (``"in"``)
+PacketObserver = Callable[[str, "codec.Packet"], None]
+_PACKET_OBSERVER: ContextVar[PacketObserver | None] = ContextVar("sphere_harness_packet_observer", default=None)
+
+
+@contextmanager
+def observe_packets(observer: PacketObserver) -> Iterator[None]:
+    """Within the block, ``observer`` hears every MQTT packet of this thread's device sessions (how a recording
+    keeps the device path's MQTT exchanges)."""
+    token = _PACKET_OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _PACKET_OBSERVER.reset(token)
+
+
 class MqttDeviceSession:
     """A tiny blocking MQTT 3.1.1 client over TLS: enough for DPS registration and the hub (no reconnects)."""
 
@@ -500,6 +519,9 @@ class MqttDeviceSession:
 
     def send(self, packet: codec.Packet) -> None:
         self.sock.sendall(codec.encode(packet))
+        observer = _PACKET_OBSERVER.get()
+        if observer is not None:
+            observer("out", packet)
 
     def receive(self) -> codec.Packet:
         while not self.pending:
@@ -512,7 +534,11 @@ class MqttDeviceSession:
             if not data:
                 raise DeviceConnectionError("the server closed the connection", dropped=True)
             self.pending.extend(self.buffer.feed(data))
-        return self.pending.pop(0)
+        packet = self.pending.pop(0)
+        observer = _PACKET_OBSERVER.get()
+        if observer is not None:
+            observer("in", packet)
+        return packet
 
     def _packet_id(self) -> int:
         self.next_id = self.next_id % 0xFFFF + 1

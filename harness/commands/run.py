@@ -99,6 +99,18 @@ def apply_vars(planned: list[Any], overrides: dict[str, Any], target: str) -> li
     default=None,
     help="live configuration file (YAML or endpoints JSON)",
 )
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="record every HTTP exchange, sanitized, to this file (a folder for several scenarios)",
+)
+@click.option(
+    "--recording",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="the recording --target replay plays (its own scenario unless one is named)",
+)
 @click.option("--plan", is_flag=True, help="live: show what the run would create, change and delete; send only reads")
 @click.option(
     "--allow-irreversible", is_flag=True, help="live: also run steps Azure cannot undo (device claim; docs/live.md)"
@@ -116,6 +128,8 @@ def run(
     i_understand: bool,
     step: bool,
     live_config: Path | None,
+    record: Path | None,
+    recording: Path | None,
     plan: bool,
     allow_irreversible: bool,
 ) -> None:
@@ -133,14 +147,22 @@ def run(
     chosen: list[str | Path] = list(scenarios)
     if all_:
         chosen += [path for _, path in scenario_files.list_scenarios()]
-    if not chosen:
-        chosen = [DEFAULT_SCENARIO]
     try:
         made = make_target(
-            target, live_config=live_config, opt_in=i_understand, plan=plan, allow_irreversible=allow_irreversible
+            target,
+            live_config=live_config,
+            opt_in=i_understand,
+            plan=plan,
+            allow_irreversible=allow_irreversible,
+            recording=recording,
         )
     except TargetError as exc:
         raise fail(str(exc)) from None
+    replayed = made.name == "replay" and not chosen
+    if not chosen and not replayed:
+        chosen = [DEFAULT_SCENARIO]
+    if plan and record is not None:
+        raise fail("--plan sends nothing worth recording; drop --record")
 
     console = Console(highlight=False, soft_wrap=True)
     planned: list[Any] = []  # a Scenario to run, or the Result of a file that cannot run
@@ -156,6 +178,12 @@ def run(
     if overrides:
         planned = apply_vars(planned, overrides, made.name)
 
+    if made.name == "replay":
+        planned = _with_recorded_vars(made, planned, overrides, replayed=replayed)
+    if record is not None:
+        from harness.recording.recorder import RecordingTarget
+
+        made = RecordingTarget(made, record if len(planned) == 1 or record.is_dir() else record.with_suffix(""))
     if plan:
         from harness.commands.live import print_plans
 
@@ -201,3 +229,26 @@ def run(
     if any(r.invalid for r in results):
         raise click.exceptions.Exit(EXIT_INVALID)
     raise click.exceptions.Exit(EXIT_PASSED if all(r.passed for r in results) else EXIT_FAILED)
+
+
+def _with_recorded_vars(target: Any, planned: list[Any], overrides: dict[str, Any], *, replayed: bool) -> list[Any]:
+    """A replay runs with the ``vars`` the recording was made with (``--var`` still wins); with no scenario named,
+    it runs the recording's own scenario."""
+    from harness.recording.format import RecordingError
+    from harness.recording.replay import recorded_vars
+    from harness.results import Result
+    from harness.scenario import ScenarioError, with_vars
+
+    try:
+        if replayed:
+            planned = [target.scenario()]
+        recorded = recorded_vars(target.cassette())
+    except (RecordingError, ScenarioError) as exc:
+        raise fail(str(exc)) from None
+    out = []
+    for item in planned:
+        if not isinstance(item, Result):
+            values = {k: v for k, v in recorded.items() if k in item.vars and k not in overrides}
+            item = with_vars(item, values) if values else item
+        out.append(item)
+    return out

@@ -29,6 +29,8 @@ ID         touches          replaces
                             replaced by a placeholder *of the same length*, so the DER stays well-formed (its
                             signature no longer verifies, which nothing downstream checks); the certificate's SHA-1
                             thumbprint changes with it and SH050 carries the change everywhere
+``SH032``  response         identities the service names that the run did not know: every tenant of the legacy
+                            tenant list (the user's other tenants too — IDs and names), a catalog's ``tenantId``
 ``SH040``  any text         token shapes wherever they are: JWTs (``eyJ….eyJ….…``), ``SharedAccessSignature …``,
                             ``sig=…`` query values
 ``SH050``  any text         each rewritten certificate's old thumbprint (40 hex, either case) by its new one, so
@@ -256,11 +258,36 @@ class Sanitizer:
                 if name.lower() == "authorization":
                     _, _, token = value.strip().partition(" ")
                     self.add(token or value, "token")
+            self._learn_identities(exchange)
             for body in (exchange.request_body, exchange.response_body):
                 text = _text(body)
                 if text is not None:
                     for string in _strings(text):
                         self._certificate(string)
+
+    def _learn_identities(self, exchange: Exchange) -> None:
+        """SH032: identities the *service* names that the run did not know — every tenant the legacy tenant list
+        shows (other tenants of the same user included: their IDs and names), an ARM catalog's ``tenantId``."""
+        path = urlsplit(exchange.url).path.rstrip("/").lower()
+        if not (path.endswith("/v2/tenants") or "/v2/tenants/" in path or "/catalogs" in path):
+            return
+        text = _text(exchange.response_body)
+        if text is None:
+            return
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return
+        items = document if isinstance(document, list) else [document]
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if "Id" in item and "Roles" in item:  # a Tenant of the legacy API
+                self.add(str(item.get("Id") or ""), "tenant")
+                self.add(str(item.get("Name") or ""), "tenant-name")
+            properties = item.get("properties")
+            if isinstance(properties, dict) and isinstance(properties.get("tenantId"), str):
+                self.add(properties["tenantId"], "tenant")
 
     def sanitize(self, exchange: Exchange) -> Exchange:
         """A sanitized copy of ``exchange`` (learns from it first)."""
