@@ -224,6 +224,13 @@ def persistence_rows(sizes: Sizes, say: Say) -> list[Row]:
     return persistence.rows(20, 60, 5) if sizes.repetitions == 1 else persistence.rows()
 
 
+def replay_rows(sizes: Sizes, say: Say) -> list[Row]:
+    say("8. the seed workflow replayed from a recording …")
+    from bench import replay
+
+    return replay.rows(2, 1) if sizes.repetitions == 1 else replay.rows()
+
+
 #: the figures, in table order: ``(name for --only, rows(sizes, say))``. A new figure is a module of ``bench/``
 #: with a rows function, and one line here.
 SECTIONS: list[tuple[str, Callable[[Sizes, Say], list[Row]]]] = [
@@ -235,6 +242,7 @@ SECTIONS: list[tuple[str, Callable[[Sizes, Say], list[Row]]]] = [
     ("package", package_rows),
     ("portal", portal_rows),
     ("persistence", persistence_rows),
+    ("replay", replay_rows),
 ]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from recording_helpers import leaks
 
@@ -296,6 +296,9 @@ def test_a_run_with_random_identities_leaves_none_of_them_in_its_recording(
     subdomain, name, ID scope and API token, and a value of the configuration's ``sanitize:`` list (here the group's
     display name, so it travels in request and response bodies) — none reaches the file; the recording still
     replays."""
+    values = [tenant_name, key, subdomain, app_name, extra]
+    # the tenant's key names it in the scenario (and so in the recording): it must not also be one of the secrets
+    assume(all(a.lower() not in b.lower() for a in values for b in values if a is not b))
     folder = tmp_path_factory.mktemp("secrets")
     source = folder / "secrets.yaml"
     source.write_text(

@@ -78,6 +78,16 @@ def comparable_body(raw: bytes) -> Any:
 DEFAULT_MATCHERS: tuple[Matcher, ...] = (method, uri, body)
 
 
+def request_key(exchange: Exchange) -> tuple[str, str, str]:
+    """What the three default matchers compare, as one value: equal keys ⇔ every default matcher accepts.
+
+    A replay compares keys (computed once per recorded entry) and runs the matchers themselves only to explain a
+    miss."""
+    shown = comparable_body(exchange.request_body)
+    text = shown.hex() if isinstance(shown, bytes) else json.dumps(shown, sort_keys=True, separators=(",", ":"))
+    return exchange.method.upper(), normalise_uri(exchange.url), text
+
+
 def failures(recorded: Exchange, request: Exchange, matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> list[str]:
     """Why ``recorded`` does not answer ``request`` — one reason per failing matcher (empty when it does)."""
     reasons = []
@@ -130,4 +140,15 @@ def _shorten(text: str, limit: int = 160) -> str:
     return "\n".join(out)
 
 
-__all__ = ["DEFAULT_MATCHERS", "MatchError", "body", "closest", "explain", "failures", "method", "normalise_uri", "uri"]
+__all__ = [
+    "DEFAULT_MATCHERS",
+    "MatchError",
+    "body",
+    "closest",
+    "explain",
+    "failures",
+    "method",
+    "normalise_uri",
+    "request_key",
+    "uri",
+]

@@ -321,6 +321,8 @@ class Sanitizer:
         certificate = self._certificate(text)
         if certificate is not None:
             return certificate
+        if text.startswith("MI") and len(text) >= 100 and _is_private_key(text):
+            return "Sanitized-private-key"
         if "-----BEGIN" in text:
             text = _PRIVATE_KEY.sub("-----BEGIN PRIVATE KEY-----Sanitized-----END PRIVATE KEY-----", text)
             text = _PEM_CERT.sub(lambda m: self._certificate(m.group(0)) or m.group(0), text)
@@ -425,10 +427,12 @@ class Sanitizer:
         cached = self._certificates.get(text)
         if cached is not None:
             return cached
-        blob = _CertificateBlob.parse(text)
-        if blob is None:
-            return None
         binary = [(k.value, self.placeholders.fitted(k.value)) for k in self.known.values() if len(k.value) >= 6]
+        if not binary:  # nothing could be rewritten (a replay's sanitizer): a certificate stays as it is
+            return text if _is_certificate_blob(text) else None
+        blob = _CertificateBlob.parse(text)
+        if blob is None or not any(_certificates_in(der) for der in blob.ders):
+            return None
         rewritten = blob.rewrite(binary)
         for old, new in blob.thumbprint_pairs(rewritten):
             if old != new:
@@ -521,6 +525,36 @@ class _CertificateBlob:
         if self.form == "pem-base64":
             return base64.b64encode(pem.encode("ascii")).decode("ascii")
         return pem
+
+
+_BLOB_KINDS: dict[str, bool] = {}
+
+
+def _is_certificate_blob(text: str) -> bool:
+    """Whether ``text`` is a certificate (or PKCS#7 bundle) in one of the body forms — remembered per text, since a
+    replay meets the same certificates on every run."""
+    known = _BLOB_KINDS.get(text)
+    if known is None:
+        blob = _CertificateBlob.parse(text)
+        known = blob is not None and any(_certificates_in(der) for der in blob.ders)
+        if len(_BLOB_KINDS) >= 4096:
+            _BLOB_KINDS.clear()
+        _BLOB_KINDS[text] = known
+    return known
+
+
+def _is_private_key(text: str) -> bool:
+    """Whether ``text`` is a private key as base64 DER (PKCS#8 or SEC1/PKCS#1), which must never be kept."""
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    der = _b64(text)
+    if der is None or der[:1] != b"\x30":
+        return False
+    try:
+        load_der_private_key(der, password=None)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _certificates_in(der: bytes) -> list[bytes]:
