@@ -180,12 +180,13 @@ def test_snapshot_and_restore_a_served_persisted_world(tmp_path: Path) -> None:
 
 @pytest.mark.served
 def test_export_and_import_through_an_endpoints_file(tmp_path: Path) -> None:
+    """Through a served world's control API, with its control token (as beyond loopback)."""
     endpoints_path = tmp_path / "ep.json"
     source = prepared(tmp_path / "trainer")
     snapshot = tmp_path / "prepared.json"
     assert main(["state", "export", str(snapshot), "--state-dir", str(tmp_path / "trainer")]) == 0
     cloud = FakeCloud(seed=99)
-    with cloud.serve(mqtt_port=None, endpoints_file=endpoints_path):
+    with cloud.serve(mqtt_port=None, endpoints_file=endpoints_path, control="token"):  # /_sim needs the token
         assert main(["state", "import", str(snapshot), "--endpoints-file", str(endpoints_path)]) == 0
         assert cloud.sphere.authenticate(source["token"], "sphere")
         assert json.loads(endpoints_path.read_text())["sphere"]["tenant_id"] == source["tenant_id"]

@@ -54,11 +54,13 @@ def _one_source(state_dir: Path | None, endpoints_file: Path | None) -> None:
         raise _fail("give exactly one of --state-dir or --endpoints-file", EXIT_INVALID)
 
 
-def _control(endpoints_file: Path) -> tuple[str, str]:
+def _control(endpoints_file: Path) -> tuple[str, str, str | None]:
     try:
         endpoints = json.loads(endpoints_file.read_text(encoding="utf-8"))
-        return endpoints["control_url"], endpoints["ca_bundle"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if not endpoints.get("control_url"):
+            raise ValueError("the world serves no control API (it was started with --control off)")
+        return endpoints["control_url"], endpoints["ca_bundle"], endpoints.get("control_token")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise _fail(f"{endpoints_file} is not a usable endpoints file: {exc}", EXIT_INVALID) from None
 
 
@@ -67,12 +69,15 @@ def _post(endpoints_file: Path, path: str, content: bytes) -> Any:
 
     import httpx
 
-    control_url, ca_bundle = _control(endpoints_file)
+    control_url, ca_bundle, token = _control(endpoints_file)
+    headers = {"Content-Type": "application/json"}
+    if token:  # a world served beyond loopback guards /_sim with a control token
+        headers["Authorization"] = f"Bearer {token}"
     try:
         response = httpx.post(
             f"{control_url}{path}",
             content=content,
-            headers={"Content-Type": "application/json"},
+            headers=headers,
             verify=ssl.create_default_context(cafile=ca_bundle),
             timeout=300,
         )
@@ -83,7 +88,7 @@ def _post(endpoints_file: Path, path: str, content: bytes) -> Any:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
-        code = EXIT_INVALID if response.status_code == 400 else EXIT_FAILED
+        code = EXIT_INVALID if response.status_code in (400, 413) else EXIT_FAILED
         raise _fail(f"{path} answered {response.status_code}: {message}", code)
     return response
 
