@@ -25,7 +25,9 @@ Fixtures:
           assert replayed.passed, replayed.failed_step
 
 Markers: ``fake_only`` (the test needs the simulator control surface; skipped with ``--harness-target live``),
-``served`` (the test opens sockets on loopback) and ``recording(path)`` (the recording ``replayed`` plays).
+``served`` (the test opens sockets on loopback) and ``recording(path, scenario=None)`` (the recording ``replayed``
+plays; ``--harness-record-mode once|all`` records it first on ``--harness-target``, as pytest-recording's
+``--record-mode`` does).
 
 **Cost.** Installing the package registers this plugin in every pytest run of the environment, so this module
 imports only pytest: each fixture imports the harness or the fakes when a test first asks for it. A run that uses
@@ -62,6 +64,7 @@ from typing import Any
 import pytest
 
 TARGET_OPTION = "--harness-target"
+RECORD_MODE_OPTION = "--harness-record-mode"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,6 +75,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="fake",
         choices=("fake", "served", "live", "replay"),
         help="default target of the run_scenario fixture (live also needs SPHERE_HARNESS_LIVE=1 and a configuration)",
+    )
+    group.addoption(
+        RECORD_MODE_OPTION,
+        action="store",
+        default="none",
+        choices=("none", "once", "all"),
+        help="what the `replayed` fixture does with its recording: none = replay it (default), once = record it on "
+        "--harness-target when the file is missing, all = record it again",
     )
 
 
@@ -151,7 +162,10 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
 
 @pytest.fixture
 def replayed(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """The result of replaying the recording of the test's ``@pytest.mark.recording(path)`` (no sockets, no fakes)."""
+    """The result of replaying the recording of the test's ``@pytest.mark.recording(path, scenario=None)`` (no
+    sockets, no fakes). With ``--harness-record-mode once`` a missing recording is first made by running
+    ``scenario`` (default: the file's name) on ``--harness-target``; with ``all`` it is always made again."""
+    from harness.recording.cassette import RecordMode
     from harness.runner import run_scenario as run
 
     marker = request.node.get_closest_marker("recording")
@@ -161,4 +175,13 @@ def replayed(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if not path.is_absolute():
         beside = Path(str(request.node.fspath)).parent / path
         path = beside if beside.exists() else Path.cwd() / path
-    return run(marker.kwargs.get("scenario"), "replay", workdir=tmp_path, recording=path)
+    mode = RecordMode.parse(request.config.getoption(RECORD_MODE_OPTION, "none"))
+    scenario = marker.kwargs.get("scenario")
+    if mode is RecordMode.ALL or (mode is RecordMode.ONCE and not path.exists()):
+        target = request.config.getoption(TARGET_OPTION, "fake")
+        recorded = run(scenario or path.stem, target, workdir=tmp_path / "recorded", record=path)
+        if not recorded.passed:
+            pytest.fail(f"recording {path} on {target}: {recorded.failed_step or recorded.error}", pytrace=False)
+    elif not path.exists():
+        pytest.fail(f"no recording at {path}: make it with --harness-record-mode once (or run --record)", pytrace=False)
+    return run(scenario, "replay", workdir=tmp_path / "replayed", recording=path)

@@ -271,13 +271,19 @@ def test_the_pytest_plugin_replays_a_recording(pytester: pytest.Pytester) -> Non
             result = run_scenario(None, target="replay", recording="enable-trust.json")
             assert result.passed and result.variables["entry"]["verified"] is True
 
+        @pytest.mark.recording("made.json", scenario="wrong-verification-code")
+        def test_recorded_once_then_replayed(replayed):
+            assert replayed.passed and replayed.target == "replay"
+
         def test_without_marker(replayed):
             pass
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, errors=1)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--harness-record-mode", "once")
+    result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*the `replayed` fixture needs @pytest.mark.recording*"])
+    made = json.loads((pytester.path / "made.json").read_text())
+    assert made["Variables"]["scenario"] == "wrong-verification-code" and made["Variables"]["target"] == "fake"
 
 
 # -- no secret reaches a recording of a real run ----------------------------------------------------------------
@@ -298,7 +304,7 @@ def test_a_run_with_random_identities_leaves_none_of_them_in_its_recording(
     replays."""
     values = [tenant_name, key, subdomain, app_name, extra]
     # the tenant's key names it in the scenario (and so in the recording): it must not also be one of the secrets
-    assume(all(a.lower() not in b.lower() for a in values for b in values if a is not b))
+    assume(all(a.lower() not in b.lower() for i, a in enumerate(values) for j, b in enumerate(values) if i != j))
     folder = tmp_path_factory.mktemp("secrets")
     source = folder / "secrets.yaml"
     source.write_text(
