@@ -651,6 +651,7 @@ def build_control_app(
     for exc_type in _model_exceptions():
         handlers[exc_type] = _model_error
     app = Starlette(routes=routes, exception_handlers=handlers)
+    app.router.redirect_slashes = False  # a trailing slash is a path no route serves: 404 in this shape, no 307
     app.state.cloud = cloud
     app.state.on_reset = list(on_reset or [])
     app.state.on_restore = list(on_restore or [])

@@ -21,6 +21,7 @@ import httpx
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from refusals import watch_client
 from test_central_world import API, CentralWorld, b64_der, b64_pem, client, material
 
 from simulator import pki
@@ -50,7 +51,8 @@ class EnrollmentLifecycle(RuleBasedStateMachine):
         super().__init__()
         self.world = CentralWorld(seed=3)
         self.app = self.world.central.create_app("contoso")
-        self.http: httpx.Client = client(self.world, self.app)
+        # every answer of 400 or more must leave the whole world as it was (tests/refusals.py)
+        self.http: httpx.Client = watch_client(self.world, client(self.world, self.app))
         self.groups: dict[str, ExpectedGroup] = {}
         self.forbidden = [
             "BEGIN CERTIFICATE",

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from refusals import watch_client
 from test_central_world import API, CentralWorld, client
 
 OPERATOR = "ae2c9854-393b-4f97-8c42-479d70ce626e"
@@ -22,7 +23,7 @@ class TokenLifecycle(RuleBasedStateMachine):
         super().__init__()
         self.world = CentralWorld()
         self.app = self.world.central.create_app("contoso")
-        self.admin = client(self.world, self.app)
+        self.admin = watch_client(self.world, client(self.world, self.app))  # a refusal changes nothing
         self.admin.put("/api/organizations/contoso" + API, json={"displayName": "Contoso"})
         self.live: dict[str, str] = {}  # token id → its newest string
         self.dead: list[str] = []  # strings that must never work again

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from refusals import watch_services
 
 from simulator import pki
 from simulator.clock import Clock
@@ -350,6 +351,8 @@ class RegistrationLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.world = World(seed=11)
+        cloud = self.world.cloud
+        watch_services(cloud, cloud.dps, cloud.dps.hub, cloud.central, cloud.sphere)  # refusals change nothing at all
         self.ours, self.theirs = self.world.tenant("Ours"), self.world.tenant("Theirs")
         self.app = self.world.app()
         self.world.enroll(self.app, self.ours, verify=False)

@@ -6,12 +6,15 @@ device group / device lifecycle checking, after every step, that counts agree an
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from refusals import watch_services
 
 from simulator.clock import Clock
 from simulator.entropy import Entropy
@@ -195,6 +198,8 @@ class CatalogLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.sphere = service()
+        world = SimpleNamespace(lock=threading.RLock(), clock=self.sphere.clock, sphere=self.sphere)
+        watch_services(world, self.sphere)  # every refused call: the whole world unchanged (tests/refusals.py)
         self.tenant = self.sphere.create_tenant()
         self.devices: list[str] = []
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
+from refusals import watch_services
 
 from simulator.clock import Clock
 from simulator.cloud import FakeCloud
@@ -28,6 +29,7 @@ class ClaimMachine(RuleBasedStateMachine):
         settings_ = {"sphere": {"claim_conflict_mode": mode, "claim_delay_s": delay}}
         self.cloud = FakeCloud(seed=2, clock=Clock(START, frozen=True), settings=settings_)
         self.sphere = self.cloud.sphere
+        watch_services(self.cloud, self.sphere)  # every refused call: the whole world unchanged (tests/refusals.py)
         self.mode = mode
         self.tenants = [self.sphere.create_tenant().id for _ in range(2)]
         self.owner: dict[str, str] = {}  # device -> tenant, once the claim has taken effect

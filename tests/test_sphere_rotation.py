@@ -20,6 +20,7 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from refusals import watch_services
 
 from simulator import pki
 from simulator.clock import Clock
@@ -173,6 +174,7 @@ class RotationMachine(RuleBasedStateMachine):
     @initialize(lead=st.sampled_from([90, 45]), delay=st.sampled_from([30, 10]))
     def start(self, lead: int, delay: int) -> None:
         self.world = World(successor_lead_days=lead, activation_delay_days=delay)
+        watch_services(self.world.cloud, self.world.sphere)  # every refused call: the whole world unchanged
         self.claimed: list[str] = []
 
     @property

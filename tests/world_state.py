@@ -32,6 +32,7 @@ from simulator.settings import Settings
 
 #: attributes that are not world state: reply tracking IDs, and caches kept beside the data they speed up
 _SKIPPED_ATTRIBUTES = frozenset({"_leaf_templates", "authority_key_identifier", "settings"})
+SERVICES = ("sphere", "central", "dps")
 _ATOMS = (type(None), bool, int, float, str, bytes, _dt.datetime, _dt.timedelta, _dt.date, enum.Enum)
 
 
@@ -39,57 +40,70 @@ def world_state(cloud: Any) -> Any:
     """Everything a request could change in ``cloud``, as comparable data."""
     faults = getattr(cloud, "faults", None)
     rules = tuple(tuple(sorted(rule.to_dict().items(), key=repr)) for rule in faults.list()) if faults else ()
-    with cloud.lock:
-        return {
-            "now": cloud.clock.now(),
-            "sphere": _plain(cloud.sphere, {}, "sphere"),
-            "central": _plain(cloud.central, {}, "central"),
-            "dps": _plain(cloud.dps, {}, "dps"),
-            "faults": rules,
-        }
+    with cloud.lock:  # a world of the tests may hold only some of the services (e.g. IoT Central alone)
+        seen: dict[int, int] = {}
+        state = {name: _plain(getattr(cloud, name), seen) for name in SERVICES if hasattr(cloud, name)}
+        return {"now": cloud.clock.now(), **state, "faults": rules}
 
 
-def _plain(value: Any, seen: dict[int, str], path: str) -> Any:
-    if isinstance(value, _ATOMS):
+_LOCKS = (type(threading.Lock()), type(threading.RLock()))
+_CALLABLES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, functools.partial)
+
+
+@functools.cache
+def _kind(cls: type) -> str:
+    """How a value of ``cls`` is compared (decided once per class)."""
+    if issubclass(cls, _ATOMS):
+        return "atom"
+    if issubclass(cls, x509.Certificate):
+        return "certificate"
+    for kind, bases in (
+        ("issuer", (Issuer,)),
+        ("entropy", (Entropy,)),
+        ("key", (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)),
+        ("opaque", (Clock, Settings, *_LOCKS)),
+        ("dict", (dict,)),
+        ("sequence", (list, tuple)),
+        ("set", (set, frozenset)),
+        ("callable", _CALLABLES),
+    ):
+        if issubclass(cls, bases):
+            return kind
+    return "object"
+
+
+def _plain(value: Any, seen: dict[int, int]) -> Any:
+    kind = _kind(type(value))
+    if kind == "atom":
         return value
-    if isinstance(value, x509.Certificate):
+    if kind == "certificate":
         return ("certificate", to_der(value))
-    if isinstance(value, Issuer):
+    if kind == "issuer":
         return ("issuer", value.cert_der)
-    if isinstance(value, Entropy):
+    if kind == "entropy":
         random = getattr(value, "_random", None)
         return ("entropy", value.seed, random.getstate() if random is not None else None)
-    if isinstance(value, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        return ("key", value.public_key().public_numbers() if hasattr(value, "public_key") else value.public_numbers())
-    if isinstance(value, Clock | Settings) or type(value) in (type(threading.Lock()), type(threading.RLock())):
+    if kind == "key":
+        public = value.public_key() if hasattr(value, "public_key") else value
+        return ("key", public.public_numbers())
+    if kind in ("opaque", "callable"):
         return (type(value).__name__,)
+    if kind == "set":
+        return ("set", tuple(sorted(repr(_plain(v, {})) for v in value)))
     marker = id(value)
-    if marker in seen:
+    if marker in seen:  # shared or cyclic: compared by where it was first met (the walk order is deterministic)
         return ("ref", seen[marker])
-    if isinstance(value, dict):
-        seen[marker] = path
-        return {repr(k): _plain(v, seen, f"{path}[{k!r}]") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        seen[marker] = path
-        return tuple(_plain(v, seen, f"{path}[{i}]") for i, v in enumerate(value))
-    if isinstance(value, set | frozenset):
-        return ("set", tuple(sorted(repr(_plain(v, {}, path)) for v in value)))
-    if isinstance(value, types.FunctionType | types.MethodType | types.BuiltinFunctionType | functools.partial):
-        return ("callable",)
+    seen[marker] = len(seen)
+    if kind == "dict":
+        return {repr(k): _plain(v, seen) for k, v in value.items()}
+    if kind == "sequence":
+        return tuple([_plain(v, seen) for v in value])
     fields = getattr(value, "__dict__", None)
     if fields is None:
         slots = getattr(type(value), "__slots__", ())
         fields = {name: getattr(value, name) for name in slots if hasattr(value, name)}
-    seen[marker] = path
-    derived = _derived(type(value))
-    return (
-        type(value).__name__,
-        {
-            name: _plain(item, seen, f"{path}.{name}")
-            for name, item in fields.items()
-            if name not in _SKIPPED_ATTRIBUTES and name not in derived
-        },
-    )
+    skipped = _derived(type(value))
+    return (type(value).__name__, {name: _plain(item, seen) for name, item in fields.items() if name not in skipped})
 
 
 @functools.cache
@@ -100,4 +114,4 @@ def _derived(cls: type) -> frozenset[str]:
     for klass in cls.__mro__:
         names.update(n for n, member in vars(klass).items() if isinstance(member, functools.cached_property))
         names.update(getattr(klass, "__codec_transient__", ()))
-    return frozenset(names)
+    return frozenset(names | _SKIPPED_ATTRIBUTES)

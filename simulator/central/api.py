@@ -540,5 +540,6 @@ def build_app(cloud: FakeCloud) -> Starlette:
         return error_response(request, failure.status, failure.code, failure.message)
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.router.redirect_slashes = False  # a trailing slash is a path no route serves: 404 in this shape, no 307
     app.state.cloud = cloud
     return app

@@ -227,6 +227,7 @@ def build_app(cloud: Any) -> Starlette:
         return error_response(request, 500, 500000, "the service failed to process the request")
 
     app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
+    app.router.redirect_slashes = False  # a trailing slash is a path no route serves: 404 in this shape, no 307
     app.state.cloud = cloud
     return app  # the fault layer is added once, around every adapter, by FakeCloud._adapter
 

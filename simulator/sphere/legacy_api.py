@@ -393,5 +393,6 @@ def build_app(cloud: Any) -> Starlette:
         return api.error(request, SphereError(500, "InternalServerError", "The service failed to process the request."))
 
     app = Starlette(routes=routes, exception_handlers={404: unrouted, 405: unrouted, Exception: server_error})
+    app.router.redirect_slashes = False  # a trailing slash is a path no route serves: 404 in this shape, no 307
     app.state.cloud = cloud
     return app
