@@ -190,7 +190,12 @@ def startup_rows(sizes: Sizes, say: Say) -> list[Row]:
     return [
         (
             "4. `sphere-harness serve` until the endpoints file appears",
-            f"{ready.median * 1000:.0f} ms ({ready.spread})",
+            f"{ready.median * 1000:.0f} ms ({ready.spread})"
+            + (
+                f"; {ready.extra['slow_exits']} run(s) killed: no exit 10 s after SIGTERM"
+                if ready.extra["slow_exits"]
+                else ""
+            ),
             f"bare `python -c pass`: {floor.median * 1000:.0f} ms",
             f"{ready.median / floor.median:.1f}× the interpreter (goal < 1 s)",
         ),
