@@ -382,3 +382,21 @@ def test_a_reset_gives_the_world_a_new_secret(world: FakeCloud) -> None:
     with pytest.raises(CentralError):
         world.central.default_app.authenticate(defaults.app.api_token)
     assert same(world, world.state_dir) == []
+
+
+def test_a_record_made_from_a_tracked_one_is_adopted_when_the_world_holds_it(world: FakeCloud) -> None:
+    """``dataclasses.replace`` (or ``type(obj)(...)``) on a tracked record makes a new, not yet adopted record."""
+    import dataclasses
+
+    with world.lock:
+        rule = world.faults.add({"service": "central", "effect": {"status": 503}})
+    tracked = world.faults.rules[0]
+    copy = dataclasses.replace(tracked, id="copy", calls=7)
+    copy.fired = 1  # no store hears of it yet
+    with world.lock:
+        world.faults.rules.append(copy)
+    assert [(r.id, r.calls, r.fired) for r in read_world(world.state_dir).faults.rules] == [
+        (rule.id, 0, 0),
+        ("copy", 7, 1),
+    ]
+    assert same(world, world.state_dir) == []

@@ -163,8 +163,10 @@ def base_of(cls: type) -> type:
 
 def is_tracked(obj: Any) -> bool:
     """Whether ``obj`` is a tracked record or container (adopted by a store)."""
-    cls = type(obj)
-    return "_p_base" in cls.__dict__ or "_p_container" in cls.__dict__
+    try:
+        return obj._p_jar is not None
+    except AttributeError:
+        return False
 
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -197,12 +199,16 @@ def _make_tracked_class(cls: type) -> type:
     def __setattr__(self: Any, name: str, value: Any) -> None:
         base_setattr(self, name, value)
         d = self.__dict__
-        d["_p_jar"].dirty[d["_p_oid"]] = self
+        jar = d.get("_p_jar")
+        if jar is not None:  # None: made by this class's __init__ (dataclasses.replace, type(obj)(...)), not adopted
+            jar.dirty[d["_p_oid"]] = self
 
     def __delattr__(self: Any, name: str) -> None:
         base_delattr(self, name)
         d = self.__dict__
-        d["_p_jar"].dirty[d["_p_oid"]] = self
+        jar = d.get("_p_jar")
+        if jar is not None:
+            jar.dirty[d["_p_oid"]] = self
 
     def __reduce_ex__(self: Any, protocol: Any) -> Any:
         """Copies (``copy``, ``deepcopy``, pickle) are plain, untracked objects of the model class."""
@@ -243,8 +249,9 @@ def _marking(method: Any) -> Any:
     def marking(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = method(self, *args, **kwargs)
         d = self.__dict__
-        if d.get("_random") is not None or not isinstance(self, Entropy):
-            d["_p_jar"].dirty[d["_p_oid"]] = self
+        jar = d.get("_p_jar")
+        if jar is not None and (d.get("_random") is not None or not isinstance(self, Entropy)):
+            jar.dirty[d["_p_oid"]] = self
         return result
 
     marking.__name__ = method.__name__
