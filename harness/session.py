@@ -126,6 +126,20 @@ class StepHook(Protocol):
     def end(self, index: int, result: Any) -> None: ...
 
 
+class _Fanout:
+    """The exchange listener a session gives its clients: false while nobody listens, so a client does not even
+    build the :class:`Exchange` of a request nobody will look at (the common case of a plain run)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __bool__(self) -> bool:
+        return bool(self.session.exchange_listeners)
+
+    def __call__(self, exchange: Exchange) -> None:
+        self.session._exchange(exchange)
+
+
 @dataclass
 class Session:
     """One run's connection to a target: clients per tenant and app, the control surface, the work folder."""
@@ -164,8 +178,9 @@ class Session:
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._fanout = _Fanout(self)
         if self.control is not None:
-            self.control.on_exchange = self._exchange
+            self.control.on_exchange = self._fanout
 
     # -- the scenario's tenants and apps --
 
@@ -242,7 +257,7 @@ class Session:
         return {
             "verify": self.verify,
             "retry": self.retry,
-            "on_exchange": self._exchange,
+            "on_exchange": self._fanout,
             "guard": self.guard,
             "transport": self.transport,
         }

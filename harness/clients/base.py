@@ -203,7 +203,7 @@ class WireClient:
                 response = self.http.send(request)
             except httpx.TransportError as exc:
                 again = method.upper() in IDEMPOTENT_METHODS and attempt < self.retry.attempts
-                if self.on_exchange is not None:
+                if self.on_exchange:  # a listener may be falsy while nobody listens
                     seconds = time.perf_counter() - started
                     self.on_exchange(
                         Exchange.from_failure(
@@ -218,7 +218,7 @@ class WireClient:
             if self.on_request is not None:
                 self.on_request(method, url, response.status_code, seconds)
             again = response.status_code in self.retry.statuses and attempt < self.retry.attempts
-            if self.on_exchange is not None:
+            if self.on_exchange:  # a listener may be falsy while nobody listens
                 self.on_exchange(
                     Exchange.from_response(self.service, response, seconds=seconds, attempt=attempt, retried=again)
                 )
