@@ -53,6 +53,8 @@ class ListenerLimits:
     body_timeout_s: float = 30.0
     #: an idle kept-alive connection is closed after this long (uvicorn's ``timeout_keep_alive``)
     keep_alive_s: float = 5.0
+    #: MQTT: from a finished TLS handshake to a complete CONNECT packet
+    mqtt_connect_timeout_s: float = 10.0
 
 
 # -- read deadlines on the HTTP protocol --------------------------------------------------------------------------

@@ -412,7 +412,7 @@ class ServedCloud:
                 self.requested_mqtt_port,
                 self.tls.server_context,
                 served_host=self.host,
-                max_connections=self.limits.max_connections,
+                limits=self.limits,
             )
         except OSError as exc:
             raise ServeError(f"cannot listen for MQTT on {self.host}:{self.requested_mqtt_port}: {exc}") from exc

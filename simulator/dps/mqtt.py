@@ -84,7 +84,7 @@ from simulator.dps import mqtt_codec as codec
 from simulator.dps.hub import HubError, HubSession
 from simulator.dps.model import Attestation, DpsError
 from simulator.faults import FaultEffect
-from simulator.listeners import CAP_LOG_INTERVAL_S
+from simulator.listeners import CAP_LOG_INTERVAL_S, ListenerLimits
 from simulator.pki import load_der, to_der, to_pem
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,6 @@ try:  # Python 3.10-3.12: the private chain API returns _ssl.Certificate objects
 except ImportError:  # pragma: no cover
     _ENCODING_DER = 1
 
-CONNECT_TIMEOUT_S = 10.0
-TLS_HANDSHAKE_TIMEOUT_S = 10.0
 #: how long a connection that set keep-alive 0 may stay silent (fake-defined: the real limit is not documented)
 IDLE_WITHOUT_KEEPALIVE_S = 1800.0
 
@@ -379,7 +377,7 @@ class _Connection:
 
     async def run(self) -> None:
         try:
-            first = await self.read_packet(CONNECT_TIMEOUT_S)
+            first = await self.read_packet(self.server.limits.mqtt_connect_timeout_s)
             if not isinstance(first, codec.Connect):
                 raise _Closed("the first packet must be CONNECT")
             keepalive = await self.on_connect(first)
@@ -679,15 +677,15 @@ class MqttServer:
     """The listening socket and its connections. Built by :func:`start_mqtt_server`."""
 
     def __init__(
-        self, cloud: Any, context: ssl.SSLContext, served_host: str | None, *, max_connections: int = 1000
+        self, cloud: Any, context: ssl.SSLContext, served_host: str | None, *, limits: ListenerLimits | None = None
     ) -> None:
         self.cloud = cloud
         self.context = prepare_server_context(context)
         self.trust = WorldTrust(cloud, self.context)
         self.served_host = served_host
         self.port = 0
-        #: open connections this listener holds at most; more are closed at once, with a log line
-        self.max_connections = max_connections
+        #: the connection cap (more are closed at once, with a log line) and the TLS and CONNECT timeouts
+        self.limits = limits or ListenerLimits()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -711,7 +709,7 @@ class MqttServer:
         if self._closing:
             writer.transport.abort()
             return
-        if len(self._tasks) >= self.max_connections:
+        if len(self._tasks) >= self.limits.max_connections:
             writer.transport.abort()  # before any TLS work
             self._refused += 1
             now = time.monotonic()
@@ -719,7 +717,7 @@ class MqttServer:
                 log.warning(
                     "MQTT listener: %d connections open, the cap (max_connections=%d): refused %d new connection(s)",
                     len(self._tasks),
-                    self.max_connections,
+                    self.limits.max_connections,
                     self._refused,
                 )
                 self._last_cap_log, self._refused = now, 0
@@ -739,7 +737,7 @@ class MqttServer:
         secured = stopping = False
         try:
             self.trust.sync()
-            await writer.start_tls(self.context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
+            await writer.start_tls(self.context, ssl_handshake_timeout=self.limits.tls_handshake_timeout_s)
             secured = True
             chain = peer_chain(writer.get_extra_info("ssl_object"), known=self.trust.known)
             connection = _Connection(self, reader, writer, chain=chain)
@@ -795,16 +793,16 @@ async def start_mqtt_server(
     server_ssl_context_factory: Callable[[], ssl.SSLContext],
     *,
     served_host: str | None = None,
-    max_connections: int = 1000,
+    limits: ListenerLimits | None = None,
 ) -> MqttServer:
     """Start the DPS + IoT hub listener in the running event loop (the hook :mod:`simulator.server` calls).
 
     ``server_ssl_context_factory()`` returns a server context holding the local CA's server certificate; this
     function asks it for client certificates and keeps it trusting the world's CAs. ``served_host`` (default
-    ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"`` (C-13). At most
-    ``max_connections`` connections are held at once.
+    ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"`` (C-13). ``limits`` (a
+    :class:`simulator.listeners.ListenerLimits`) caps the connections and bounds the TLS handshake and the CONNECT.
     """
-    server = MqttServer(cloud, server_ssl_context_factory(), served_host or host, max_connections=max_connections)
+    server = MqttServer(cloud, server_ssl_context_factory(), served_host or host, limits=limits)
     await server.start(host, port)
     return server
 
