@@ -387,7 +387,7 @@ class Session:
         self.retry.attempts = min(self.retry.attempts, 3)
         self.retry.max_retry_after_s = min(self.retry.max_retry_after_s, max(0.0, remaining / 4))
         self.retry.max_backoff_s = min(self.retry.max_backoff_s, max(0.0, remaining / 4))
-        timeout = httpx.Timeout(max(0.1, min(remaining / 2, 15.0)))
+        timeout = httpx.Timeout(max(0.1, min(remaining / (self.retry.attempts + 1), 15.0)))  # every try fits
         for client in self._clients.values():
             http = getattr(client, "http", None)
             if http is not None:
