@@ -488,7 +488,15 @@ def _parse_step(raw: Any, index: int, lines: dict[Path_, int], source: str) -> S
         try:
             expect_error = ExpectedError.model_validate(meta["expect_error"])
         except ValidationError as exc:
-            raise _from_validation(exc, (*path, "expect_error"), lines, source, model=ExpectedError) from None
+            raise _from_validation(
+                exc,
+                (*path, "expect_error"),
+                lines,
+                source,
+                prefix=f"step {index + 1} ({kind}): ",
+                model=ExpectedError,
+                label="expect_error",
+            ) from None
     args_path = (*path, kind)
     _check_args(step_type.args, args, args_path, lines, source, f"step {index + 1} ({kind})")
     return StepSpec(
@@ -597,7 +605,10 @@ def _from_validation(
     source: str,
     prefix: str = "",
     model: type[BaseModel] | None = None,
+    label: str | None = None,
 ):
+    """A :class:`ScenarioError` for pydantic's first complaint (an unknown field first: usually a typo), located at
+    the value's line; ``label`` names the mapping the model read (``expect_error``) when the message should say so."""
     errors = exc.errors()
     # an unknown field is usually a typo of a missing one: name it first
     error = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
@@ -608,7 +619,8 @@ def _from_validation(
         if full[:cut] in lines:
             line = lines[full[:cut]]
             break
-    where = ".".join(str(part) for part in loc) if loc else (str(base[-1]) if base else "document")
+    parts = [label, *loc] if label else list(loc)
+    where = ".".join(str(part) for part in parts) if parts else (str(base[-1]) if base else "document")
     message = error.get("msg", "invalid")
     if error.get("type") == "value_error":  # a model validator's own sentence: drop pydantic's "Value error, "
         message = str(message).removeprefix("Value error, ")
@@ -619,6 +631,8 @@ def _from_validation(
             message += f"; expected {', '.join(sorted(known))}"
     elif error.get("type") == "missing":
         message = "required field is missing"
+    if not parts and prefix:  # a check of the whole mapping (a model validator): the prefix already says where
+        return ScenarioError(source, line, f"{prefix}{message}")
     return ScenarioError(source, line, f"{prefix}{where}: {message}")
 
 
@@ -628,10 +642,9 @@ def _kind(value: Any) -> str:
 
 def _close(word: str, candidates: Any) -> str:
     """`` (did you mean x?)`` when ``word`` looks like a misspelling of one of ``candidates``, else empty."""
-    import difflib
+    from harness.suggest import did_you_mean
 
-    close = difflib.get_close_matches(word, [str(c) for c in candidates], n=3, cutoff=0.7)
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
+    return did_you_mean(word, candidates)
 
 
 def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:

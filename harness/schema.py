@@ -65,6 +65,7 @@ def scenario_schema() -> dict[str, Any]:
     """The schema (draft 2020-12) of a scenario document."""
     from harness.scenario import ExpectedError, Given
     from harness.steps import registry
+    from harness.steps.notes import argument_note
 
     defs: dict[str, Any] = {}
     defs["Given"] = _model_schema(Given, "Given.", defs, placeholders=False)
@@ -79,6 +80,11 @@ def scenario_schema() -> dict[str, Any]:
     for kind, step_type in sorted(step_kinds.items()):
         args = _model_schema(step_type.args, f"{kind}.", defs)
         args.pop("title", None)
+        for name, info in step_type.args.model_fields.items():  # what editors show on hover
+            prop = args.get("properties", {}).get(info.alias or name)
+            note = argument_note(kind, name, info)
+            if prop is not None and note:
+                prop["description"] = note
         summary = step_type.summary + (" (fake-only: skipped on live targets)" if step_type.fake_only else "")
         args["description"] = summary
         defs[f"step:{kind}"] = {

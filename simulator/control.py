@@ -586,20 +586,20 @@ async def requests_journal(request: Request) -> Response:
     if bad:
         expected = ", ".join(sorted(allowed))
         raise ControlError(400, "UnknownField", f"unknown query parameter(s) {', '.join(bad)}; expected {expected}")
-    if request.method == "DELETE":
-        return JSONResponse({"cleared": cloud.journal.clear(params.get("service"))})
-    filters: dict[str, Any] = {}
-    for key, value in params.items():
-        if JOURNAL_FILTERS[key] is int:
-            try:
-                filters[key] = int(value)
-            except ValueError:
-                raise ControlError(400, "InvalidRequest", f"{key} must be an integer, not {value!r}") from None
-        else:
-            filters[key] = value
-    if filters.get("limit", 0) < 0:
-        raise ControlError(400, "InvalidRequest", "limit cannot be negative")
-    entries = cloud.journal.entries(**filters)
+    try:
+        if request.method == "DELETE":
+            return JSONResponse({"cleared": cloud.journal.clear(params.get("service"))})
+        filters: dict[str, Any] = {}
+        for key, value in params.items():
+            if JOURNAL_FILTERS[key] is int:  # ASCII digits only, as every count the world reads (simulator.wire)
+                filters[key] = wire.parse_count(value, key, minimum=0)
+            else:
+                filters[key] = value
+        entries = cloud.journal.entries(**filters)
+    except wire.WireError as exc:
+        raise ControlError(400, "InvalidRequest", exc.message) from None
+    except ValueError as exc:  # a service filter that names no service
+        raise ControlError(400, "InvalidRequest", str(exc)) from None
     return JSONResponse(
         {
             "requests": [entry.to_json() for entry in entries],

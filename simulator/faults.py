@@ -40,7 +40,7 @@ import fnmatch
 import math
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from simulator.entropy import Entropy
@@ -170,60 +170,92 @@ class FaultInjector:
 
     @staticmethod
     def _parse(spec: dict[str, Any]) -> FaultRule:
-        if not isinstance(spec, dict):
-            raise FaultRuleError("a fault rule must be a mapping")
-        spec = dict(spec)
-        service = spec.pop("service", None)
-        if service not in SERVICES:
-            raise FaultRuleError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
-        effect_spec = spec.pop("effect", {}) or {}
-        if not isinstance(effect_spec, dict):
-            raise FaultRuleError("effect must be a mapping")
-        _check_effect_types(effect_spec)
-        try:
-            effect = FaultEffect(**effect_spec)
-        except TypeError as exc:
-            raise FaultRuleError(f"bad effect: {exc}") from None
-        if effect.kind not in ("status", "latency", "drop", "connack", "dps_failed"):
-            raise FaultRuleError(f"unknown effect kind {effect.kind!r}")
-        if effect.kind == "status" and not 400 <= effect.status <= 599:
-            raise FaultRuleError("a status effect needs an HTTP error status (400-599)")
-        if effect.latency_s < 0 or (effect.retry_after is not None and effect.retry_after < 0):
-            raise FaultRuleError("latency and retry_after cannot be negative")
-        too_long = effect.retry_after is not None and effect.retry_after > MAX_RETRY_AFTER
-        if effect.latency_s > MAX_LATENCY_S or too_long:
-            raise FaultRuleError(f"latency_s is at most {MAX_LATENCY_S:g} s and retry_after at most {MAX_RETRY_AFTER}")
-        if not 1 <= effect.connack_code <= 5:
-            raise FaultRuleError("connack_code is an MQTT 3.1.1 refusal code (1-5)")
-        if effect.dps_error_code is not None and not 100000 <= effect.dps_error_code <= 999999:
-            raise FaultRuleError("dps_error_code is a six-digit DPS error code")
-        if effect.code is not None and not _HEADER_TOKEN.fullmatch(effect.code):
-            raise FaultRuleError("code must be 1-100 printable ASCII characters (it is sent in a header)")
-        allowed = {"id", "operation", "app", "tenant", "nth", "count", "probability"}
-        unknown = set(spec) - allowed
-        if unknown:
-            raise FaultRuleError(f"unknown fault rule field(s): {', '.join(sorted(unknown))}")
-        nth, count, probability = spec.get("nth"), spec.get("count"), spec.get("probability")
-        if nth is not None and (not _is_int(nth) or nth < 1):
-            raise FaultRuleError("nth must be a positive integer")
-        if count is not None and (not _is_int(count) or count < 1):
-            raise FaultRuleError("count must be a positive integer")
-        if probability is not None and not (_is_number(probability) and 0 <= probability <= 1):
-            raise FaultRuleError("probability must be between 0 and 1")
-        for name in ("id", "operation", "app", "tenant"):
-            if spec.get(name) is not None and not isinstance(spec[name], str):
-                raise FaultRuleError(f"{name} must be a string")
-        return FaultRule(
-            id=str(spec.get("id") or ""),
-            service=service,
-            effect=effect,
-            operation=str(spec.get("operation") or "*"),
-            app=spec.get("app"),
-            tenant=spec.get("tenant"),
-            nth=nth,
-            count=count,
-            probability=probability,
+        return parse_rule(spec)
+
+
+#: the fields of a rule given as data, besides ``service`` and ``effect``
+RULE_FIELDS = ("id", "operation", "app", "tenant", "nth", "count", "probability")
+EFFECT_KINDS = ("status", "latency", "drop", "connack", "dps_failed")
+
+
+def parse_rule(spec: dict[str, Any]) -> FaultRule:
+    """A :class:`FaultRule` from a rule given as data (YAML, the control API, ``cloud.faults.add``), checked whole:
+    :class:`FaultRuleError` names the first problem — with the field it probably meant, for a misspelt one."""
+    if not isinstance(spec, dict):
+        raise FaultRuleError("a fault rule must be a mapping")
+    spec = dict(spec)
+    every_field = ("service", "effect", *RULE_FIELDS)
+    unknown = sorted(str(key) for key in set(spec) - set(every_field))
+    if unknown:
+        raise FaultRuleError(
+            f"unknown fault rule field(s): {', '.join(unknown)}{_did_you_mean(unknown[0], every_field)}; "
+            f"expected {', '.join(every_field)}"
         )
+    service = spec.pop("service", None)
+    if service not in SERVICES:
+        hint = _did_you_mean(service, SERVICES) if isinstance(service, str) else ""
+        raise FaultRuleError(f"unknown service {service!r}{hint}; expected one of {', '.join(SERVICES)}")
+    effect_spec = spec.pop("effect", {}) or {}
+    if not isinstance(effect_spec, dict):
+        raise FaultRuleError("effect must be a mapping")
+    known_effect_fields = tuple(f.name for f in fields(FaultEffect))
+    unknown = sorted(str(key) for key in set(effect_spec) - set(known_effect_fields))
+    if unknown:
+        raise FaultRuleError(
+            f"unknown effect field(s): {', '.join(unknown)}{_did_you_mean(unknown[0], known_effect_fields)}; "
+            f"expected {', '.join(known_effect_fields)}"
+        )
+    _check_effect_types(effect_spec)
+    effect = FaultEffect(**effect_spec)
+    if effect.kind not in EFFECT_KINDS:
+        raise FaultRuleError(
+            f"unknown effect kind {effect.kind!r}{_did_you_mean(effect.kind, EFFECT_KINDS)}; "
+            f"expected one of {', '.join(EFFECT_KINDS)}"
+        )
+    if effect.kind == "status" and not 400 <= effect.status <= 599:
+        raise FaultRuleError("a status effect needs an HTTP error status (400-599)")
+    if effect.latency_s < 0 or (effect.retry_after is not None and effect.retry_after < 0):
+        raise FaultRuleError("latency and retry_after cannot be negative")
+    too_long = effect.retry_after is not None and effect.retry_after > MAX_RETRY_AFTER
+    if effect.latency_s > MAX_LATENCY_S or too_long:
+        raise FaultRuleError(f"latency_s is at most {MAX_LATENCY_S:g} s and retry_after at most {MAX_RETRY_AFTER}")
+    if not 1 <= effect.connack_code <= 5:
+        raise FaultRuleError("connack_code is an MQTT 3.1.1 refusal code (1-5)")
+    if effect.dps_error_code is not None and not 100000 <= effect.dps_error_code <= 999999:
+        raise FaultRuleError("dps_error_code is a six-digit DPS error code")
+    if effect.code is not None and not _HEADER_TOKEN.fullmatch(effect.code):
+        raise FaultRuleError("code must be 1-100 printable ASCII characters (it is sent in a header)")
+    nth, count, probability = spec.get("nth"), spec.get("count"), spec.get("probability")
+    if nth is not None and (not _is_int(nth) or nth < 1):
+        raise FaultRuleError("nth must be a positive integer")
+    if count is not None and (not _is_int(count) or count < 1):
+        raise FaultRuleError("count must be a positive integer")
+    if probability is not None and not (_is_number(probability) and 0 <= probability <= 1):
+        raise FaultRuleError("probability must be between 0 and 1")
+    for name in ("id", "operation", "app", "tenant"):
+        if spec.get(name) is not None and not isinstance(spec[name], str):
+            raise FaultRuleError(f"{name} must be a string")
+    return FaultRule(
+        id=str(spec.get("id") or ""),
+        service=service,
+        effect=effect,
+        operation=str(spec.get("operation") or "*"),
+        app=spec.get("app"),
+        tenant=spec.get("tenant"),
+        nth=nth,
+        count=count,
+        probability=probability,
+    )
+
+
+def _did_you_mean(word: str, candidates: tuple[str, ...]) -> str:
+    """`` (did you mean x?)`` for a close candidate (difflib's ratio, or two neighbouring letters swapped)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, candidates, n=2, cutoff=0.7)
+    if not close:
+        close = [c for c in candidates if len(c) == len(word) and sorted(c) == sorted(word) and c != word][:2]
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def _is_int(value: Any) -> bool:

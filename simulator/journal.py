@@ -33,6 +33,8 @@ from typing import Any
 from starlette.routing import Match
 
 DEFAULT_CAPACITY = 500
+#: the services that note requests (the fault rules' service names): the HTTPS adapters, DPS and the hub over MQTT
+SERVICES = ("sphere-legacy", "sphere-arm", "central", "dps", "hub")
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,14 @@ class RequestJournal:
         since: int | None = None,
         limit: int | None = None,
     ) -> list[JournalEntry]:
-        """Entries oldest first, filtered: ``operation`` and ``path`` take globs (``*verify*``), ``since`` an id
-        (entries after it), ``limit`` keeps the newest ``limit``."""
+        """Entries oldest first, filtered: ``service``, ``operation`` and ``path`` take globs (``sphere-*``,
+        ``*verify*``), ``since`` an id (entries after it), ``limit`` keeps the newest ``limit``.
+
+        A ``service`` that names none of :data:`SERVICES` is a :class:`ValueError` (with the close name): a misspelt
+        filter must not look like a service that was never asked anything."""
+        services = matching_services(service) if service else None
         with self._lock:
-            rings = [self._rings.get(service, ())] if service else list(self._rings.values())
+            rings = [self._rings.get(s, ()) for s in services] if services is not None else list(self._rings.values())
             found = [entry for ring in rings for entry in ring]
         found.sort(key=lambda entry: entry.id)
         if operation:
@@ -111,14 +117,26 @@ class RequestJournal:
             return {service: len(ring) for service, ring in sorted(self._rings.items())}
 
     def clear(self, service: str | None = None) -> int:
-        """Forget every entry (or one service's); returns how many were forgotten."""
+        """Forget every entry (or those of the services ``service`` names); returns how many were forgotten."""
+        services = matching_services(service) if service else None
         with self._lock:
-            if service is None:
+            if services is None:
                 gone = sum(len(ring) for ring in self._rings.values())
                 self._rings.clear()
                 return gone
-            ring = self._rings.pop(service, None)
-            return len(ring) if ring is not None else 0
+            return sum(len(self._rings.pop(s, ())) for s in services)
+
+
+def matching_services(pattern: str) -> list[str]:
+    """The services a ``service`` filter names (a name or a glob); :class:`ValueError` when it names none."""
+    found = [service for service in SERVICES if fnmatch.fnmatchcase(service, pattern)]
+    if not found:
+        import difflib
+
+        close = difflib.get_close_matches(pattern, SERVICES, n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown service {pattern!r}{hint}; the services are {', '.join(SERVICES)} (globs work)")
+    return found
 
 
 class JournalMiddleware:

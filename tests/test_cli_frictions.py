@@ -107,6 +107,21 @@ def test_run_a_folder_with_vars(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main([*one, "--var", "novalue"]) == 2
 
 
+#: misspellings in a fault rule, and what `validate` must say about each
+FAULT_TYPOS = {
+    "knd": "unknown effect field(s): knd (did you mean kind?)",
+    "centrl": "unknown service 'centrl' (did you mean central?)",
+    "dorp": "unknown effect kind 'dorp' (did you mean drop?)",
+    "verfy": "central has no operation 'verfy' (did you mean verify?), so the rule would never fire",
+}
+
+
+def fault_case(rule: str) -> tuple[str, str]:
+    """A scenario adding one fault rule, with what `validate` must say about it."""
+    word = next(word for word in FAULT_TYPOS if word in rule)
+    return f"steps:\n  - sim.fault.add: {{{rule}}}\n", FAULT_TYPOS[word]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -138,6 +153,17 @@ def test_run_a_folder_with_vars(tmp_path: Path, capsys: pytest.CaptureFixture[st
             "(did you mean code?)",
         ),
         ("steps:\n  - expect: {actual: '{tenant.idd}', equals: x}\n", "(did you mean id?)"),
+        # two letters swapped in a short word: difflib's ratio alone misses it
+        ("given: {tenants: [{kye: contoso}]}\nsteps:\n  - sphere.login\n", "(did you mean key?)"),
+        (
+            "steps:\n  - central.certificate.verify: {group: g, path: p.cer}\n    expect_error: {stauts: 400}\n",
+            "step 1 (central.certificate.verify): expect_error.stauts: unknown field (did you mean status?)",
+        ),
+        # a fault rule is checked as the world checks it, before the run: fields, service, effect, operation
+        fault_case("service: central, operation: verify, effect: {knd: drop}"),
+        fault_case("service: centrl, operation: verify"),
+        fault_case("service: central, operation: verify, effect: {kind: dorp}"),
+        fault_case("service: central, operation: verfy"),
     ],
 )
 def test_did_you_mean_on_every_key(
@@ -159,7 +185,8 @@ def test_serve_names_the_option_for_a_busy_port() -> None:
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_registered_command_loads_and_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([name, "--help"]) == 0 or name in ("az", "azsphere")  # the lab shims pass --help to their grammar
-    capsys.readouterr()
+    shown = capsys.readouterr().out
+    assert "``" not in shown and ":class:" not in shown, f"reST markup in `{name} --help`"
 
 
 def test_run_all_runs_every_known_scenario(
@@ -190,3 +217,5 @@ def test_serve_says_which_seed_and_which_option_when_the_mqtt_port_is_busy(capsy
     assert re.search(r"seed \d+ \(random; --seed \d+ serves the same world again\)", err), err
     assert "seed None" not in err
     assert "--mqtt-port" in err and str(port) in err
+    assert err.count("start") == 2, err  # "starting the world", then why it could not start: once, no chatter
+    assert "Shutting down" not in err

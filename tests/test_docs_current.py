@@ -77,3 +77,49 @@ def test_the_schema_command_prints_the_shipped_schema(capsys: pytest.CaptureFixt
     assert json.loads(capsys.readouterr().out) == json.loads(
         (ROOT / "scenarios" / "scenario.schema.json").read_text(encoding="utf-8")
     )
+
+
+def _table_cells(text: str, column: str) -> list[tuple[str, str]]:
+    """(row, cell) for every row of every Markdown table in ``text`` whose header has ``column``."""
+    found, index = [], None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            index = None
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if index is None:
+            index = cells.index(column) if column in cells else -1
+        elif index >= 0 and not set(line) <= set("|-"):
+            found.append((line[:100], cells[index]))
+    return found
+
+
+def test_every_route_says_what_it_does() -> None:
+    text = (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8")
+    rows = _table_cells(text, "what it does")
+    assert len(rows) > 100  # the parse found the tables
+    silent = [row for row, cell in rows if not cell]
+    assert not silent, f"routes without a description (a handler docstring or harness/docgen/route_notes.py): {silent}"
+
+
+def test_every_step_argument_is_explained() -> None:
+    from harness.steps import registry
+    from harness.steps.notes import argument_note
+
+    unexplained = [
+        f"{kind}.{name}"
+        for kind, step_type in registry().items()
+        for name, info in step_type.args.model_fields.items()
+        if not argument_note(kind, name, info)
+    ]
+    assert not unexplained, f"add a Field(description=…) or a line in harness/steps/notes.py: {unexplained}"
+    text = (ROOT / "docs" / "steps.md").read_text(encoding="utf-8")
+    assert all(cell for _, cell in _table_cells(text, "notes"))
+
+
+def test_generated_pages_speak_markdown_not_sphinx() -> None:
+    for relative in OUTPUTS:
+        if relative.endswith(".md"):
+            text = (ROOT / relative).read_text(encoding="utf-8")
+            assert not re.search(r":(?:class|meth|func|mod|attr|data|exc):`", text), relative
+            assert "``" not in text.replace("```", ""), relative

@@ -82,6 +82,23 @@ def test_bad_rules_are_refused_and_change_nothing(spec):
     assert inj.list() == []
 
 
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ({"service": "central", "efect": {}}, "unknown fault rule field(s): efect (did you mean effect?)"),
+        ({"service": "centrl"}, "unknown service 'centrl' (did you mean central?)"),
+        ({"service": "central", "effect": {"staus": 503}}, "unknown effect field(s): staus (did you mean status?)"),
+        ({"service": "central", "effect": {"kind": "dorp"}}, "unknown effect kind 'dorp' (did you mean drop?)"),
+        ({"service": "hub", "effect": {"kidn": "drop"}}, "(did you mean kind?)"),  # two letters swapped
+    ],
+)
+def test_a_misspelt_rule_is_refused_with_what_it_probably_meant(spec, said):
+    with pytest.raises(FaultRuleError) as refused:
+        injector().add(spec)
+    assert said in str(refused.value)
+    assert "__init__" not in str(refused.value)  # the rule's words, not Python's
+
+
 @given(st.integers(0, 2**32), st.floats(0.05, 0.95))
 def test_seeded_probability_fires_on_the_same_calls(seed, p):
     runs = []

@@ -64,6 +64,15 @@ def test_every_service_request_is_journaled_with_operation_status_and_timing() -
         assert httpx.get(f"{SIM}/requests", params={"sevrice": "central"}).json()["error"]["code"] == "UnknownField"
 
         assert cloud.requests(service="sphere-legacy", status=200)[1]["operation"] == "get_certificate"
+        # a service filter must name a service: a typo is not "nothing happened"
+        refused = httpx.get(f"{SIM}/requests", params={"service": "sphere"})
+        assert refused.status_code == 400 and "sphere-legacy" in refused.json()["error"]["message"]
+        assert "did you mean central?" in httpx.get(f"{SIM}/requests", params={"service": "centrl"}).text
+        with pytest.raises(ValueError, match="unknown service"):
+            cloud.requests(service="sphere")
+        assert [e["service"] for e in cloud.requests(service="sphere-*")] == ["sphere-legacy"] * 3
+        for bad in ("-1", "+3", " 3", "٣", "1e3"):  # counts are ASCII digits only, as everywhere in the world
+            assert httpx.get(f"{SIM}/requests", params={"limit": bad}).status_code == 400, bad
         assert httpx.delete(f"{SIM}/requests", params={"service": "central"}).json() == {"cleared": 2}
         assert httpx.get(f"{SIM}/requests").json()["counts"] == {"sphere-legacy": 3}
         assert httpx.delete(f"{SIM}/requests").json() == {"cleared": 3}
@@ -150,6 +159,8 @@ def test_served_world_journal_state_and_inspect(tmp_path: Path, capsys: pytest.C
         assert main(["inspect", "--endpoints-file", str(endpoints_file), "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["state"]["tenants"][0]["id"] == sphere["tenant_id"]
+        assert main(["inspect", "--endpoints-file", str(endpoints_file), "--service", "sphere"]) == 2
+        assert "unknown service 'sphere'" in capsys.readouterr().err
     assert main(["inspect", "--endpoints-file", str(tmp_path / "missing.json")]) == 2
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from harness.commands._common import EXIT_FAILED, EXIT_PASSED, fail
+from harness.commands._common import EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, fail
 
 
 def fetch(endpoints_file: Path, *, service: str | None, limit: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -36,6 +36,8 @@ def fetch(endpoints_file: Path, *, service: str | None, limit: int) -> tuple[dic
             state = client.get(f"{control_url}/state")
             state.raise_for_status()
             requests = client.get(f"{control_url}/requests", params=params)
+            if requests.status_code == 400:  # a filter the world refused (an unknown --service): say why
+                raise fail(requests.json().get("error", {}).get("message", requests.text), EXIT_INVALID)
             requests.raise_for_status()
     except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
         raise fail(f"the world at {control_url} did not answer: {exc}", EXIT_FAILED) from None
@@ -111,7 +113,11 @@ def render(state: dict[str, Any], journal: dict[str, Any], console: Any) -> None
 
 @click.command()
 @click.option("--endpoints-file", required=True, type=click.Path(path_type=Path), help="the served world's endpoints")
-@click.option("--service", default=None, help="only this service's requests (sphere-legacy, sphere-arm, central, dps)")
+@click.option(
+    "--service",
+    default=None,
+    help="only this service's requests: sphere-legacy, sphere-arm, central, dps or hub (globs: sphere-*)",
+)
 @click.option("--limit", type=click.IntRange(0, 10_000), default=30, show_default=True, help="how many recent requests")
 @click.option("--json", "as_json", is_flag=True, help="print {state, requests} as JSON instead of tables")
 def inspect(endpoints_file: Path, service: str | None, limit: int, as_json: bool) -> None:

@@ -30,10 +30,10 @@ def _summary(path: Path) -> tuple[str, list[str]]:
 
 @click.command("list")
 def list_command() -> None:
-    """List the known scenarios (./scenarios, then the installed ones): the targets each declares (``targets:``;
-    only those with ``live`` may run against real endpoints) and its one-line description.
+    """List the known scenarios (./scenarios, then the installed ones): the targets each declares (`targets:`;
+    only those with `live` may run against real endpoints) and its one-line description.
 
-    Only the YAML is read here; ``sphere-harness validate --all`` checks every step of every scenario.
+    Only the YAML is read here; `sphere-harness validate --all` checks every step of every scenario.
     """
     from harness.scenario_files import list_scenarios
 

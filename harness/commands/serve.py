@@ -72,6 +72,7 @@ def serve(
     from harness.commands.state import open_world
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter, once per listener
     chosen = seed if seed is not None else secrets.randbelow(2**31)
     if state_dir is None and from_snapshot is None:
         how = "" if seed is not None else f" (random; --seed {chosen} serves the same world again)"
@@ -96,7 +97,8 @@ def serve(
                 control=control,
             )
         except (OSError, RuntimeError, ValueError) as exc:
-            raise fail(f"the world did not start: {exc}{port_hint(str(exc))}", EXIT_FAILED) from None
+            why = str(exc) if "could not start" in str(exc) else f"the world did not start: {exc}"
+            raise fail(f"{why}{port_hint(str(exc))}", EXIT_FAILED) from None
         with served:
             where = f"endpoints in {endpoints_file}" if endpoints_file else "endpoints on stdout"
             how = "" if seed is not None else f" (--seed {cloud.seed} serves the same world again)"

@@ -9,6 +9,7 @@
 ``docs/fidelity.md``               where behaviour comes from; its settings table from :mod:`simulator.settings`
                                    (:mod:`harness.docgen.fidelity`)
 ``scenarios/scenario.schema.json`` the JSON Schema of scenario files (:mod:`harness.schema`)
+``harness/fault_operations.json``  the operation names per service, for ``validate`` (:mod:`harness.docgen.faults`)
 =================================  =================================================================================
 
 Generation is deterministic: the same code gives byte-identical files (a fixed seed for the world whose route
@@ -49,6 +50,12 @@ def _faults() -> str:
     return render()
 
 
+def _fault_operations() -> str:
+    from harness.docgen.faults import operations
+
+    return operations()
+
+
 def _fidelity() -> str:
     from harness.docgen.fidelity import render
 
@@ -62,6 +69,7 @@ OUTPUTS: dict[str, Callable[[], str]] = {
     "docs/faults.md": _faults,
     "docs/fidelity.md": _fidelity,
     "scenarios/scenario.schema.json": _schema,
+    "harness/fault_operations.json": _fault_operations,
 }
 
 

@@ -58,14 +58,42 @@ def _mqtt_operations() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def render() -> str:
+def _http_services() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """(service, title, [(method, path, operation)]) for every HTTP service, from the adapters' route tables."""
     from simulator.central import api as central_api
     from simulator.cloud import FakeCloud
-    from simulator.faults import FaultEffect, FaultRule
     from simulator.sphere.arm_api import ArmApi
     from simulator.sphere.legacy_api import LegacyApi
 
     cloud = FakeCloud(seed=0)
+    return [
+        ("sphere-legacy", "Azure Sphere legacy API v2", [(m, p, n) for m, p, n, _ in LegacyApi(cloud).table]),
+        ("sphere-arm", "Azure Sphere ARM (`Microsoft.AzureSphere`)", [(m, p, n) for m, p, n, _ in ArmApi(cloud).table]),
+        ("central", "IoT Central", [(v, p, o.__name__) for p, v, o, _, _ in central_api.ROUTES]),
+        (
+            "dps",
+            "DPS over HTTPS",
+            [(", ".join(sorted(r.methods - {"HEAD"})), r.path, r.name) for r in starlette_app(cloud.dps_app).routes],
+        ),
+    ]
+
+
+def operations() -> str:
+    """``harness/fault_operations.json``: every operation name per service, which ``validate`` reads to refuse a
+    fault rule whose operation no request could ever match (a misspelt ``verfy`` would silently never fire)."""
+    import json
+
+    names: dict[str, set[str]] = {}
+    for service, _, rows in _http_services():
+        names.setdefault(service, set()).update(name for _, _, name in rows)
+    for service, name in _mqtt_operations():
+        names.setdefault(service, set()).add(name)
+    return json.dumps({service: sorted(found) for service, found in sorted(names.items())}, indent=1) + "\n"
+
+
+def render() -> str:
+    from simulator.faults import FaultEffect, FaultRule
+
     out = [banner("simulator/faults.py and the adapters' route tables"), "# Fault rules\n\n"]
     out.append(
         "Offline tests are worth most where the real world misbehaves: a 429 in the middle of setup, a 5xx on "
@@ -90,17 +118,7 @@ def render() -> str:
         effect_rows.append((f"`{f.name}`", f"`{default!r}`".replace("'", '"'), EFFECT_FIELDS[f.name]))
     out.append(table(["effect field", "default", "meaning"], effect_rows))
     out.append("\n## Operations per service\n\nThe operation names are the route names of each adapter.\n")
-    services = [
-        ("sphere-legacy", "Azure Sphere legacy API v2", [(m, p, n) for m, p, n, _ in LegacyApi(cloud).table]),
-        ("sphere-arm", "Azure Sphere ARM (`Microsoft.AzureSphere`)", [(m, p, n) for m, p, n, _ in ArmApi(cloud).table]),
-        ("central", "IoT Central", [(v, p, o.__name__) for p, v, o, _, _ in central_api.ROUTES]),
-        (
-            "dps",
-            "DPS over HTTPS",
-            [(", ".join(sorted(r.methods - {"HEAD"})), r.path, r.name) for r in starlette_app(cloud.dps_app).routes],
-        ),
-    ]
-    for service, title, rows in services:
+    for service, title, rows in _http_services():
         out.append(f"\n### `{service}` — {title}\n\n")
         out.append(table(["operation", "method", "path"], [(f"`{n}`", m, f"`{p}`") for m, p, n in rows]))
     out.append("\n### MQTT (DPS and the IoT hub device surface)\n\n")

@@ -18,13 +18,27 @@ from harness.docgen._markdown import banner, table
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def _summary(handler: Any) -> str:
+#: a control handler's docstring opens with its own method and path (````GET /_sim/health`` — …``): the row has both
+_SELF_NAMED = re.compile(r"^``[A-Z|]+ /\S*``\s*—\s*")
+
+
+def _summary(handler: Any, service: str = "", operation: str = "") -> str:
+    """What a route does: this project's note for it (:mod:`harness.docgen.route_notes`), else the first paragraph
+    of its handler's docstring."""
+    from harness.docgen.route_notes import note
+
+    written = note(service, operation)
+    if written:
+        return written
     doc = inspect.getdoc(handler) or ""
-    return doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+    return _SELF_NAMED.sub("", doc.split("\n\n")[0].replace("\n", " ")) if doc else ""
 
 
-def _rows(table_rows: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, str]]:
-    return [(method, f"`{path}`", f"`{name}`", _summary(handler)) for method, path, name, handler in table_rows]
+def _rows(service: str, table_rows: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, str]]:
+    return [
+        (method, f"`{path}`", f"`{name}`", _summary(handler, service, name))
+        for method, path, name, handler in table_rows
+    ]
 
 
 def _routes(app: Any) -> list[Any]:
@@ -47,8 +61,8 @@ def _with_contract(service: str, app: Any, rows: list[tuple[str, ...]]) -> tuple
     for row in rows:
         method, name = row[0].split(",")[0].strip(), row[2].strip("`")
         route = by_name.get((name, method))
-        shapes.append(shape(service, route, method) if route is not None else "")
-    if not any(shapes):
+        shapes.append((shape(service, route, method) if route is not None else "") or "—")
+    if all(text == "—" for text in shapes):
         return [], rows
     return ["published contract: request → responses"], [(*row, text) for row, text in zip(rows, shapes, strict=True)]
 
@@ -102,7 +116,7 @@ def render() -> str:
         + ", ".join(f"{status} `{code}`" for status, code in sorted(LEGACY_ERROR_CODES.items()))
         + "; claim operations report failures in their `Error` member.\n\n"
     )
-    out.append(table(["method", "path", "operation", "what it does"], _rows(legacy.table)))
+    out.append(table(["method", "path", "operation", "what it does"], _rows("sphere-legacy", legacy.table)))
     arm = ArmApi(cloud)
     out.append("\n## Azure Sphere, Azure Resource Manager (`Microsoft.AzureSphere`)\n\n")
     out.append(
@@ -112,12 +126,16 @@ def render() -> str:
         f"* **Versions** `api-version` is required; accepted: {', '.join(settings.sphere.arm_accepted_api_versions)} "
         f"(`sphere.arm_accepted_api_versions`; the published contract is {API_VERSION}).\n"
         "* **Bodies** camelCase ARM resources (`id`, `name`, `type`, `properties`); lists page with `nextLink`, "
-        "`$filter`, `$top`, `$skip`, `$maxpagesize`; long-running operations answer 202 with `Location`.\n"
+        "`$filter`, `$top`, `$skip`, `$maxpagesize`. Every create, update and delete (and `claimDevices`, "
+        "`uploadImage`, `generateCapabilityImage`) is long-running, as the published document marks it: a PUT "
+        "answers 201 or 200 with the resource (`provisioningState` `Accepted`) and `Azure-AsyncOperation`; a PATCH, "
+        "DELETE or action answers 202 with `Location` to poll (a catalog PATCH: 200 at once); "
+        '`sphere.arm_long_running = "sync"` answers with the result at once.\n'
         '* **Errors** `{"error": {"code", "message", "target"?}}` (ARM common types): '
         + ", ".join(f"{status} `{code}`" for status, code in _sphere_codes())
         + ".\n\n"
     )
-    extra, arm_rows = _with_contract("sphere-arm", cloud.arm_app, _rows(arm.table))
+    extra, arm_rows = _with_contract("sphere-arm", cloud.arm_app, _rows("sphere-arm", arm.table))
     out.append(table(["method", "path", "operation", "what it does", *extra], arm_rows))
     out.append("\n## IoT Central data plane\n\n")
     out.append(
@@ -144,7 +162,7 @@ def render() -> str:
                 f"`/api{path}`" if not path.startswith("/api") else f"`{path}`",
                 f"`{operation.__name__}`",
                 f"{body}{' (' + media + ')' if media else ''}",
-                _summary(operation),
+                _summary(operation, "central", operation.__name__),
             )
         )
     extra, rows = _with_contract("central", cloud.central_app, rows)
@@ -162,7 +180,12 @@ def render() -> str:
         "(`dps.error_codes`): " + ", ".join(f"{kind} `{code}`" for kind, code in DEFAULT_ERROR_CODES.items()) + ".\n\n"
     )
     dps_rows = [
-        (", ".join(sorted(route.methods - {"HEAD"})), f"`{route.path}`", f"`{route.name}`", _summary(route.endpoint))
+        (
+            ", ".join(sorted(route.methods - {"HEAD"})),
+            f"`{route.path}`",
+            f"`{route.name}`",
+            _summary(route.endpoint, "dps", route.name),
+        )
         for route in _routes(cloud.dps_app)
     ]
     extra, dps_rows = _with_contract("dps", cloud.dps_app, dps_rows)
@@ -171,7 +194,11 @@ def render() -> str:
     out.append(
         "What Azure cannot do: arrange the world, travel its clock, inject faults, see what happened. In-process on "
         "`https://sim.sphere-harness.local/_sim`, served on every HTTPS port (`control_url` in the endpoints file). "
+        "Bodies are JSON objects; an unknown field is a 400 naming the expected ones. "
         'Errors are `{"error": {"code", "message"}}`.\n\n'
+        "* **Auth** none on loopback; a world served on any other address (`serve --host`) asks for "
+        "`Authorization: Bearer <control_token>` (the endpoints file's `control_token`; `serve --control "
+        "auto|token|off`).\n\n"
     )
     control = build_control_app(cloud)
     out.append(
@@ -182,7 +209,7 @@ def render() -> str:
                     ", ".join(sorted(route.methods - {"HEAD"})),
                     f"`{route.path}`",
                     f"`{route.name}`",
-                    _summary(route.endpoint),
+                    _summary(route.endpoint, "control", route.name),
                 )
                 for route in control.routes
             ],

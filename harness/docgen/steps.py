@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import json
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from harness.docgen._markdown import banner, cell, own_words, table
+from harness.docgen._markdown import banner, prose, table
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def type_name(annotation: Any) -> str:
@@ -17,9 +21,9 @@ def type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Literal:
-        return " \\| ".join(f"`{a!r}`".replace("'", '"') for a in args)
+        return " | ".join(f"`{a!r}`".replace("'", '"') for a in args)
     if origin in (typing.Union, types.UnionType):
-        return " \\| ".join(type_name(a) for a in args)
+        return " | ".join(type_name(a) for a in args)
     if origin is not None:
         inner = ", ".join(type_name(a) for a in args)
         return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
@@ -36,23 +40,51 @@ def _default(info: Any) -> str:
     default = info.default
     if default is PydanticUndefined:
         return "(computed)"
-    return f"`{default!r}`".replace("'", '"') if default is not None else "—"
+    return f"`{json.dumps(default)}`" if default is not None else "—"
 
 
-def _example(kind: str, step_type: Any) -> str:
+def _shipped_steps() -> dict[str, list[tuple[str, Any]]]:
+    """Every step of the shipped scenarios by kind, in file order: (file name, the step as written)."""
+    import yaml
+
+    found: dict[str, list[tuple[str, Any]]] = {}
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        for raw in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("steps", []):
+            kind = raw if isinstance(raw, str) else next((k for k in raw if k not in META), None)
+            if kind is not None:
+                found.setdefault(kind, []).append((path.name, raw))
+    return found
+
+
+META = ("name", "save_as", "expect_error")
+
+
+def _example(kind: str, step_type: Any, shipped: dict[str, list[tuple[str, Any]]]) -> str:
+    """A real use of the step from a shipped scenario (the first that passes arguments), else its required
+    arguments with their types."""
+    import yaml
+
+    uses = shipped.get(kind, [])
+    with_args = [(name, raw) for name, raw in uses if isinstance(raw, dict) and raw.get(kind)]
+    if with_args or uses:
+        name, raw = (with_args or uses)[0]
+        text = yaml.safe_dump([raw], sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
+        return f"# scenarios/{name}\n{text.rstrip()}"
     required = [(name, info) for name, info in step_type.args.model_fields.items() if info.is_required()]
     if not required:
         return f"- {kind}"
     lines = [f"- {kind}:"]
     for name, info in required:
-        lines.append(f"    {info.alias or name}: <{type_name(info.annotation).replace(chr(92), '')}>")
+        lines.append(f"    {info.alias or name}: <{type_name(info.annotation)}>")
     return "\n".join(lines)
 
 
 def render() -> str:
     from harness.steps import registry
+    from harness.steps.notes import argument_note
 
     kinds = registry()
+    shipped = _shipped_steps()
     families: dict[str, list[str]] = {}
     for kind in sorted(kinds):
         families.setdefault(kind.split(".")[0], []).append(kind)
@@ -100,7 +132,7 @@ def render() -> str:
             step_type = kinds[kind]
             out.append(f"\n#### {kind}\n\n")
             doc = inspect.getdoc(step_type.function) or ""
-            out.append(own_words(doc or step_type.summary) + "\n\n")
+            out.append(prose(doc or step_type.summary) + "\n\n")
             if step_type.fake_only:
                 out.append("*Fake-only* (simulator control surface): skipped on a live target.\n\n")
             fields = step_type.args.model_fields
@@ -112,7 +144,7 @@ def render() -> str:
                             f"`{info.alias or name}`",
                             type_name(info.annotation),
                             _default(info),
-                            cell(info.description or ""),
+                            argument_note(kind, name, info),
                         )
                     )
                 out.append(table(["argument", "type", "default", "notes"], rows))
@@ -128,7 +160,7 @@ def render() -> str:
                     "A step that takes no arguments.",
                 )
             ):
-                out.append(f"\n{own_words(args_doc)}\n")
+                out.append(f"\n{prose(args_doc)}\n")
             if step_type.saves:
                 out.append(
                     "\n`save_as` stores a mapping: "
@@ -139,5 +171,5 @@ def render() -> str:
                 returned = inspect.signature(step_type.function).return_annotation
                 shown = returned if isinstance(returned, str) else type_name(returned)
                 out.append(f"\n`save_as` stores the step's value (`{shown}`).\n")
-            out.append(f"\n```yaml\n{_example(kind, step_type)}\n```\n")
+            out.append(f"\n```yaml\n{_example(kind, step_type, shipped)}\n```\n")
     return "".join(out)
