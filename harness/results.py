@@ -5,7 +5,7 @@ the other: both import this module, which imports nothing of the harness.
 
 A step keeps what a reader of a report needs to understand it without re-running it: its *inputs* (the arguments
 with every ``{variable}`` filled in), its *value* (what ``save_as`` stores — the verification code, the thumbprint,
-``verified``), and the HTTP *exchanges* it made (request and response, sanitized: no tokens or keys).
+``verified``), and the HTTP *exchanges* it made (request and response, secrets redacted: no tokens or keys).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class StepResult:
     save_as: str | None = None
     #: the step's arguments with every placeholder filled in (None when it never ran)
     inputs: dict[str, Any] | None = None
-    #: the HTTP exchanges the step made (sanitized dictionaries; see :mod:`harness.report`)
+    #: the HTTP exchanges the step made (JSON, secrets redacted; see :mod:`harness.step_exchanges`)
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     started_at: datetime | None = None
 

@@ -55,7 +55,7 @@ def run(
 ) -> Result:
     """Run ``scenario`` on ``target``. ``listener(event, payload)`` hears ``start``, ``before`` (``(spec, result)``,
     just before a step runs), ``step`` and ``finish``. With ``capture_exchanges`` each step result carries its HTTP
-    exchanges, sanitized like a live recording (:mod:`harness.step_exchanges`), for the reports.
+    exchanges with their secrets redacted (:mod:`harness.step_exchanges`), for the reports.
 
     Raises :class:`TargetError` when the target cannot be used at all (nothing ran) — among others, a scenario
     that does not declare the target (``targets:``). A live run stopped by SIGINT/SIGTERM returns a result with
@@ -115,14 +115,13 @@ def run(
 
 
 def _attach_exchanges(result: Result, collector: Any) -> None:
-    """Give each step its sanitized exchanges; its inputs and value lose any token the sanitizer learnt."""
-    from harness.step_exchanges import without_tokens
-
-    shown, sanitizer = collector.sanitized()
+    """Give each step its exchanges; they, its inputs, value and error lose every secret (tokens, private keys)."""
+    shown, redactor = collector.redacted()
     for step in result.steps:
         step.exchanges = shown.get(step.index, [])
-        step.inputs = without_tokens(step.inputs, sanitizer)
-        step.value = without_tokens(step.value, sanitizer)
+        step.inputs = redactor.value(step.inputs)
+        step.value = redactor.value(step.value)
+        step.error = redactor.text(step.error) if step.error else step.error
 
 
 IRREVERSIBLE_SKIP = (

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+
+CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +101,7 @@ def test_the_html_report_is_one_self_contained_page(reports: dict) -> None:
     assert "invalid" in page and "expected values to be equal" in page
 
 
-def test_each_step_carries_its_http_exchanges_sanitized(reports: dict) -> None:
+def test_each_step_carries_its_http_exchanges_without_secrets(reports: dict) -> None:
     seed = reports["json"]["scenarios"][1]
     steps = {s["kind"]: s for s in seed["steps"]}
     (verify,) = steps["central.certificate.verify"]["exchanges"]
@@ -111,7 +114,54 @@ def test_each_step_carries_its_http_exchanges_sanitized(reports: dict) -> None:
     for exchange in (x for step in seed["steps"] for x in step["exchanges"]):
         authorization = exchange["request"]["headers"].get("authorization", "")
         assert not re.search(r"(Bearer|SharedAccessSignature) (?![<$])\S{16,}", authorization), authorization
-    assert "sig=" not in text  # no SAS signature survives anywhere in the report
+    assert not re.search(r"sig=(?!<redacted>)", text)  # no SAS signature survives anywhere in the report
+    assert not re.search(r"sphere-(?:sphere|arm)-[0-9a-f]{16}", text)  # nor a bearer token the world issued
     outputs = "".join(case.findtext("system-out") or "" for case in reports["xml"].iter("testcase"))
     assert "POST " in outputs and "/verify?api-version=2022-07-31 -> 204" in outputs
     assert "/verify?api-version=2022-07-31" in reports["html"] and "204" in reports["html"]
+
+
+def test_the_exchanges_agree_with_the_values_beside_them(reports: dict) -> None:
+    """Only secrets are redacted: the tenant, the thumbprints, the request IDs in a report are the run's own, so the
+    exchanges can be read against the values, the failure messages and the files in the work folder."""
+    seed = reports["json"]["scenarios"][1]
+    steps = {s["kind"]: s for s in seed["steps"]}
+    login = steps["sphere.login"]
+    tenant_id = login["value"]["tenant"]["Id"]
+    (listed,) = login["exchanges"]
+    assert listed["response"]["body"][0]["Id"] == tenant_id
+    assert listed["request"]["headers"]["authorization"] == "Bearer <token:sphere contoso>"
+    (download,) = steps["sphere.ca-certificate.download"]["exchanges"]
+    assert tenant_id in download["request"]["url"]
+    uploaded = steps["central.certificate.set"]
+    (upload,) = uploaded["exchanges"]
+    thumbprint = steps["sphere.ca-certificate.download"]["value"]["thumbprint"]
+    assert upload["response"]["body"]["info"]["sha1Thumbprint"] == uploaded["value"]["info"]["sha1Thumbprint"]
+    assert uploaded["value"]["info"]["sha1Thumbprint"] == thumbprint
+    assert upload["request"]["headers"]["authorization"] == "SharedAccessSignature <token:central central>"
+
+
+@pytest.mark.playwright
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no browser at {CHROMIUM} (apt-get install chromium)")
+def test_the_html_page_reads_well_in_a_browser(reports: dict, tmp_path: Path) -> None:
+    """With every step and exchange unfolded, nothing widens the page (long certificates wrap); the index links to
+    each scenario and names the first failure."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    page_file = tmp_path / "r.html"
+    page_file.write_text(reports["html"], encoding="utf-8")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            page.goto(page_file.as_uri())
+            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"the page is {width[0]} px wide in a {width[1]} px window"
+            index = page.locator("table.index a")
+            assert index.count() == 3
+            target = index.nth(2).get_attribute("href")
+            assert page.locator(target or "#none").inner_text().startswith("failing")
+            assert "step 2 (the CN is nobody): expected values to be equal" in page.locator("table.index").inner_text()
+            assert "3 scenario(s): 1 passed, 1 failed, 1 invalid" in page.inner_text("body")
+        finally:
+            browser.close()
