@@ -87,38 +87,53 @@ def is_loopback(host: str) -> bool:
 
 
 def machine_names() -> list[str]:
-    """This machine's host name and its addresses (what a classmate may dial)."""
+    """This machine's host name and the addresses of its interfaces (what a classmate may dial): the names a room's
+    server certificate carries. Link-local IPv6 addresses are left out (they need a zone, which a URL cannot carry
+    portably)."""
+    import psutil
+
     names = [socket.gethostname()]
-    try:
-        fqdn = socket.getfqdn()
-        if fqdn and fqdn not in names:
-            names.append(fqdn)
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            address = str(info[4][0]).split("%", 1)[0]
-            if address not in names:
-                names.append(address)
-    except OSError:
-        pass
+    fqdn = socket.getfqdn()
+    if fqdn and fqdn not in names:
+        names.append(fqdn)
+    for addresses in psutil.net_if_addrs().values():
+        for entry in addresses:
+            if entry.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            try:
+                address = ipaddress.ip_address(entry.address.split("%", 1)[0])
+            except ValueError:
+                continue
+            if address.is_link_local or str(address) in names:
+                continue
+            names.append(str(address))
     return names
 
 
 def advertised_address(host: str, names: list[str]) -> str:
-    """The address the endpoints files name: the host itself, or for a wildcard the first non-loopback address."""
+    """The address the endpoints files name: the host itself, or for a wildcard this machine's first non-loopback
+    address (IPv4 first: people type those)."""
     if host not in ("0.0.0.0", "::"):
         return host
+    addresses = []
     for name in names:
         try:
-            address = ipaddress.ip_address(name)
+            addresses.append(ipaddress.ip_address(name))
         except ValueError:
             continue
-        if not address.is_loopback:
-            return str(address)
+    for address in sorted((a for a in addresses if not a.is_loopback), key=lambda a: a.version):
+        return str(address)
     return "127.0.0.1"
+
+
+def url_host(address: str) -> str:
+    """``address`` as the host part of a URL (an IPv6 address in brackets)."""
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
 
 
 def _rehost(value: Any, old: str, new: str) -> Any:
     if isinstance(value, str):
-        return value.replace(f"://{old}:", f"://{new}:")
+        return value.replace(f"://{url_host(old)}:", f"://{url_host(new)}:")
     if isinstance(value, dict):
         return {k: _rehost(v, old, new) for k, v in value.items()}
     return value
