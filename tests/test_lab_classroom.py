@@ -9,8 +9,10 @@ trainee to another and that the instructor page shows all 30 done. No timing is 
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
 import re
+import shutil
 import ssl
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +23,10 @@ import pytest
 from cryptography import x509
 
 from harness.clients import ControlClient, SphereLegacyClient, StaticToken
-from harness.lab.classroom import ClassroomError, serve_classroom
+from harness.lab.classroom import ClassroomError, advertised_address, machine_names, serve_classroom, url_host
 from harness.lab.environment import resolve_bundle
 from simulator.device import register_over_mqtt
-from simulator.pki import get_common_name, thumbprint
+from simulator.pki import get_common_name, thumbprint, to_b64
 
 pytestmark = [pytest.mark.served]
 
@@ -111,9 +113,94 @@ def test_device_new_reads_a_trainee_file_whose_bundle_is_relative_to_it(
         assert "NOT provisioned" in out and "verify the tenant CA in your app (checklist step 6)" in out
 
 
-def test_a_classroom_refuses_to_expose_an_unguarded_control_api(tmp_path: Path) -> None:
-    with pytest.raises(ClassroomError, match="without its token guard"):
-        serve_classroom(2, tmp_path / "lab", host="0.0.0.0", mqtt_port=None)
+def room_address() -> str | None:
+    """A non-loopback IPv4 address of this machine's interfaces (where a classmate would dial), if any."""
+    for name in machine_names():
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:
+            continue
+        if address.version == 4 and not address.is_loopback:
+            return str(address)
+    return None
+
+
+def test_the_advertised_address_of_a_wildcard_prefers_ipv4_and_urls_bracket_ipv6() -> None:
+    names = ["vm", "127.0.0.1", "::1", "fd00::2", "192.0.2.2"]
+    assert advertised_address("0.0.0.0", names) == "192.0.2.2"
+    assert advertised_address("::", ["vm", "::1", "fd00::2"]) == "fd00::2"
+    assert advertised_address("192.0.2.9", names) == "192.0.2.9"  # a named interface is its own address
+    assert url_host("fd00::2") == "[fd00::2]" and url_host("192.0.2.2") == "192.0.2.2"
+
+
+def test_a_room_without_a_reachable_address_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ClassroomError, match="--advertise"):
+        serve_classroom(1, tmp_path / "lab", host="0.0.0.0", advertise="127.0.0.1", mqtt_port=None)
+
+
+@pytest.mark.skipif(room_address() is None, reason="this machine has no non-loopback IPv4 address to serve a room on")
+def test_a_room_off_loopback_guards_the_control_api_and_a_copied_folder_is_all_a_classmate_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Served on this machine's own interface address: the trainee's folder, copied to "another machine" (another
+    folder, nothing else), reaches everything through that address — TLS verified with only its ca.pem, the shims,
+    the portal, ``device new``/``device connect`` with the control token — while /_sim refuses anyone without it."""
+    from harness.cli import main
+    from harness.lab.shim import run as shim
+
+    address = room_address()
+    assert address is not None
+    with serve_classroom(2, tmp_path / "lab", host=address, mqtt_port=0, seed=8) as room:
+        cloud = room.served.cloud
+        trainee = room.trainees[0]
+        laptop = tmp_path / "laptop"
+        laptop.mkdir()
+        for name in ("endpoints.json", "ca.pem"):
+            shutil.copyfile(trainee.endpoints_file.parent / name, laptop / name)
+        raw = (laptop / "endpoints.json").read_text(encoding="utf-8")
+        assert "127.0.0.1" not in raw and "localhost" not in raw and f"https://{address}:" in raw
+        ep = resolve_bundle(json.loads(raw), laptop / "endpoints.json")
+        assert ep["dps"]["host"] == address and ep["control_token"] == room.served.control_token
+        context = ssl.create_default_context(cafile=ep["ca_bundle"])  # the certificate must name this address
+
+        # the control API: refused without the token, answered with it
+        health = f"{ep['control_url']}/health"
+        assert httpx.get(health, verify=context).status_code == 401
+        assert httpx.get(health, verify=context, headers={"Authorization": "Bearer nope"}).status_code == 401
+        bearer = {"Authorization": f"Bearer {ep['control_token']}"}
+        assert httpx.get(health, verify=context, headers=bearer).status_code == 200
+
+        # the shims, from the copied folder
+        ep_file = laptop / "endpoints.json"
+        env = {"SPHERE_HARNESS_LAB": str(laptop / ".lab"), "SPHERE_HARNESS_LAB_ENDPOINTS": str(ep_file)}
+        assert shim("azsphere", ["login"], environ=env) == 0
+        download = ["ca-certificate", "download", "--destination", str(laptop / "CA.cer")]
+        assert shim("azsphere", download, environ=env) == 0
+        tenant = cloud.sphere.get_tenant(trainee.tenant_id)
+        ca = tenant.active_generation().certificate
+        assert x509.load_der_x509_certificate((laptop / "CA.cer").read_bytes()) == ca
+
+        # the portal: the trainee's link signs them in to their own app
+        with httpx.Client(verify=context, limits=CLIENT_LIMITS) as browser:
+            home = browser.get(ep["central"]["portal_url"], follow_redirects=True)
+            assert home.status_code == 200 and f"{trainee.app_subdomain} app" in home.text
+
+        # device new and device connect send the control token; DPS assigns the device to a hub it can reach
+        with cloud.lock:  # the portal part of the unit, done through the model (the pages are tested elsewhere)
+            app = cloud.central.app_by_subdomain(trainee.app_subdomain)
+            app.put_group(
+                "azure-sphere", {"displayName": "Azure Sphere", "type": "iot", "attestation": {"type": "x509"}}
+            )
+            ca = tenant.active_generation().certificate
+            app.set_certificate("azure-sphere", "primary", {"certificate": to_b64(ca)})
+            code = app.generate_verification_code("azure-sphere", "primary")
+            proof = cloud.sphere.issue_proof(tenant.id, code)
+            app.verify_certificate("azure-sphere", "primary", {"certificate": to_b64(proof)})
+        devices = laptop / "devices"
+        assert main(["device", "new", "--claim", "--endpoints-file", str(ep_file), "--out", str(devices)]) == 0
+        args = ["device", "connect", "--endpoints-file", str(ep_file), "--device-dir", str(devices)]
+        assert main(args) == 0
+        assert f"provisioned: assigned to {address}" in capsys.readouterr().out
 
 
 def _learner(trainee, mqtt_port: int) -> dict:

@@ -66,7 +66,9 @@ def lab_shell(
 def lab_serve(
     trainees: Annotated[int, typer.Option(min=1, max=1000, help="how many trainees")],
     out: Annotated[Path, typer.Option(help="folder for roster.csv, instructor.json and one folder per trainee")],
-    host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="address to listen on (127.0.0.1: this machine only; 0.0.0.0 or an address: a room)")
+    ] = "127.0.0.1",
     advertise: Annotated[
         str | None, typer.Option(help="the address the trainees' files name (default: derived from --host)")
     ] = None,
@@ -100,6 +102,12 @@ def lab_serve(
                 f"serving {len(classroom.trainees)} trainees; roster in {classroom.out / 'roster.csv'}", file=sys.stderr
             )
             print(f"instructor page: {classroom.instructor_url}", file=sys.stderr)
+            if classroom.served.control_token:
+                print(
+                    f"serving on {host}: the control API (/_sim) needs the world's control token, which every "
+                    "trainee's endpoints.json carries (control_token); hand each trainee only their own folder",
+                    file=sys.stderr,
+                )
             print("Ctrl-C to stop", file=sys.stderr)
             while not stop.wait(0.5):
                 pass

@@ -19,10 +19,12 @@ or shim reaches only their own tenant and app: the Sphere model authorises by ro
 belong to one app, and the portal's session names one app (:mod:`simulator.portal.signin`).
 
 **A room.** With ``--host 0.0.0.0`` (or one interface's address) the server certificate carries every address of
-this machine and its host name as SANs, and the endpoints files name ``--advertise`` (default: the first non-loopback
-address) instead of ``0.0.0.0``; a trainee on another machine needs only their folder. Off loopback the simulator
-control API (``/_sim``) must be guarded by its token; until the world supports that guard, ``lab serve`` refuses
-a non-loopback host rather than expose an unguarded control API.
+this machine's interfaces and its host name as SANs, and the endpoints files name ``--advertise`` (default: the
+first non-loopback address, IPv4 first) instead of the wildcard; devices are told that address as their hub. Off
+loopback the simulator control API (``/_sim``) answers only requests bearing the world's control token
+(:mod:`simulator.control_guard`); each trainee's file carries it as ``control_token``, because ``device new`` and
+``device connect`` use the control API. A trainee on another machine needs only their folder: ``endpoints.json``
+and ``ca.pem``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulator.control_guard import is_loopback
+
 LAB_USER_DOMAIN = "lab.sphere-harness.local"
+WILDCARDS = ("0.0.0.0", "::")
 MAX_TRAINEES = 1000
 
 
@@ -77,15 +82,6 @@ class Classroom:
         self.stop()
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def machine_names() -> list[str]:
     """This machine's host name and the addresses of its interfaces (what a classmate may dial): the names a room's
     server certificate carries. Link-local IPv6 addresses are left out (they need a zone, which a URL cannot carry
@@ -113,7 +109,7 @@ def machine_names() -> list[str]:
 def advertised_address(host: str, names: list[str]) -> str:
     """The address the endpoints files name: the host itself, or for a wildcard this machine's first non-loopback
     address (IPv4 first: people type those)."""
-    if host not in ("0.0.0.0", "::"):
+    if host.strip("[]") not in WILDCARDS:
         return host
     addresses = []
     for name in names:
@@ -162,18 +158,21 @@ def serve_classroom(
 
     if not 1 <= trainees <= MAX_TRAINEES:
         raise ClassroomError(f"--trainees must be from 1 to {MAX_TRAINEES}")
-    if not is_loopback(host):
+    room = not is_loopback(host)
+    names = machine_names() if room else []
+    address = (advertise or advertised_address(host, names)).strip("[]")
+    if room and is_loopback(address):
         raise ClassroomError(
-            f"serving a classroom on {host} would expose the simulator control API (/_sim) without its token guard, "
-            "which this version does not have yet; serve on 127.0.0.1 (trainees on this machine)"
+            f"serving on {host}, but no address of this machine other than loopback was found for the trainees' "
+            "files: name the one classmates can reach with --advertise"
         )
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    names = machine_names() if not is_loopback(host) else []
-    address = advertise or advertised_address(host, names)
-    tls = local_tls(out / "tls", names=[n for n in {*names, address} if n not in ("0.0.0.0", "::")])
+    tls = local_tls(out / "tls", names=[n for n in dict.fromkeys([*names, address]) if n not in WILDCARDS])
 
     cloud = FakeCloud(seed)
+    if room:  # a device on a classmate's machine must dial a hub it can reach, not the listener's wildcard (C-13)
+        cloud.settings.dps.assigned_hub_host = address
     width = max(2, len(str(trainees)))
     made: list[tuple[str, Any, Any]] = []
     with cloud.lock:
@@ -183,13 +182,18 @@ def serve_classroom(
             tenant = control.create_tenant(cloud, name=f"{name}-tenant", email=f"{name}@{LAB_USER_DOMAIN}")
             app = control.create_app(cloud, subdomain=name, name=f"{name} app")
             made.append((name, tenant, app))
-    served = cloud.serve(host=host, port=port, mqtt_port=mqtt_port, workdir=tls.directory)
+    # off loopback the control API answers only requests bearing the world's control token (control "auto"); each
+    # trainee's file carries it, since 'device new' and 'device connect' use /_sim
+    served = cloud.serve(host=host, port=port, mqtt_port=mqtt_port, workdir=tls.directory, control="auto")
+    if room and not served.control_token:
+        served.stop()
+        raise ClassroomError(f"the control API on {host} is not guarded by a token; refusing to serve a room")
     classroom = Classroom(served, out=out)
     try:
         portal = served.portal
         portal.trainees.clear()  # the instructor page lists the trainees, not the world's default user
         base = _rehost(served.endpoints, host, address) if address != host else dict(served.endpoints)
-        if base["dps"]["host"] == host:
+        if base["dps"]["host"] in (host, url_host(host)):
             base["dps"]["host"] = address
         central_url = base["central"]["url"]
         for name, tenant, app in made:
