@@ -283,6 +283,54 @@ def ensure_defaults(cloud: Any, *, tenant_id: str | None = None, subdomain: str 
         return WorldDefaults(_tenant_access(cloud, tenant, DEFAULT_USER_EMAIL), _app_access(app))
 
 
+def arrange_from_template(
+    cloud: Any, tenants: list[dict[str, Any]], apps: list[dict[str, Any]]
+) -> tuple[list[TenantAccess], list[AppAccess]] | None:
+    """What ``POST /_sim/tenants`` with each body of ``tenants``, then ``POST /_sim/apps`` with each of ``apps``, do
+    to a pristine seeded world — the same state, the same answers — without the requests and without signing the
+    same tenant CAs again: the Sphere side (tenants and their Administrators) comes from a per-process template of
+    this arrangement (:func:`simulator.templates.sphere_template`); the tokens and the apps, which are bound to the
+    world's secret, are made in ``cloud`` itself.
+
+    A tenant body has ``name``, ``tenant_id`` and ``email`` (all optional, as the route takes them); an app body
+    ``subdomain``, ``name`` and ``auto_approve``. Returns None — and changes nothing — when no template fits: the
+    world is not pristine, templates are off, or the arrangement would be refused; the caller then sends the
+    requests, whose refusals are the real ones. How a scenario's ``given`` is set up in-process
+    (:mod:`harness.targets`).
+    """
+    from simulator import templates
+
+    tenant_rows = [(t.get("name"), t.get("tenant_id"), t.get("email") or DEFAULT_USER_EMAIL) for t in tenants]
+    app_rows = [(a.get("subdomain"), a.get("name"), a.get("auto_approve")) for a in apps]
+
+    def build(world: Any) -> list[str]:
+        made = []
+        for name, tenant_id, email in tenant_rows:
+            _texts(name=name, tenant_id=tenant_id, email=email)
+            tenant = world.sphere.create_tenant(name=name, tenant_id=tenant_id)
+            _grant(world, email, tenant.id)
+            made.append(tenant.id)
+        for subdomain, name, auto_approve in app_rows:  # refused here, refused in the world: no template
+            create_app(world, subdomain=subdomain, name=name, auto_approve=auto_approve)
+        return made
+
+    with cloud.lock:
+        template = templates.sphere_template(cloud, ("arrange", tuple(tenant_rows), tuple(app_rows)), build)
+        if template is None:
+            return None
+        templates.adopt_sphere(cloud, template)
+        sphere = cloud.sphere
+        made_tenants = [
+            _tenant_access(cloud, sphere.tenants[tenant_id], email)
+            for tenant_id, (_, _, email) in zip(template.result, tenant_rows, strict=True)
+        ]
+        made_apps = [
+            create_app(cloud, subdomain=subdomain, name=name, auto_approve=auto_approve)
+            for subdomain, name, auto_approve in app_rows
+        ]
+        return made_tenants, made_apps
+
+
 def _default_tenant(cloud: Any) -> None:
     """What :func:`ensure_defaults` does to a pristine world's Sphere side (also how its template is made)."""
     tenant = cloud.sphere.create_tenant(name=DEFAULT_TENANT_NAME)

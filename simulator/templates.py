@@ -55,6 +55,7 @@ __all__ = [
     "clone_world",
     "default_tenant_template",
     "disabled",
+    "sphere_template",
     "template_key",
 ]
 
@@ -276,20 +277,42 @@ def _stream_positions(sphere: Any) -> tuple[Any, ...]:
 
 
 class _Template:
-    """A template world, where its Sphere model's streams stood before it was built, and their states after."""
+    """A template world, where its Sphere model's streams stood before it was built, their states after, and what
+    its recipe's ``build`` returned."""
 
-    def __init__(self, world: Any, pristine: tuple[Any, ...]) -> None:
+    def __init__(self, world: Any, pristine: tuple[Any, ...], result: Any) -> None:
         self.world = world
         self.pristine = pristine
+        self.result = result
         self.states: dict[int, Any] = {}
 
 
+class _Refused:
+    """A recipe whose ``build`` raised on a pristine world: the world the long way would refuse it too."""
+
+    def __init__(self, pristine: tuple[Any, ...]) -> None:
+        self.pristine = pristine
+
+
 def default_tenant_template(cloud: Any, build: Callable[[Any], None]) -> Any | None:
-    """The template world for ``cloud`` — made by ``build(world)`` on a pristine world like ``cloud`` if this
-    process has none yet — or None when ``cloud`` may take none (:func:`template_key`)."""
+    """The default-tenant template for ``cloud`` (:func:`sphere_template` with the recipe ``"defaults"``)."""
+    return sphere_template(cloud, ("defaults",), build)
+
+
+def sphere_template(cloud: Any, recipe: tuple[Any, ...], build: Callable[[Any], Any]) -> Any | None:
+    """The template world of ``recipe`` for ``cloud`` — made by ``build(world)`` on a pristine world like ``cloud``
+    (same seed, settings and instant) if this process has none yet — or None when ``cloud`` may take none
+    (:func:`template_key`) or ``build`` raised (the recipe is then remembered as refused: the caller takes the long
+    way, whose refusal is the real one).
+
+    ``recipe`` must name everything ``build`` does that changes the result (hashable); ``build`` runs under the
+    template world's lock, changes only its Sphere model and what the Sphere model alone decides (the caller
+    adopts the Sphere model, nothing else), and may return a value for the caller (``template.result``).
+    """
     key = None if getattr(_disabled, "on", False) else template_key(cloud)
     if key is None:
         return None
+    key = (*key, recipe)
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get(key)
     if template is None:
@@ -299,13 +322,19 @@ def default_tenant_template(cloud: Any, build: Callable[[Any], None]) -> Any | N
         template_clock = Clock(clock._frozen_at, frozen=True) if clock._frozen else Clock()
         world = FakeCloud(cloud.seed, settings=copy.deepcopy(cloud.settings), clock=template_clock)
         pristine = _stream_positions(world.sphere)
-        with world.lock:
-            build(world)
-        template = _Template(world, pristine)
+        try:
+            with world.lock:
+                result = build(world)
+        except Exception:  # any refusal: the long way answers it (and says why)
+            template = _Refused(pristine)
+        else:
+            template = _Template(world, pristine, result)
         with _TEMPLATES_LOCK:
             if len(_TEMPLATES) >= _MAX_TEMPLATES:
                 _TEMPLATES.pop(next(iter(_TEMPLATES)))
             template = _TEMPLATES.setdefault(key, template)
+    if isinstance(template, _Refused):
+        return None
     if _stream_positions(cloud.sphere) != template.pristine:
         return None  # something drew from the Sphere model's streams already: not the world the template began as
     return template
