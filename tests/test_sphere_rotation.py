@@ -151,6 +151,38 @@ def test_a_long_jump_rolls_every_generation() -> None:
     assert len({g.serial for g in generations}) == 6
 
 
+def test_generations_stop_at_the_policy_ca_end() -> None:
+    """No certificate outlives its issuer: the generation due last before the policy CA's notAfter ends with it and
+    none follows (rolling used to loop for ever once the clock passed it — a 25-year jump hung the world)."""
+    world = World()
+    end = world.tenant.chain_end
+    assert end == world.sphere.policy.certificate.not_valid_after_utc
+    world.cloud.clock.advance(days=365 * 25)
+    generations = world.tenant.generations
+    last = generations[-1]
+    assert last.not_after == end and generations[-2].not_after < end
+    assert all(g.status() == "Expired" for g in generations)
+    assert len(world.tenant.generations) == len(generations)  # asking again creates nothing
+    with pytest.raises(SphereError):
+        world.sphere.issue_proof(world.tenant.id, "CODE")
+    with pytest.raises(SphereError) as refused:  # nothing usable is left to revoke, and nothing is issued
+        world.sphere.revoke_generation(world.tenant.id, last.serial)
+    assert refused.value.status == 409 and world.tenant.generations == generations
+    assert [c["IsActive"] for c in world.legacy_certificates()] == [False] * len(generations)
+
+
+def test_revoking_just_before_the_policy_ca_end_replaces_until_that_end() -> None:
+    world = World()
+    end = world.tenant.chain_end
+    world.cloud.clock.advance(end - world.cloud.clock.now() - timedelta(days=10))
+    active = next(g for g in world.tenant.generations if g.status() == "Active")
+    world.sphere.revoke_generation(world.tenant.id, active.serial)
+    replacement = world.tenant.generations[-1]
+    assert replacement.status() == "Active" and replacement.not_after == end
+    world.cloud.clock.advance(timedelta(days=11))
+    assert [g.status() for g in world.tenant.generations].count("Active") == 0
+
+
 def test_revoking_the_active_generation_promotes_or_replaces() -> None:
     world = World()
     first = world.tenant.generations[0]
@@ -181,10 +213,16 @@ class RotationMachine(RuleBasedStateMachine):
     def now(self) -> datetime:
         return self.world.cloud.clock.now()
 
+    @property
+    def chain_end(self) -> datetime:
+        """The policy CA's notAfter: no generation outlives it, none follows it (ten jumps can pass it)."""
+        return self.world.tenant.chain_end
+
     @rule(days=st.integers(0, 2000), seconds=st.integers(0, 86400))
     def jump(self, days: int, seconds: int) -> None:
         self.world.cloud.clock.advance(timedelta(days=days, seconds=seconds))
 
+    @precondition(lambda self: self.now <= self.chain_end)
     @rule(newest=st.booleans())
     def revoke(self, newest: bool) -> None:
         usable = [g for g in self.world.tenant.generations if g.usable(self.now)]
@@ -198,7 +236,7 @@ class RotationMachine(RuleBasedStateMachine):
         self.world.sphere.claim_device(self.world.tenant.id, device.id)
         self.claimed.append(device.id)
 
-    @precondition(lambda self: self.claimed)
+    @precondition(lambda self: self.claimed and self.now <= self.chain_end)
     @rule(data=st.data())
     def device_certificate(self, data: st.DataObject) -> None:
         device_id = data.draw(st.sampled_from(self.claimed))
@@ -211,7 +249,7 @@ class RotationMachine(RuleBasedStateMachine):
     def exactly_one_active(self) -> None:
         generations = self.world.tenant.generations
         statuses = [g.status(self.now) for g in generations]
-        assert statuses.count("Active") == 1, statuses
+        assert statuses.count("Active") == (1 if self.now <= self.chain_end else 0), statuses
         for generation, status in zip(generations, statuses, strict=True):
             if generation.revoked_at is not None:
                 assert status == "Revoked"  # revocation outlives expiry
@@ -222,7 +260,7 @@ class RotationMachine(RuleBasedStateMachine):
     def successor_exists_in_time(self) -> None:
         newest = self.world.tenant.generations[-1]
         lead = timedelta(days=self.world.cloud.settings.pki.successor_lead_days)
-        assert self.now < newest.not_after - lead or newest.revoked_at is not None
+        assert self.now < newest.not_after - lead or newest.revoked_at is not None or newest.not_after >= self.chain_end
 
     @invariant()
     def proofs_follow_status(self) -> None:

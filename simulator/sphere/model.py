@@ -10,7 +10,10 @@ What the service does for the IoT Central trust workflow:
   policy CA, which the root CA signs. The CA is replaced in **generations** (open-questions.md K-9): 90 days before
   a generation expires the successor appears ``Inactive``; 30 days later it becomes ``Active`` and its predecessor
   ``Inactive``; at its notAfter the predecessor becomes ``Expired``. Generations are rolled lazily from the clock,
-  so a jump of five years creates every generation that would have appeared meanwhile;
+  so a jump of five years creates every generation that would have appeared meanwhile. No certificate outlives
+  its issuer, so the last generation before the policy CA's notAfter ends with it, and no successor follows: the
+  fake does not rotate the policy CA (``pki.policy_years``, 20 by default), so past that date the tenant has no
+  valid CA (every generation ``Expired``, no proof, no device certificate);
 * it signs **proof-of-possession certificates** whose CN is a verification code from IoT Central/DPS, with
   the generation the caller names by thumbprint or serial (the Active one by default) — never with an expired or
   revoked one (SL-13);
@@ -203,9 +206,15 @@ class Tenant:
         while True:
             newest = self._generations[-1]
             due = newest.not_after - lead
-            if due > now:
-                return
+            if due > now or newest.not_after >= self.chain_end:
+                return  # not yet due, or the newest already ends with the policy CA: a successor could not outlive it
             self._add_generation(due, activates_at=due + delay)
+
+    @property
+    def chain_end(self) -> datetime:
+        """When the policy CA above every generation expires: no tenant CA is valid past it (the fake does not
+        rotate the policy CA), so generations stop there."""
+        return self.service.policy.certificate.not_valid_after_utc
 
     def _add_generation(self, not_before: datetime, *, activates_at: datetime) -> CAGeneration:
         issuer = pki.make_tenant_ca(self.service.policy, self.id, self.entropy, not_before)
@@ -615,7 +624,8 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
 
         If the Active generation is revoked, the newest remaining valid generation becomes Active at once — if it
         will outlive the successor lead time; otherwise (none remains, or it expires before a successor would
-        appear) a replacement is issued and is Active at once, so the tenant never ends up without an Active CA.
+        appear) a replacement is issued and is Active at once, so the tenant never ends up without an Active CA
+        before the policy CA's end (:attr:`Tenant.chain_end`; past it nothing can be issued).
         If the newest generation is revoked while an older one stays Active, a replacement successor is issued that
         activates after the usual delay.
         """
@@ -629,15 +639,16 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         was_active = generation.status(now) == "Active"
         generation.revoked_at = now
         remaining = [g for g in tenant._generations if g.usable(now)]
+        can_issue = now < tenant.chain_end  # a replacement is valid from now until at most the policy CA's end
         if was_active:
             lead = timedelta(days=self.settings.pki.successor_lead_days)
             lasting = [g for g in remaining if g.not_after - lead > now]
             if lasting:
                 promoted = max(lasting, key=lambda g: g.index)
                 promoted.activates_at = min(promoted.activates_at, now)
-            else:
+            elif can_issue:
                 tenant._add_generation(now, activates_at=now)
-        elif generation is tenant._generations[-1]:
+        elif generation is tenant._generations[-1] and can_issue:
             delay = timedelta(days=self.settings.pki.activation_delay_days)
             tenant._add_generation(now, activates_at=now + delay)
         return generation
