@@ -6,8 +6,13 @@ verbatim as ``Authorization``, a ``User-Agent`` and an ``x-ms-client-request-id`
 ``--app-id 127.0.0 --central-dns-suffix 1:<port>`` makes the host ``127.0.0.1:<port>``, the world's default app —
 with ``REQUESTS_CA_BUNDLE`` set to the world's CA. These tests send exactly those requests (azure-cli itself is not
 installed in CI) for the two commands that used to fail, ``device attestation show`` and
-``device list-components``, and for ``device create``, which they follow in practice. The CLI reads an answer as a
-failure only when its JSON has an ``error`` member (§9.4), so each success must be JSON without one.
+``device list-components``, for ``device create``, which they follow in practice, and for ``enrollment-group list``.
+The CLI reads an answer as a failure only when its JSON has an ``error`` member (§9.4), so each success must be JSON
+without one.
+
+``device attestation show``: the extension's ``azext_iot/central/services/device.py`` (``get_device_attestation``)
+sends ``DELETE …/attestation`` — a bug of the extension. The fake answers what Azure answers to that request: 204,
+which the CLI prints as ``{"result": "success"}``, and the attestation is gone. The README warns about it.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ def cli() -> Iterator[Any]:
             )
 
         call.cloud = cloud  # type: ignore[attr-defined]
+        call.token = endpoints["central"]["api_token"]  # type: ignore[attr-defined]
+        call.ca_bundle = endpoints["ca_bundle"]  # type: ignore[attr-defined]
         yield call
 
 
@@ -94,6 +101,36 @@ def test_device_list_components(cli: Any) -> None:
     components = cli_result(cli("GET", "devices/thermo/components"))
     assert components == {"value": [{"@type": "Component", "name": "thermostat1", "schema": "dtmi:x:t;1"}]}
     assert cli_result(cli("GET", "devices/cli-device/components")) == {"value": []}  # no template, no components
+
+
+def test_attestation_show_as_the_extension_sends_it_removes_the_attestation(cli: Any) -> None:
+    cli_result(cli("PUT", "devices/shown", {"displayName": "shown", "simulated": False, "enabled": True}))
+    assert cli_result(cli("GET", "devices/shown/attestation"))["type"] == "symmetricKey"
+    assert cli_result(cli("DELETE", "devices/shown/attestation")) == {"result": "success"}  # what 'show' sends
+    gone = cli("GET", "devices/shown/attestation")
+    assert gone.status_code == 404 and "error" in gone.json()
+
+
+def test_enrollment_group_list_follows_next_link_with_the_parameters_again(cli: Any) -> None:
+    """``list`` re-sends ``params`` on every page, so a ``nextLink`` carrying ``api-version`` arrives with it twice
+    (central-api.md §9.3); the fake takes the repeated identical value and the CLI reads every page."""
+    with cli.cloud.lock:
+        app = cli.cloud.central.default_app
+        size = cli.cloud.settings.central.page_size
+        for number in range(size + 1):
+            app.put_group(f"listed-{number}", {"displayName": "g", "type": "iot", "attestation": {"type": "x509"}})
+    first = cli_result(cli("GET", "enrollmentGroups"))
+    assert "nextLink" in first and "api-version=" in first["nextLink"]
+    following = requests.get(
+        first["nextLink"],
+        params={"api-version": "2022-07-31"},
+        headers={"Authorization": cli.token},
+        verify=cli.ca_bundle,
+        timeout=10,
+    )
+    assert following.request.url.count("api-version=") == 2
+    ids = [g["id"] for g in first["value"]] + [g["id"] for g in cli_result(following)["value"]]
+    assert {f"listed-{number}" for number in range(size + 1)} <= set(ids)
 
 
 def test_a_refusal_reads_as_a_cli_error(cli: Any) -> None:

@@ -15,7 +15,9 @@ group, so registrations can succeed. Every answer must then hold:
 
 The ``api-version`` is pinned to the document's (the fakes refuse others, and a test of that refusal alone would
 reach nothing else). Sizes: ``CONTRACT_FUZZ_EXAMPLES`` examples per operation (default 6, the CI size; raise it
-locally for a deeper run). The Sphere legacy API has no published document and is not fuzzed here.
+locally for a deeper run). ``CONTRACT_FUZZ_LOG=FILE`` appends every *accepted* example (a 2xx answer) to FILE as a
+JSON line — what to read when looking for inputs the fakes take but Azure would refuse. The Sphere legacy API has
+no published document and is not fuzzed here.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from test_dps_model import enroll_certificate
 from simulator.cloud import FakeCloud
 
 EXAMPLES = int(os.environ.get("CONTRACT_FUZZ_EXAMPLES", "6"))
+ACCEPTED_LOG = os.environ.get("CONTRACT_FUZZ_LOG")
 #: operation → the statuses its examples got (read by the last test: the success paths were reached)
 STATUSES: dict[str, set[int]] = {}
 THERMOSTAT = "dtmi:contoso:thermostat;1"
@@ -209,11 +212,27 @@ def test_every_answer_conforms_and_no_request_breaks_the_fake(world: World, serv
             cert=world.client_certificate(service),
         )
         STATUSES.setdefault(f"{service}:{operation_id}", set()).add(response.status_code)
+        if ACCEPTED_LOG and 200 <= response.status_code < 300:
+            log_accepted(service, operation_id, case, response)
         if response.status_code >= 500:
             server_errors.append(f"{case.method} {case.formatted_path} → {response.status_code}: {response.text[:200]}")
 
     run()
     assert not server_errors, "\n".join(server_errors)
+
+
+def log_accepted(service: str, operation_id: str, case: Any, response: requests.Response) -> None:
+    """One accepted example as a JSON line of ``CONTRACT_FUZZ_LOG``: the request as sent and the status."""
+    line = {
+        "operation": f"{service}:{operation_id}",
+        "status": response.status_code,
+        "method": case.method,
+        "path": case.formatted_path,
+        "query": case.query,
+        "body": case.body if isinstance(case.body, dict | list | str | int | float | bool | None) else repr(case.body),
+    }
+    with open(ACCEPTED_LOG, "a", encoding="utf-8") as log:  # type: ignore[arg-type]
+        log.write(json.dumps(line, default=repr) + "\n")
 
 
 def test_most_operations_reached_their_success_path() -> None:
