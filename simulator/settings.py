@@ -79,6 +79,11 @@ class CentralSettings:
     auto_approve: bool = True  # C-15 (default for new apps)
     api_token_lifetime_s: float = 365 * 86400
     bearer_token_lifetime_s: float = 3600
+    # what a token's roles allow (simulator/central/permissions.py): "enforce" refuses an operation the roles do not
+    # grant (403); "record" only records roles. role_permissions: role display name -> permissions (None: the
+    # built-in matrix, permissions.DEFAULT_ROLE_PERMISSIONS)
+    token_roles: Literal["enforce", "record"] = "enforce"
+    role_permissions: dict[str, list[str]] | None = None
 
 
 @dataclass

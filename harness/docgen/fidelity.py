@@ -128,6 +128,16 @@ SETTING_NOTES: dict[str, tuple[str, str]] = {
     "central.auto_approve": ("whether new apps approve devices automatically", "choice"),
     "central.api_token_lifetime_s": ("lifetime of API tokens the fake issues", "choice"),
     "central.bearer_token_lifetime_s": ("lifetime of bearer tokens the fake issues", "choice"),
+    "central.token_roles": (
+        "`enforce`: an operation the token's roles do not grant answers 403 (API tokens need an Administrator, as"
+        " documented); `record`: roles are only recorded",
+        "documented (API tokens) + choice (the rest)",
+    ),
+    "central.role_permissions": (
+        "what each role may do, role name → permissions (`simulator/central/permissions.py`); unset = the built-in"
+        " matrix read from Microsoft's role descriptions",
+        "choice",
+    ),
     # -- DPS --
     "dps.auth_failure_mode": (
         "a refused device over MQTT gets CONNACK 5 (`connack`) or a 401 reply (`res401`); one report shows CONNACK 5",

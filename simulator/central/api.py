@@ -11,7 +11,8 @@ Front-door rules, in the order they are applied (central-api.md §2, open-questi
    subdomain that names no application answers 404 ``NotFound`` (``CentralService.find_app_for_host``);
 2. ``Authorization`` → 401 ``Unauthorized`` unless it is a valid token *of that app* (C-2, C-22) — on every
    path, routed or not: a path with no operation answers 404 and a verb the path lacks 405 with ``Allow`` only
-   to an authenticated caller;
+   to an authenticated caller; then 403 ``Forbidden`` unless the token's roles grant the operation
+   (:meth:`~simulator.central.model.App.authorize`, :mod:`simulator.central.permissions`);
 3. ``api-version`` → 400 unless exactly one of the accepted versions is given (repeating the same value is
    tolerated, because the CLI re-sends it when following ``nextLink``; C-19);
 4. the body → 413 if it is larger than ``central.max_body_bytes`` (read no further, C-23); 415 unless the
@@ -152,7 +153,8 @@ def _endpoint(
         try:
             with cloud.lock:
                 app = cloud.central.app_for_host(request.headers.get("host", ""))
-                app.authenticate(request.headers.get("authorization"))
+                principal = app.authenticate(request.headers.get("authorization"))
+                app.authorize(principal, operation.__name__)
             wire.check_query(request)
             api_version = _api_version(cloud, request)
             payload = None

@@ -32,6 +32,7 @@ SITUATIONS: dict[str, Situation] = {
     "invalid_proof": Situation(400, "InvalidProofOfPossession"),
     "code_not_found": Situation(400, "VerificationCodeNotFound"),
     "unauthorized": Situation(401, "Unauthorized"),
+    "forbidden": Situation(403, "Forbidden"),
     "not_found": Situation(404, "NotFound"),
     "app_not_found": Situation(404, "NotFound"),
     "method_not_allowed": Situation(405, "MethodNotAllowed"),

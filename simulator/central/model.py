@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from cryptography import x509
 
+from simulator.central import permissions
 from simulator.central.attestation import credentials, parse_attestation
 from simulator.central.device_groups import DeviceGroup, DeviceGroupBook
 from simulator.central.devices import Device, DeviceRegistry, TelemetryPoint, merge_patch
@@ -149,6 +150,21 @@ class App:
         """Check an ``Authorization`` header value (401 :class:`CentralError` when refused)."""
         return self.tokens.authenticate(authorization)
 
+    def authorize(self, principal: Principal, operation: str) -> None:
+        """403 unless one of ``principal``'s roles grants what ``operation`` (an operation of the API, by name)
+        needs (:mod:`simulator.central.permissions`); nothing when ``central.token_roles`` is ``"record"``."""
+        central = self.settings.central
+        needed = permissions.OPERATION_PERMISSIONS[operation]
+        if central.token_roles == "record":
+            return
+        matrix = central.role_permissions
+        if matrix is None:
+            matrix = permissions.DEFAULT_ROLE_PERMISSIONS
+        if any(permissions.grants(matrix, ROLES.get(role, ""), needed) for role in principal.roles):
+            return
+        held = ", ".join(ROLES.get(role, role) for role in principal.roles) or "no role"
+        raise self._error("forbidden", f"the token {principal.name!r} ({held}) does not have the permission {needed!r}")
+
     # -- templates -------------------------------------------------------------------------------------
 
     @property
@@ -215,7 +231,7 @@ class App:
     def create_api_token(self, token_id: str, body: Any) -> dict[str, Any]:
         """``PUT /apiTokens/{id}``: validate the roles and expiry, create the record; the answer carries ``token``."""
         if not TOKEN_ID_PATTERN.match(token_id):
-            raise self._error("bad_request", f"API token ID {token_id!r} must be 1-128 letters, digits, '_' or '-'")
+            raise self._error("bad_request", f"API token ID {token_id!r} must be 1-40 letters, digits or '-'")
         if not isinstance(body, dict):
             raise self._error("bad_request", "the API token must be a JSON object")
         unknown = set(body) - {"id", "token", "roles", "expiry"}
@@ -462,6 +478,8 @@ class CentralService:
     """Every IoT Central application of the offline world."""
 
     def __init__(self, clock: Clock, entropy: Entropy, settings: Settings) -> None:
+        if settings.central.role_permissions is not None:  # a bad matrix is refused when the world is made
+            permissions.check_role_permissions(settings.central.role_permissions, ROLES.values())
         self.clock = clock
         self.entropy = entropy
         self.settings = settings

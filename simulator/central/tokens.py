@@ -16,8 +16,8 @@ its role assignments (``[{"role": <role ID>, "organization"?: <organization ID>}
 accepted only while its record exists: ``DELETE /apiTokens/{id}`` makes every token string issued under that ID
 fail at once, and re-creating the ID later does not revive them (each record signs with its own random salt).
 Issuing again under an existing ID (the simulator control surface does, for a fresh ``operator-token``) keeps the
-record and its salt, so earlier strings of that record stay valid until they expire. Role assignments are
-recorded and answered; the fake does not restrict what a token may do by its role.
+record and its salt, so earlier strings of that record stay valid until they expire. What a token may do follows
+its roles (:mod:`simulator.central.permissions`: API tokens only for an Administrator, …).
 
 The CLI's docstrings spell the scheme ``SharedAccessToken``; that alias is refused unless
 ``central.accept_shared_access_token_alias`` is set (C-2). Every refusal is a 401 ``Unauthorized`` (C-22).
@@ -48,10 +48,13 @@ _SAS_FIELDS = ("sr", "sig", "skn", "se")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request was authenticated as: the token kind and its name (``skn``) or a bearer handle."""
+    """Who a request was authenticated as: the token kind, its name (``skn``) or a bearer handle, and the role IDs
+    it holds (an API token's role assignments; a bearer token stands for the application's own user, an
+    Administrator). What the roles allow is :mod:`simulator.central.permissions`."""
 
     kind: str  # "api-token" | "bearer"
     name: str
+    roles: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,7 +72,9 @@ ROLES: dict[str, str] = {
     "84cc62c1-dabe-49d3-b16e-8b9c4b5bd4d9": "Org Viewer",
 }
 ADMINISTRATOR = "ca310b8d-2f4a-44e0-a36e-957c202cd8d4"
-TOKEN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: an API token's ID: "[0-9a-zA-Z-] allowed, max length limit to 40" (the Azure IoT CLI extension's help for
+#: ``az iot central api-token create --token-id``, which passes the ID to the service unchanged)
+TOKEN_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,40}$")
 
 
 @dataclass
@@ -221,7 +226,7 @@ class TokenAuthority:
         now_ms = int(self.clock.now().timestamp() * 1000)
         if int(fields["se"]) <= now_ms:
             raise self._refuse("the API token has expired")
-        return Principal("api-token", fields["skn"])
+        return Principal("api-token", fields["skn"], tuple(role["role"] for role in record.roles) if record else ())
 
     def _check_bearer(self, credential: str) -> Principal:
         if not credential or " " in credential:
@@ -231,7 +236,7 @@ class TokenAuthority:
             raise self._refuse("the bearer token is not valid for this application")
         if grant.expires <= self.clock.now():
             raise self._refuse("the bearer token has expired")
-        return Principal("bearer", credential[:8])
+        return Principal("bearer", credential[:8], (ADMINISTRATOR,))
 
     def _refuse(self, message: str) -> CentralError:
         return CentralError.of("unauthorized", message, self.error_codes)
