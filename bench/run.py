@@ -237,6 +237,14 @@ def replay_rows(sizes: Sizes, say: Say) -> list[Row]:
     return replay.rows(2, 1) if sizes.repetitions == 1 else replay.rows()
 
 
+def robustness_rows(sizes: Sizes, say: Say) -> list[Row]:
+    say("9. cost against the world's size, idle connections, a 200-client soak …")
+    from bench import robustness
+
+    quick = sizes.repetitions == 1
+    return robustness.rows(10, 100, 10, 2.0, samples=10, health_seconds=0.5) if quick else robustness.rows()
+
+
 #: the figures, in table order: ``(name for --only, rows(sizes, say))``. A new figure is a module of ``bench/``
 #: with a rows function, and one line here.
 SECTIONS: list[tuple[str, Callable[[Sizes, Say], list[Row]]]] = [
@@ -249,6 +257,7 @@ SECTIONS: list[tuple[str, Callable[[Sizes, Say], list[Row]]]] = [
     ("portal", portal_rows),
     ("persistence", persistence_rows),
     ("replay", replay_rows),
+    ("robustness", robustness_rows),
 ]
 
 

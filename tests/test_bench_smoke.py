@@ -45,6 +45,7 @@ def test_the_runner_prints_and_writes_every_figure_at_tiny_sizes(tmp_path: Path)
         "verify` latency",
         "4. `sphere-harness serve`",
         "4. `sphere-harness run`",
+        "9. soak",
         "5. pytest start-up",
         "5. `sphere-harness --help`",
         "6. portal pages",
