@@ -4,7 +4,9 @@ Fixtures:
 
 * ``fake_cloud`` — a fresh, empty :class:`~simulator.cloud.FakeCloud` (seed 0) per test with ``cloud.mock()``
   active, so any httpx code in the test that calls ``https://prod.core.sphere.azure.net``,
-  ``https://management.azure.com`` or ``https://<app>.azureiotcentral.com`` reaches the fake;
+  ``https://management.azure.com`` or ``https://<app>.azureiotcentral.com`` reaches the fake; its seed and
+  settings come from the fixtures ``fake_cloud_seed`` (0) and ``fake_cloud_settings`` (none), which a test module
+  or ``conftest.py`` overrides, or a test parametrizes (``served_cloud_settings`` likewise, session-scoped);
 * ``fake_world`` — the same world holding a tenant with an Administrator and an IoT Central app, as a served
   world does (:class:`~simulator.control.WorldDefaults`: ``.tenant.tenant_id``, ``.tenant.token``,
   ``.tenant.arm_token``, ``.app.subdomain``, ``.app.api_token``; the world itself is ``fake_cloud``);
@@ -108,11 +110,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def fake_cloud() -> Iterator[Any]:
-    """A fresh in-process fake world (seed 0) with respx routing the real Azure host names into it."""
+def fake_cloud_seed() -> int:
+    """The seed of ``fake_cloud`` (0). Override the fixture, or parametrize it, for other names, keys and IDs."""
+    return 0
+
+
+@pytest.fixture
+def fake_cloud_settings() -> dict[str, Any]:
+    """Settings of ``fake_cloud`` (docs/fidelity.md), as nested mappings: ``{"central": {"code_reuse": True}}``.
+
+    None by default. Override the fixture in a ``conftest.py`` or a test module, or for one test::
+
+        @pytest.mark.parametrize("fake_cloud_settings", [{"central": {"code_reuse": True}}])
+        def test_a_code_is_reused(fake_world): ...
+    """
+    return {}
+
+
+@pytest.fixture
+def fake_cloud(fake_cloud_seed: int, fake_cloud_settings: dict[str, Any]) -> Iterator[Any]:
+    """A fresh in-process fake world with respx routing the real Azure host names into it (seed and settings from
+    ``fake_cloud_seed`` and ``fake_cloud_settings``)."""
     from simulator.cloud import FakeCloud
 
-    cloud = FakeCloud(seed=0)
+    cloud = FakeCloud(seed=fake_cloud_seed, settings=fake_cloud_settings or None)
     with cloud.mock():
         yield cloud
 
@@ -138,11 +159,17 @@ def faults(fake_cloud: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def served_cloud() -> Iterator[Any]:
+def served_cloud_settings() -> dict[str, Any]:
+    """Settings of ``served_cloud`` (none by default); override it, session-scoped, in a ``conftest.py``."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def served_cloud(served_cloud_settings: dict[str, Any]) -> Iterator[Any]:
     """One fake world served over HTTPS on loopback for the session (``.endpoints``, ``.ca_bundle``)."""
     from simulator.cloud import FakeCloud
 
-    cloud = FakeCloud(seed=0)
+    cloud = FakeCloud(seed=0, settings=served_cloud_settings or None)
     with cloud.serve(port=0, mqtt_port=None) as served:
         yield served
 

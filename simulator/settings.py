@@ -130,8 +130,27 @@ class Settings:
                 hint = _did_you_mean(str(unknown[0]), known)
                 raise ValueError(f"unknown {section} setting(s): {', '.join(unknown)}{hint}")
             coerced = {k: tuple(v) if isinstance(getattr(current, k), tuple) else v for k, v in values.items()}
-            setattr(settings, section, replace(current, **coerced))
+            setattr(settings, section, replace(current, **_checked(section, type(current), coerced)))
         return settings
+
+
+def _checked(section: str, kind: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` checked against the section's field types: a misspelt choice (``auth_failure_mode: conack``) or a
+    number given as words is a ``ValueError`` naming the setting, not a world that silently behaves otherwise.
+    Strict checking: YAML gives typed values, so ``"3"`` for a number or ``true`` for a count is refused too."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    hints = typing.get_type_hints(kind)
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            checked[name] = TypeAdapter(hints[name]).validate_python(value, strict=True)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise ValueError(f"{section}.{name}: {problem['msg']}, not {value!r}") from None
+    return checked
 
 
 def _did_you_mean(word: str, known: Any) -> str:

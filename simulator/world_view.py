@@ -12,6 +12,7 @@ secret: no private keys, no tokens, no group symmetric keys.
                issued), devices (status, provisioned, attestation thumbprint, messages)
 ``dps``        registrations (ID scope, registration ID, device, group, hub, status) and operations in flight
 ``clock``      the world's now and its offset from real time
+``settings``   the settings that differ from the defaults (docs/fidelity.md), e.g. ``serve --setting`` ones
 =============  ==================================================================================================
 """
 
@@ -127,13 +128,33 @@ def _dps(dps: Any) -> dict[str, Any]:
     return {"registrations": registrations, "operations_in_flight": in_flight}
 
 
+def changed_settings(settings: Any) -> dict[str, dict[str, Any]]:
+    """The settings that differ from the defaults, by section (``{"central": {"code_reuse": true}}``): what makes
+    this world behave otherwise than a fresh one (docs/fidelity.md explains each)."""
+    from dataclasses import fields
+
+    from simulator.settings import Settings
+
+    defaults = Settings()
+    changed: dict[str, dict[str, Any]] = {}
+    for section in fields(settings):
+        mine, default = getattr(settings, section.name), getattr(defaults, section.name)
+        for item in fields(mine):
+            value = getattr(mine, item.name)
+            if value != getattr(default, item.name):
+                changed.setdefault(section.name, {})[item.name] = list(value) if isinstance(value, tuple) else value
+    return changed
+
+
 def world_view(cloud: Any) -> dict[str, Any]:
     """The view of ``cloud`` (call it holding ``cloud.lock``)."""
     now = cloud.clock.now()
     sphere = cloud.sphere
     return {
-        "clock": {"now": now.isoformat(), "offset_s": cloud.clock.offset.total_seconds()},
+        # to the millisecond: a fresh world's offset is a few microseconds of start-up, not a clock that travelled
+        "clock": {"now": now.isoformat(), "offset_s": round(cloud.clock.offset.total_seconds(), 3) + 0.0},
         "seed": cloud.seed,
+        "settings": changed_settings(cloud.settings),
         "tenants": [_tenant(tenant, sphere, now) for tenant in sphere.tenants.values()],
         "apps": [_app(app) for app in cloud.central.apps.values()],
         "dps": _dps(cloud.dps),

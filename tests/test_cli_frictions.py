@@ -219,3 +219,42 @@ def test_serve_says_which_seed_and_which_option_when_the_mqtt_port_is_busy(capsy
     assert "--mqtt-port" in err and str(port) in err
     assert err.count("start") == 2, err  # "starting the world", then why it could not start: once, no chatter
     assert "Shutting down" not in err
+
+
+def test_serve_takes_settings_and_refuses_what_is_not_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from harness.commands.serve import parse_settings
+    from harness.commands.state import open_world
+
+    assert parse_settings(("central.code_reuse=true", "dps.retry_after_s=1", "central.code_ttl_s=")) == {
+        "central": {"code_reuse": True, "code_ttl_s": None},
+        "dps": {"retry_after_s": 1},
+    }
+    for wrong, said in [
+        ("centrl.code_reuse=true", "(did you mean central?)"),
+        ("central.code_reus=true", "(did you mean code_reuse"),
+        ("central.page_size=ten", "central.page_size: Input should be a valid integer"),
+        ("dps.auth_failure_mode=conack", "'connack' or 'res401'"),
+        ("code_reuse=true", "expected SECTION.NAME=VALUE"),
+    ]:
+        assert main(["serve", "--setting", wrong]) == 2, wrong  # refused before any listener starts
+        assert said in capsys.readouterr().err, wrong
+    cloud = open_world(None, state_dir=None, snapshot=None, new_seed=3, settings={"central": {"code_reuse": True}})
+    assert cloud.settings.central.code_reuse is True
+    assert cloud.state()["settings"] == {"central": {"code_reuse": True}}
+    kept = open_world(None, state_dir=tmp_path / "world", snapshot=None, new_seed=3)
+    kept.close()
+    with pytest.raises(ValueError, match="already holds a world, with its own settings"):
+        open_world(None, state_dir=tmp_path / "world", snapshot=None, settings={"central": {"code_reuse": True}})
+
+
+def test_settings_values_are_checked_like_their_names() -> None:
+    from simulator.settings import Settings
+
+    for wrong in (
+        {"dps": {"auth_failure_mode": "conack"}},
+        {"central": {"page_size": "7"}},
+        {"pki": {"root_years": True}},
+    ):
+        with pytest.raises(ValueError, match=r"^(dps|central|pki)\.\w+: "):
+            Settings.from_mapping(wrong)
+    assert Settings.from_mapping({"pki": {"proof_hours": 48}}).pki.proof_hours == 48  # an int where a float goes

@@ -67,10 +67,21 @@ def test_fixtures_work_in_a_separate_project(pytester: pytest.Pytester) -> None:
                 headers={"Authorization": app.api_token},
             )
             assert groups.status_code == 200 and groups.json() == {"value": []}
+
+
+        @pytest.mark.parametrize("fake_cloud_settings", [{"central": {"code_reuse": True}}])
+        @pytest.mark.parametrize("fake_cloud_seed", [41])
+        def test_a_test_chooses_the_world_s_seed_and_settings(fake_world, fake_cloud):
+            assert fake_cloud.seed == 41 and fake_cloud.settings.central.code_reuse is True
+            assert fake_cloud.state()["settings"] == {"central": {"code_reuse": True}}
+
+
+        def test_the_default_world_has_default_settings(fake_cloud):
+            assert fake_cloud.seed == 0 and fake_cloud.state()["settings"] == {}
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::pytest.PytestUnknownMarkWarning")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(["sphere-harness * (default target fake)"])
 
 

@@ -49,6 +49,10 @@ def render(state: dict[str, Any], journal: dict[str, Any], console: Any) -> None
     from rich.table import Table
 
     console.print(f"[bold]world[/] seed {state.get('seed')} · now {state['clock']['now']}")
+    changed = [f"{section}.{name}={json.dumps(value)}" for section, values in state.get("settings", {}).items()
+               for name, value in values.items()]  # fmt: skip
+    if changed:
+        console.print(f"settings changed from the defaults: {', '.join(changed)}", highlight=False)
     tenants = Table(title="Sphere tenants and CA generations", title_justify="left")
     for column in ("tenant", "name", "gen", "status", "thumbprint", "not after", "devices"):
         tenants.add_column(column)

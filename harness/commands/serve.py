@@ -9,10 +9,34 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
 from harness.commands._common import EXIT_FAILED, EXIT_PASSED, fail
+
+
+def parse_settings(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``("central.code_reuse=true", "dps.retry_after_s=1")`` → ``{"central": {"code_reuse": True}, …}``: each
+    value is read as YAML (``true``, ``3``, ``[a, b]``, ``null``), then the whole is checked as settings are
+    (:meth:`simulator.settings.Settings.from_mapping`: unknown names and wrong types refused, with the close name)."""
+    import yaml
+
+    from simulator.settings import Settings
+
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name, equals, raw = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not equals or not dot or not section or not key:
+            raise ValueError(f"--setting {item!r}: expected SECTION.NAME=VALUE, e.g. central.code_reuse=true")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--setting {item!r}: the value is not YAML ({exc.problem})") from None
+        found.setdefault(section, {})[key] = value
+    Settings.from_mapping(found)
+    return found
 
 
 def port_hint(message: str) -> str:
@@ -51,6 +75,13 @@ def port_hint(message: str) -> str:
     help="start from a world file ('state export'); with --state-dir only into an empty directory",
 )
 @click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    metavar="SECTION.NAME=VALUE",
+    help="change one of the fakes' settings (docs/fidelity.md), e.g. central.code_reuse=true; repeatable",
+)
+@click.option(
     "--control",
     type=click.Choice(["auto", "token", "off"]),
     default="auto",
@@ -66,11 +97,16 @@ def serve(
     endpoints_file: Path | None,
     state_dir: Path | None,
     from_snapshot: Path | None,
+    settings: tuple[str, ...],
     control: str,
 ) -> None:
     """Serve the whole fake world over HTTPS and MQTT/TLS until interrupted (Ctrl-C, SIGTERM or SIGHUP → exit 0)."""
     from harness.commands.state import open_world
 
+    try:
+        chosen_settings = parse_settings(settings)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # its start/stop chatter, once per listener
     chosen = seed if seed is not None else secrets.randbelow(2**31)
@@ -87,7 +123,9 @@ def serve(
     cloud = None
     try:
         try:
-            cloud = open_world(seed, state_dir=state_dir, snapshot=from_snapshot, new_seed=chosen)
+            cloud = open_world(
+                seed, state_dir=state_dir, snapshot=from_snapshot, new_seed=chosen, settings=chosen_settings
+            )
             served = cloud.serve(
                 host=host,
                 port=port,
@@ -105,6 +143,8 @@ def serve(
             if state_dir is not None:
                 how = f", kept in {cloud.state_dir}"
             click.echo(f"serving the fake world, seed {cloud.seed}{how}; {where}; Ctrl-C to stop", err=True)
+            if settings:
+                click.echo(f"settings: {', '.join(settings)}", err=True)
             if served.control_token:  # printed once; also in the endpoints file as control_token
                 click.echo(f"control API {served.urls['control']} needs: Bearer {served.control_token}", err=True)
             if endpoints_file is None:

@@ -209,11 +209,19 @@ def settings(
         database.close()
 
 
-def open_world(seed: int | None, *, state_dir: Path | None, snapshot: Path | None, new_seed: int | None = None) -> Any:
+def open_world(
+    seed: int | None,
+    *,
+    state_dir: Path | None,
+    snapshot: Path | None,
+    new_seed: int | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Any:
     """The world ``serve`` serves: resumed from (or kept in) ``state_dir``, started from ``snapshot``, or new.
 
     ``seed`` is checked against a world the directory already holds; a new world takes ``seed``, else
     ``new_seed``. With both a directory and a snapshot, the snapshot seeds a directory that holds no world yet.
+    ``settings`` (``serve --setting``) shape a new world only: a snapshot or a kept world brings its own.
     Raises :class:`ValueError` (including :class:`~simulator.state.codec.CodecError`) for input that does not fit,
     :class:`RuntimeError` for a directory in use.
     """
@@ -225,15 +233,19 @@ def open_world(seed: int | None, *, state_dir: Path | None, snapshot: Path | Non
     document = read_world_file(snapshot) if snapshot is not None else None
     if document is not None and seed is not None:
         raise ValueError("--from-snapshot brings the world's own seed: drop --seed")
+    if document is not None and settings:
+        raise ValueError("--from-snapshot brings the world's own settings: drop --setting")
     if state_dir is None:
         if document is None:
-            return FakeCloud(seed if seed is not None else new_seed)
+            return FakeCloud(seed if seed is not None else new_seed, settings=settings or None)
         cloud = FakeCloud()
         cloud.restore(document)
         return cloud
     store = WorldStore(state_dir)
     try:
         if store.has_world():
+            if settings:
+                raise ValueError(f"{state_dir} already holds a world, with its own settings: drop --setting")
             if document is not None:
                 raise ValueError(
                     f"{state_dir} already holds a world: drop --from-snapshot, or use 'state import --replace'"
@@ -248,4 +260,4 @@ def open_world(seed: int | None, *, state_dir: Path | None, snapshot: Path | Non
         store.close()
         raise
     store.close()
-    return FakeCloud(seed if seed is not None else new_seed, state_dir=state_dir)
+    return FakeCloud(seed if seed is not None else new_seed, state_dir=state_dir, settings=settings or None)

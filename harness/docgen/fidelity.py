@@ -280,7 +280,10 @@ def render() -> str:
         "so a test can change it and a recording of the real service can settle it later. Nothing on this page "
         "presents a choice as Azure's behaviour: codes, messages and formats marked *choice* are this project's.\n\n"
         'Settings are passed as `FakeCloud(settings={"central": {"code_reuse": True}})` or in a scenario as '
-        "`given: {settings: {central: {code_reuse: true}}}`.\n\n"
+        "`given: {settings: {central: {code_reuse: true}}}`, to a served world as "
+        "`sphere-harness serve --setting central.code_reuse=true` (repeatable), and to the pytest fixtures by "
+        "overriding `fake_cloud_settings` (or `served_cloud_settings`). `GET /_sim/state` and `sphere-harness "
+        "inspect` list the settings that differ from the defaults.\n\n"
         "## Documented facts and their public sources\n\n"
     )
     out.append(table(["fact", "source"], FACTS))

@@ -260,9 +260,9 @@ NOTES: dict[tuple[str, str], str] = {
         "(`?service=` one service) → `{cleared}`."
     ),
     ("control", "state"): (
-        "What the world holds, without keys or tokens → `{clock, seed, tenants: [{id, name, catalog, "
+        "What the world holds, without keys or tokens → `{clock, seed, settings, tenants: [{id, name, catalog, "
         "ca_generations, devices, users}], apps: [{subdomain, id_scope, enrollment_groups, devices}], dps: "
-        "{registrations, operations_in_flight}, fault_rules}`."
+        "{registrations, operations_in_flight}, fault_rules}`; `settings` lists those that differ from the defaults."
     ),
 }
 
