@@ -13,7 +13,7 @@ from urllib.parse import quote
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import NameOID
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from recording_helpers import b64, der, leaks, tenant_ca
 
@@ -250,10 +250,87 @@ def test_placeholders_keep_their_shape() -> None:
     assert placeholders.get("tenant", TENANT) == "00000000-0000-0000-0000-a00000000001"
     assert placeholders.get("tenant", TENANT.upper()) == "00000000-0000-0000-0000-a00000000001"
     assert placeholders.get("app", "contoso") == "app-sanitized-1"
-    assert placeholders.get("id-scope", "0ne00ABCDEF") == "0ne00000001"
+    assert placeholders.get("id-scope", "0ne00ABCDEF") == "0neSANI0001"
+    assert placeholders.get("hub", "iotc-1f2e.azure-devices.net") == "iotc-sanitized-1.azure-devices.net"
     assert placeholders.get("user", "a@b.example") == "user-1@sanitized.example"
     assert len(placeholders.fitted("contoso")) == len("contoso") and placeholders.fitted("contoso") != "contoso"
     assert placeholders.fitted(TENANT) == "00000000-0000-0000-0000-a00000000001"
+
+
+def test_an_id_scope_of_digits_only_is_a_secret_not_a_placeholder() -> None:
+    """Regression: ID scopes are ``0ne`` + 8 hex digits, so ``0ne33698258`` is a real one (the fake's generator and
+    Azure both make such scopes). The placeholder shape once was ``0ne`` + 8 digits, which took it for a placeholder
+    and left it in the recording."""
+    scope = "0ne33698258"
+    assert not is_placeholder(scope)
+    app = AppBinding("central", "contoso-prod", None, scope, None)
+    sanitizer = Sanitizer.for_session(session(apps={"central": app}))
+    clean = sanitizer.sanitize(
+        exchange(
+            url=f"https://global.azure-devices-provisioning.net/{scope}/registrations/dev-1/register",
+            response_headers=JSON,
+            response_body=json.dumps({"idScope": scope, "note": f"scope {scope}"}).encode(),
+        )
+    )
+    text = dumps(RecordingDocument(entries=[clean]))
+    assert scope not in text
+    assert json.loads(clean.response_body) == {"idScope": "0neSANI0001", "note": "scope 0neSANI0001"}
+    assert is_placeholder("0neSANI0001") and Sanitizer().sanitize(clean) == clean
+
+
+HUB = "iotc-5f4a9d1e-7c1b-4c55-9a9e-1d2b3c4d5e6f.azure-devices.net"
+
+
+def test_sh033_the_assigned_hub_is_learnt_from_dps_and_replaced_everywhere() -> None:
+    registration = {"operationId": "5.x", "status": "assigned", "registrationState": {"assignedHub": HUB}}
+    dps = exchange(
+        service="dps",
+        method="GET",
+        url="https://global.azure-devices-provisioning.net/0ne00ABCDEF/registrations/dev-1/operations/5.x",
+        response_headers=JSON,
+        response_body=json.dumps(registration).encode(),
+    )
+    later = exchange(url=f"https://contoso-prod.azureiotcentral.com/api/devices?hub={HUB.upper()}")
+    sanitizer = Sanitizer.for_session(session())
+    first, second = sanitizer.sanitize_all([later, dps])
+    placeholder = "iotc-sanitized-1.azure-devices.net"
+    assert json.loads(second.response_body)["registrationState"]["assignedHub"] == placeholder
+    assert first.url == f"https://app-sanitized-1.azureiotcentral.com/api/devices?hub={placeholder}"
+
+
+def test_sh033_a_served_world_names_its_hub_unless_it_is_loopback() -> None:
+    lan = Sanitizer.for_session(session(endpoints={"dps": {"host": "sphere-lab.contoso.example"}}))
+    assert lan.text("wss://sphere-lab.contoso.example:8883") == "wss://iotc-sanitized-1.azure-devices.net:8883"
+    for host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+        local = Sanitizer.for_session(session(endpoints={"dps": {"host": host}}))
+        assert local.known == Sanitizer.for_session(session()).known, host
+
+
+def test_sh033_the_mqtt_section_carries_no_hub_and_no_id_scope() -> None:
+    """The device path's packets as the recorder writes them: DPS CONNECT (the ID scope in the username), the
+    registration result naming the hub, then the hub CONNECT (``<hub>/<deviceId>/?api-version=…``) and telemetry."""
+    from harness.recording.recorder import Recorder
+    from simulator.dps.mqtt_codec import Connect, Publish
+
+    scope, device = "0ne33698258", "contoso-device-01"
+    result = {"status": "assigned", "registrationState": {"assignedHub": HUB, "deviceId": device}}
+    scenario = SimpleNamespace(name="device", source="device.yaml", steps=[], vars={})
+    run = session(apps={"central": AppBinding("central", "contoso-prod", None, scope, None)}, seed=7, run_prefix="r")
+    recorder = Recorder(scenario, target="served")
+    recorder.session = run  # type: ignore[assignment]
+    recorder.packets = [
+        (1, "out", Connect(client_id=device, username=f"{scope}/registrations/{device}/api-version=2019-03-31")),
+        (1, "in", Publish(topic="$dps/registrations/res/200/?$rid=1", payload=json.dumps(result).encode())),
+        (1, "out", Connect(client_id=device, username=f"{HUB}/{device}/?api-version=2021-04-12", password=b"x")),
+        (1, "out", Publish(topic=f"devices/{device}/messages/events/", payload=json.dumps({"via": HUB}).encode())),
+    ]
+    text = dumps(recorder.document())
+    assert leaks(text, [scope, HUB, HUB.split(".")[0]]) == []
+    packets = json.loads(text)["SphereHarness"]["MqttEntries"]
+    assert packets[0]["Username"] == "0neSANI0001/registrations/contoso-device-01/api-version=2019-03-31"
+    assert packets[1]["Payload"]["registrationState"]["assignedHub"] == "iotc-sanitized-1.azure-devices.net"
+    assert packets[2]["Username"] == "iotc-sanitized-1.azure-devices.net/contoso-device-01/?api-version=2021-04-12"
+    assert packets[3]["Payload"] == {"via": "iotc-sanitized-1.azure-devices.net"}
 
 
 # -- random secrets in every field --------------------------------------------------------------------------
@@ -266,24 +343,27 @@ _GUID = st.uuids().map(str)
 _DUMMIES = [f"Qz{i}xDummyValueQz" for i in range(9)]
 
 
-def _recording_carrying(tenant_id: str, subscription: str, names: list[str], upper: bool) -> str:
+def _recording_carrying(
+    tenant_id: str, subscription: str, names: list[str], upper: bool, hub: str = HUB, id_scope: str = "0neFEDCBA98"
+) -> str:
     """A recording whose exchanges carry every value a run knows in every place an exchange has: URL path, query,
     host, request and response headers, JSON keys and values at depth, a text body, and a tenant CA (CN and O) as
-    base64 DER, PKCS#7 and base64 of PEM. Returns the written file's text."""
+    base64 DER, PKCS#7 and base64 of PEM; the app's ID scope and the IoT hub a DPS answer names travel the same way.
+    Returns the written file's text."""
     (tenant_name, user, token, arm_token, group, catalog, subdomain, api_token, extra) = names
     email = f"{user}@example.org"
     sess = session(
         tenants={
             "t": TenantBinding("t", tenant_id, tenant_name, email, token, arm_token, subscription, group, catalog)
         },
-        apps={"a": AppBinding("a", subdomain.lower(), None, None, f"SharedAccessSignature sr={api_token}&se=1")},
+        apps={"a": AppBinding("a", subdomain.lower(), None, id_scope, f"SharedAccessSignature sr={api_token}&se=1")},
         legacy_url="https://127.0.0.1:4443/v2",
         arm_url="https://127.0.0.1:4443",
     )
     shown = tenant_id.upper() if upper else tenant_id
     ca = tenant_ca(shown, organization=tenant_name)
     everything = " ".join([tenant_id, tenant_name, email, token, arm_token, subscription, group, catalog, subdomain])
-    everything += f" {extra}"
+    everything += f" {extra} {id_scope} {hub}"
     arm = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.AzureSphere/catalogs/{catalog}"
     chain = b64(pkcs7.serialize_certificates([ca], Encoding.DER))
     exchanges = [
@@ -317,6 +397,12 @@ def _recording_carrying(tenant_id: str, subscription: str, names: list[str], upp
             response_headers=[("content-type", "text/plain; charset=utf-8")],
             response_body=f"{everything}\nline two {shown}".encode(),
         ),
+        exchange(  # the hub is learnt from here, the last exchange: sanitize_all learns before it rewrites
+            service="dps",
+            url=f"https://global.azure-devices-provisioning.net/{id_scope}/registrations/d/operations/5.x",
+            response_headers=JSON,
+            response_body=json.dumps({"status": "assigned", "registrationState": {"assignedHub": hub}}).encode(),
+        ),
     ]
     sanitizer = Sanitizer.for_session(sess, extra=[extra])
     document = RecordingDocument(
@@ -324,7 +410,7 @@ def _recording_carrying(tenant_id: str, subscription: str, names: list[str], upp
         variables=sanitizer.variables({"tenant": tenant_id, "note": everything}),
     )
     text = dumps(document)
-    assert len(loads(text).entries) == 3  # the written file reads back
+    assert len(loads(text).entries) == 4  # the written file reads back
     return text
 
 
@@ -334,14 +420,25 @@ def _recording_carrying(tenant_id: str, subscription: str, names: list[str], upp
     subscription=_GUID,
     names=st.lists(_SECRET, min_size=9, max_size=9, unique_by=str.lower),
     upper=st.booleans(),
+    hub_name=st.text(alphabet=string.ascii_lowercase + string.digits, min_size=10, max_size=30),
+    id_scope=st.text(alphabet="0123456789ABCDEF", min_size=8, max_size=8).map(lambda s: "0ne" + s),
 )
-def test_no_injected_secret_reaches_the_recording(tenant_id, subscription, names, upper) -> None:
-    secrets = [tenant_id, subscription, *names]
+@example(  # an ID scope of digits only once looked like a placeholder and stayed in the file
+    tenant_id=TENANT,
+    subscription=TENANT[::-1],
+    names=[f"secret-value-{i}" for i in range(9)],
+    upper=False,
+    hub_name="a1b2c3d4e5f6",
+    id_scope="0ne33698258",
+)
+def test_no_injected_secret_reaches_the_recording(tenant_id, subscription, names, upper, hub_name, id_scope) -> None:
+    hub = f"iotc-{hub_name}.azure-devices.net"
+    secrets = [tenant_id, subscription, *names, id_scope, hub, f"iotc-{hub_name}"]
     # A "secret" that a recording of stand-in values contains anyway is a word of the protocol or of a placeholder
     # ("CERTIFICATE", "LS0tLS1CRU" = base64 of "-----BEGIN", "0000000000"): no sanitizer can tell it apart.
     baseline = _recording_carrying(
         "11111111-2222-4333-8444-555555555555", "66666666-7777-4888-9999-aaaaaaaaaaaa", _DUMMIES, upper
     )
     assume(not leaks(baseline, secrets))
-    text = _recording_carrying(tenant_id, subscription, names, upper)
+    text = _recording_carrying(tenant_id, subscription, names, upper, hub, id_scope)
     assert leaks(text, secrets) == []

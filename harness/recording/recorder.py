@@ -73,6 +73,8 @@ class Recorder:
         session = self.session
         assert session is not None, "attach the recorder to a session first"
         sanitizer = Sanitizer.for_session(session)
+        for _, _, packet in self.packets:  # the hub a device was assigned, before anything is written (SH033)
+            sanitizer.learn_packet(packet)
         answered = [e for e in self.raw if e.status is not None]
         entries = sanitizer.sanitize_all(answered)
         failures = [

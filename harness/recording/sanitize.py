@@ -31,6 +31,12 @@ ID         touches          replaces
                             thumbprint changes with it and SH050 carries the change everywhere
 ``SH032``  response         identities the service names that the run did not know: every tenant of the legacy
                             tenant list (the user's other tenants too — IDs and names), a catalog's ``tenantId``
+``SH033``  DPS, MQTT        the IoT hub a device is assigned to: its host name (``iotc-<guid>.azure-devices.net`` on
+                            Azure, which names the app) is learnt from every ``assignedHub`` of a DPS answer (HTTP
+                            body or MQTT payload), from a hub CONNECT's username (``<hub>/<deviceId>/?api-version=…``)
+                            and from a served world's DPS host when it is not loopback, and becomes
+                            ``iotc-sanitized-N.azure-devices.net`` in URIs, headers, bodies, usernames, topics and
+                            payloads
 ``SH040``  any text         token shapes wherever they are: JWTs (``eyJ….eyJ….…``), ``SharedAccessSignature …``,
                             ``sig=…`` query values
 ``SH050``  any text         each rewritten certificate's old thumbprint (40 hex, either case) by its new one, so
@@ -40,9 +46,11 @@ ID         touches          replaces
 **Placeholders are stable**: the same secret gets the same placeholder within one :class:`Placeholders` (one
 recording), so relations survive — the tenant in a URL is the tenant in a body. Their shapes keep values valid
 where they go: GUIDs stay GUIDs (``00000000-0000-0000-0000-a00000000001`` for tenant 1), subdomains stay host labels
-(``app-sanitized-1``), ID scopes stay ``0ne…``. Certificates and verification codes are *kept*: they are what
-parity compares. Private keys never travel in an exchange of the trust workflow; a PEM private key block that
-shows up anyway is replaced whole.
+(``app-sanitized-1``), ID scopes stay ``0ne`` + 8 characters (``0neSANI0001``: ``S``, ``N`` and ``I`` are not hex
+digits, so no real ID scope — ``0ne`` + 8 hex digits — can look like one), hub host names stay host names
+(``iotc-sanitized-1.azure-devices.net``). Certificates and verification codes are *kept*: they are what parity
+compares. Private keys never travel in an exchange of the trust workflow; a PEM private key block that shows up
+anyway is replaced whole.
 
 **Idempotent**: sanitizing a sanitized exchange changes nothing, which is what lets a replay sanitize the request it
 is about to match (placeholders are never taken for secrets).
@@ -58,6 +66,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
 import re
 from collections import defaultdict
@@ -83,13 +92,15 @@ KINDS: dict[str, str] = {
     "catalog": "catalog-sanitized-{n}",
     "user": "user-{n}",
     "app": "app-sanitized-{n}",
-    "id-scope": "0ne{n:08d}",
+    "id-scope": "0neSANI{n:04d}",
+    "hub": "iotc-sanitized-{n}.azure-devices.net",
     "token": "Sanitized-{n}",
     "value": "sanitized-{n}",
 }
 PLACEHOLDER = re.compile(
     r"00000000-0000-0000-0000-[a-d]\d{11}|tenant-name-\d+|app-name-\d+|rg-sanitized-\d+|catalog-sanitized-\d+"
-    r"|user-\d+(?:@sanitized\.example)?|app-sanitized-\d+|0ne\d{8}|Sanitized(?:-\d+)?|sanitized-\d+"
+    r"|user-\d+(?:@sanitized\.example)?|app-sanitized-\d+|0neSANI\d{4,}|iotc-sanitized-\d+\.azure-devices\.net"
+    r"|Sanitized(?:-\d+)?|sanitized-\d+"
 )
 _PLACEHOLDER_ONLY = re.compile(rf"^(?:{PLACEHOLDER.pattern})$")
 
@@ -247,6 +258,30 @@ class Sanitizer:
             self.add(app.api_token, "token")
             self.add(app.id_scope, "id-scope")
             self.add(app.name, "app-name")
+        dps = (getattr(session, "endpoints", None) or {}).get("dps") or {}
+        self.add_hub(dps.get("host"))  # a served world's DPS names its own host as the assigned hub
+
+    def add_hub(self, host: Any) -> None:
+        """SH033: treat an IoT hub host name as a secret (a loopback or unspecified address names nothing)."""
+        if not isinstance(host, str):
+            return
+        host = host.strip().rstrip(".")
+        if host and not _is_local_host(host):
+            self.add(host, "hub")
+
+    def learn_packet(self, packet: Any) -> None:
+        """SH033 for one MQTT packet: the hub a CONNECT's username names (``<hub>/<deviceId>/?api-version=…``; DPS's
+        ``<idScope>/registrations/…`` names none) and every ``assignedHub`` of a payload."""
+        username = getattr(packet, "username", None)
+        if isinstance(username, str) and "/" in username:
+            first = username.split("/", 1)[0]
+            if "." in first:
+                self.add_hub(first)
+        payload = getattr(packet, "payload", None)
+        if isinstance(payload, bytes | bytearray) and payload:
+            text = _text(bytes(payload))
+            if text is not None:
+                self._learn_hubs(text)
 
     # -- sanitizing --------------------------------------------------------------------------------------------
 
@@ -262,6 +297,7 @@ class Sanitizer:
             for body in (exchange.request_body, exchange.response_body):
                 text = _text(body)
                 if text is not None:
+                    self._learn_hubs(text)
                     for string in _strings(text):
                         self._certificate(string)
 
@@ -288,6 +324,25 @@ class Sanitizer:
             properties = item.get("properties")
             if isinstance(properties, dict) and isinstance(properties.get("tenantId"), str):
                 self.add(properties["tenantId"], "tenant")
+
+    def _learn_hubs(self, text: str) -> None:
+        """SH033: every ``assignedHub`` of a DPS answer (a registration result or an operation status)."""
+        if "assignedhub" not in text.lower():
+            return
+        try:
+            stack = [json.loads(text)]
+        except ValueError:
+            return
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    if key.lower() == "assignedhub":
+                        self.add_hub(value)
+                    else:
+                        stack.append(value)
+            elif isinstance(item, list):
+                stack.extend(item)
 
     def sanitize(self, exchange: Exchange) -> Exchange:
         """A sanitized copy of ``exchange`` (learns from it first)."""
@@ -441,6 +496,17 @@ class Sanitizer:
         self._certificates[text] = result
         self._certificates[result] = result
         return result
+
+
+def _is_local_host(host: str) -> bool:
+    """A loopback or unspecified address (or ``localhost``): what a served world on this machine calls itself."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def rebase_for(session: Any) -> list[tuple[str, str]]:
