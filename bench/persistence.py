@@ -20,6 +20,8 @@ import tempfile
 import time
 from typing import Any
 
+from bench.markdown import Row
+
 UPLOADS = 40
 
 
@@ -67,7 +69,7 @@ def upload_ms(tenants: int, mode: str, uploads: int = UPLOADS) -> tuple[float, i
     return statistics.median(times) * 1000, rows
 
 
-def rows(small: int = 100, large: int = 1000, uploads: int = UPLOADS) -> list[tuple[str, str, str, str]]:
+def rows(small: int = 100, large: int = 1000, uploads: int = UPLOADS) -> list[Row]:
     """Table rows for ``bench/run.py``."""
     measured = {
         (mode, size): upload_ms(size, mode, uploads) for mode in ("memory", "FULL", "NORMAL") for size in (small, large)

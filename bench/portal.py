@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import Sample, _load_generator, _percentile, _separate_cores
+from bench.markdown import Row, render
 
 GOAL_MS = 50.0
 LEARNERS, REPETITIONS = 30, 3  # the issue's classroom; each repetition is a fresh classroom and its baseline
@@ -248,10 +249,10 @@ def _sample(timings: dict[str, list[float]], per_run_p95: list[float]) -> Sample
     return sample
 
 
-def rows(learners: int, repetitions: int, think_s: float = THINK_S) -> list[tuple[str, str, str, str]]:
+def rows(learners: int, repetitions: int, think_s: float = THINK_S) -> list[Row]:
     """The figure's rows for ``BENCHMARKS.md``: ``(figure, measured, baseline, ratio / goal)``. First at a
     learner's pace (``think_s`` between clicks, jittered), then the same without any pause (a stress figure)."""
-    out: list[tuple[str, str, str, str]] = []
+    out: list[Row] = []
     loaded, alone = page_latency(learners, repetitions, think_s)
     x, a = loaded.extra, alone.extra
     pace = f"~{think_s:g} s between clicks" if think_s else "no pause between clicks"
@@ -299,7 +300,6 @@ def rows(learners: int, repetitions: int, think_s: float = THINK_S) -> list[tupl
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.run import render
 
     parser = argparse.ArgumentParser(prog="python -m bench.portal", description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=int, default=LEARNERS, help=f"learners at once (default {LEARNERS})")

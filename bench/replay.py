@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.markdown import Row, table, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 RECORDING = ROOT / "recordings" / "enable-trust.json"
 BEGIN, END = "<!-- bench:replay:begin -->", "<!-- bench:replay:end -->"
@@ -38,7 +40,7 @@ def _median_ms(action: Callable[[], object], runs: int, repetitions: int) -> tup
     return median, statistics.median(cpus), f"±{spread:.0f}% ({repetitions} batches of {runs})"
 
 
-def rows(runs: int = 50, repetitions: int = 5) -> list[tuple[str, str, str, str]]:
+def rows(runs: int = 50, repetitions: int = 5) -> list[Row]:
     from harness.recording.replay import ReplayTarget
     from harness.runner import run, run_scenario
 
@@ -73,7 +75,7 @@ def rows(runs: int = 50, repetitions: int = 5) -> list[tuple[str, str, str, str]
     ]
 
 
-def render(table_rows: list[tuple[str, str, str, str]]) -> str:
+def render(table_rows: list[Row]) -> str:
     import os
     import platform
 
@@ -82,20 +84,9 @@ def render(table_rows: list[tuple[str, str, str, str]]) -> str:
         f"Python {platform.python_version()}, {os.cpu_count()} cores, load average {load} at the end "
         "(`python -m bench.replay`).",
         "",
-        "| figure | measured | baseline (same run) | ratio / goal |",
-        "| --- | --- | --- | --- |",
+        table(table_rows),
     ]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows]
     return "\n".join(lines) + "\n"
-
-
-def write(path: Path, text: str) -> None:
-    content = path.read_text(encoding="utf-8")
-    if BEGIN not in content:
-        content = content.rstrip("\n") + f"\n\n## Replay (offline, from a recording)\n\n{BEGIN}\n{END}\n"
-    head, _, rest = content.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(f"{head}{BEGIN}\n{text}{END}{tail}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(rows(options.runs, options.repetitions))
     print(text, end="")
     if options.write:
-        write(ROOT / "BENCHMARKS.md", text)
+        write_section(ROOT / "BENCHMARKS.md", text, begin=BEGIN, end=END, heading="Replay (offline, from a recording)")
     return 0
 
 

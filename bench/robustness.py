@@ -34,8 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.markdown import Row, table, write_section
+
 BEGIN, END = "<!-- bench:robustness:begin -->", "<!-- bench:robustness:end -->"
-Row = tuple[str, str, str, str]
 SAMPLES = 40
 
 
@@ -347,24 +348,6 @@ def rows(
     return found
 
 
-def table(found: list[Row]) -> str:
-    lines = ["| figure | measured | baseline (same run) | ratio / goal |", "| --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in found]
-    return "\n".join(lines) + "\n"
-
-
-def write(path: Path, text: str) -> None:
-    """Replace this figure's block in ``path`` (appending the section when it is missing)."""
-    block = f"{BEGIN}\n{text}{END}"
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        path.write_text(head + block + rest.split(END, 1)[1], encoding="utf-8")
-    else:
-        section = "\n## A world that holds (figure 9)\n\n" + block + "\n"
-        path.write_text(current.rstrip("\n") + "\n" + section, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.robustness", description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=100)
@@ -383,11 +366,17 @@ def main(argv: list[str] | None = None) -> int:
     text = (
         f"{os.cpu_count()} cores, load average {load} at the end, {time.monotonic() - started:.0f} s "
         f"(`python -m bench.robustness --small {args.small} --large {args.large} --clients {args.clients} "
-        f"--seconds {args.seconds:.0f}`).\n\n" + table(found)
+        f"--seconds {args.seconds:.0f}`).\n\n" + table(found) + "\n"
     )
     print(text)
     if args.write:
-        write(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", text)
+        write_section(
+            Path(__file__).resolve().parents[1] / "BENCHMARKS.md",
+            text,
+            begin=BEGIN,
+            end=END,
+            heading="A world that holds (figure 9)",
+        )
     return 0
 
 

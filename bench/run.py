@@ -8,16 +8,14 @@ The 10⁵-device fleet runs only with ``--fleet-100k``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import figures
+from bench.markdown import Row, render
 
 
 @dataclass
@@ -50,27 +48,6 @@ class Sizes:
         )
 
 
-def machine() -> str:
-    """The machine the figures were taken on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "load unknown"
-    return (
-        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores ({load} at start), "
-        f"Python {platform.python_version()}"
-    )
-
-
-Row = tuple[str, str, str, str]  # (figure, measured, baseline (same run), ratio / goal)
 Say = Callable[[str], None]
 
 
@@ -274,22 +251,6 @@ def measure(sizes: Sizes, *, log: bool = True, only: Iterable[str] | None = None
         if wanted is None or name in wanted:
             rows.extend(section(sizes, say))
     return rows
-
-
-def table(rows: list[Row]) -> str:
-    lines = ["| figure | measured | baseline (same run) | ratio / goal |", "| --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def render(rows: list[Row], *, command: str, seconds: float) -> str:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"Machine: {machine()}\n\nRun: `{command}` at {when}, {seconds:.0f} s in all. Figures are medians of the "
-        "repetitions; ± is half the min–max spread relative to the median (the noise of a shared machine).\n\n"
-        + table(rows)
-        + "\n"
-    )
 
 
 RESULTS_BEGIN = "<!-- bench:results:begin -->"

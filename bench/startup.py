@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.markdown import Row, table, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- bench:startup:begin -->", "<!-- bench:startup:end -->"
 
@@ -57,7 +59,7 @@ def _alternate(
     }
 
 
-def rows(repetitions: int = 11, *, warm: bool = True) -> list[tuple[str, str, str, str]]:
+def rows(repetitions: int = 11, *, warm: bool = True) -> list[Row]:
     """Table rows ``(figure, measured, baseline, ratio / goal)``."""
     python = sys.executable
     cli = str(Path(python).parent / "sphere-harness")
@@ -109,24 +111,6 @@ def rows(repetitions: int = 11, *, warm: bool = True) -> list[tuple[str, str, st
     ]
 
 
-def table(found: list[tuple[str, str, str, str]]) -> str:
-    lines = ["| figure | measured | baseline (same run) | ratio / goal |", "| --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in found]
-    return "\n".join(lines) + "\n"
-
-
-def write(path: Path, text: str) -> None:
-    """Replace the start-up section's block in ``path`` (appending the section when it is missing)."""
-    block = f"{BEGIN}\n{text}{END}"
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        path.write_text(head + block + rest.split(END, 1)[1], encoding="utf-8")
-    else:
-        section = "\n## Package start-up (what an unused install costs)\n\n" + block + "\n"
-        path.write_text(current.rstrip("\n") + "\n" + section, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.startup", description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=11)
@@ -139,11 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     text = (
         f"Python {platform.python_version()}, {os.cpu_count()} cores, load average {load} at the end; medians of "
-        f"{args.repetitions} alternating runs (`python -m bench.startup`).\n\n" + table(found)
+        f"{args.repetitions} alternating runs (`python -m bench.startup`).\n\n" + table(found) + "\n"
     )
     print(text)
     if args.write:
-        write(ROOT / "BENCHMARKS.md", text)
+        write_section(
+            ROOT / "BENCHMARKS.md",
+            text,
+            begin=BEGIN,
+            end=END,
+            heading="Package start-up (what an unused install costs)",
+        )
     return 0
 
 
