@@ -55,9 +55,9 @@ from starlette.routing import Route
 
 from simulator import wire
 from simulator.clock import ClockError, parse_duration
+from simulator.control_base import CONTROL_PREFIX, ControlError
+from simulator.hosts import CONTROL_HOST as CONTROL_HOST  # public here too (tests, users)
 
-CONTROL_HOST = "sim.sphere-harness.local"
-CONTROL_PREFIX = "/_sim"
 DEFAULT_USER_EMAIL = "admin@sphere-harness.local"
 DEFAULT_TENANT_NAME = "sphere-harness"
 DEFAULT_APP_SUBDOMAIN = "sphere-harness"
@@ -69,16 +69,6 @@ MAX_TRAVEL = timedelta(days=36525)
 LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
 #: the largest body the control API reads (a fault rule or a tenant request is well under 1 KB)
 MAX_BODY_BYTES = 64 * 1024
-
-
-class ControlError(Exception):
-    """A control request that cannot be honoured; becomes ``{"error": {"code", "message"}}`` with ``status``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 # -- Python API ------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from typing import Any
 
 from simulator.clock import Clock
 from simulator.entropy import Entropy
-from simulator.state.codec import Kind, base_type, container_kind, kind_of
+from simulator.state.codec import Kind, base_type, container_kind, kind_of, world_class
 
 __all__ = [
     "CopiedRandom",
@@ -316,11 +316,11 @@ def sphere_template(cloud: Any, recipe: tuple[Any, ...], build: Callable[[Any], 
     with _TEMPLATES_LOCK:
         template = _TEMPLATES.get(key)
     if template is None:
-        from simulator.cloud import FakeCloud
-
         clock = cloud.clock
         template_clock = Clock(clock._frozen_at, frozen=True) if clock._frozen else Clock()
-        world = FakeCloud(cloud.seed, settings=copy.deepcopy(cloud.settings), clock=template_clock)
+        world_type = world_class(type(cloud))  # FakeCloud, found without importing the module above this one
+        assert world_type is not None, f"{type(cloud).__name__} is not a world"
+        world = world_type(cloud.seed, settings=copy.deepcopy(cloud.settings), clock=template_clock)
         pristine = _stream_positions(world.sphere)
         try:
             with world.lock:

@@ -1,16 +1,23 @@
-"""The world's host names and which service answers each (the same names the real services have)."""
+"""Which service of the world answers a host (names: :mod:`simulator.hosts`, re-exported here)."""
 
 from __future__ import annotations
 
 import functools
 import re
 
-from simulator.control import CONTROL_HOST
+from simulator.hosts import ARM_HOST, CENTRAL_DOMAIN, CONTROL_HOST, DPS_HOST, SPHERE_LEGACY_HOST
 
-SPHERE_LEGACY_HOST = "prod.core.sphere.azure.net"
-ARM_HOST = "management.azure.com"
-CENTRAL_DOMAIN = "azureiotcentral.com"
-DPS_HOST = "global.azure-devices-provisioning.net"
+__all__ = [
+    "ARM_HOST",
+    "CENTRAL_DOMAIN",
+    "CENTRAL_HOST_PATTERN",
+    "CONTROL_HOST",
+    "DPS_HOST",
+    "SERVICE_APPS",
+    "SPHERE_LEGACY_HOST",
+    "service_for_host",
+    "world_service",
+]
 
 #: service name → the FakeCloud attribute holding its ASGI app (``control`` is built by the router itself)
 SERVICE_APPS: dict[str, str] = {

@@ -80,6 +80,7 @@ from simulator.state.values import (
 __all__ = [
     "FORMAT",
     "VERSION",
+    "WORLD_TYPE",
     "CodecError",
     "GraphDecoder",
     "GraphEncoder",
@@ -92,6 +93,7 @@ __all__ = [
     "loads",
     "record_state",
     "type_name",
+    "world_class",
 ]
 
 FORMAT = "sphere-harness-world"
@@ -543,9 +545,19 @@ def check_header(document: Any) -> None:
         raise CodecError(f"unknown member(s) of a world document: {sorted(unknown)}")
 
 
+#: the kind of a world document's root: a :class:`~simulator.cloud.FakeCloud`, named rather than imported (the
+#: codec sits below the world it encodes)
+WORLD_TYPE = "simulator.cloud:FakeCloud"
+
+
+def world_class(cls: type) -> type | None:
+    """The :data:`WORLD_TYPE` class that ``cls`` is or derives from (through a tracked subclass too), else None."""
+    return next((klass for klass in cls.__mro__ if type_name(klass) == WORLD_TYPE), None)
+
+
 def load_world(document: dict[str, Any], *, expect: type | None = None) -> Any:
     """The world a document describes (strictly checked). ``expect``: the class the root must be an instance of
-    (default :class:`~simulator.cloud.FakeCloud`)."""
+    (default :class:`~simulator.cloud.FakeCloud`, :data:`WORLD_TYPE`)."""
     check_header(document)
     decoder = GraphDecoder(document.get("objects"))  # type: ignore[arg-type]
     shells = decoder.build()
@@ -554,10 +566,9 @@ def load_world(document: dict[str, Any], *, expect: type | None = None) -> Any:
         raise CodecError(f"the root {root!r} is not an object of the document")
     world = shells[root]
     if expect is None:
-        from simulator.cloud import FakeCloud
-
-        expect = FakeCloud
-    if not isinstance(world, expect):
+        if world_class(type(world)) is None:
+            raise CodecError(f"the root is a {type_name(type(world))}, not a {WORLD_TYPE}")
+    elif not isinstance(world, expect):
         raise CodecError(f"the root is a {type_name(type(world))}, not a {type_name(expect)}")
     return world
 

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator import wire
-from simulator.control import CONTROL_PREFIX, ControlError
+from simulator.control_base import CONTROL_PREFIX, ControlError
 from simulator.state.codec import CodecError, dumps, loads
 
 __all__ = ["state_routes"]
