@@ -2,7 +2,7 @@
 
 Console::
 
-    enable-trust on fake (seed 7) — files in /work/run
+    enable-trust on fake (seed 7) — files in ./run
       ✓  1   0.010s  sphere.login  azsphere login; azsphere tenant select
       ✓  2   0.004s  sphere.ca-certificate.download  azsphere ca-certificate download --destination CAcertificate.cer
       ✗ 11   0.000s  expect  the primary certificate is verified

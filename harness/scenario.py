@@ -1,6 +1,6 @@
 """Scenario files: YAML, validated on load, with errors that name the file, the line and what was expected.
 
-A scenario is data (DESIGN.md principle 5)::
+A scenario is data::
 
     name: enable-trust
     description: The seed unit — enable trust between IoT Central and an Azure Sphere tenant.
@@ -8,7 +8,7 @@ A scenario is data (DESIGN.md principle 5)::
     given:                                   # what the world holds before the first step
       tenants: [{key: contoso, name: Contoso}]   # omit name → a faker company name from the seed
       apps: [{key: central}]                     # omit subdomain → a faker one
-      settings: {central: {code_reuse: true}}    # open-questions defaults to change (fake-only)
+      settings: {central: {code_reuse: true}}    # settings of undocumented behaviour (fake-only)
     steps:
       - sphere.login
       - sphere.ca-certificate.download: {destination: CAcertificate.cer}

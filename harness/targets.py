@@ -1,6 +1,6 @@
 """Where a scenario runs: ``fake`` (in-process), ``served`` (HTTPS on loopback) or ``live`` (real endpoints).
 
-One world, three ways in (DESIGN.md principle 3). The steps do not know which: they get a :class:`Session` with
+One world, three ways in. The steps do not know which: they get a :class:`Session` with
 clients of the wire contracts and the scenario's tenants and apps.
 
 =========  ==========================================================================================================

@@ -5,7 +5,7 @@ The models never call :func:`datetime.now` themselves; they ask a :class:`Clock`
 time (or a given instant) and then runs with real time, but can be *travelled*: ``advance(days=90)`` moves
 every later reading forward, so a test can watch a tenant CA successor appear without waiting 23 months.
 
-Which clock judges which certificate (open-questions.md D-11): the Sphere certificates a device presents — its
+Which clock judges which certificate (``dps.tls_validity_clock``): the Sphere certificates a device presents — its
 24 h certificate and the tenant CA above it — are judged on *this* clock by the models and, served, by the DPS
 HTTPS and MQTT listeners too (``dps.tls_validity_clock = "world"``, the default: OpenSSL proves the chain and the
 key, not the dates), so a certificate issued after the clock travelled is accepted and one that expired in the

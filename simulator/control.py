@@ -1,4 +1,4 @@
-"""The simulator control surface: arrange and inspect what Azure itself cannot do (DESIGN.md principle 4).
+"""The simulator control surface: arrange and inspect what Azure itself cannot do (fake-only).
 
 A real tenant cannot be conjured, a real clock cannot jump 90 days, a real device cannot be minted. Scenarios that
 need such things say so (they are *fake-only*) and do them here — never through the service APIs, which stay
@@ -17,14 +17,14 @@ faithful to Azure. Two forms, same semantics:
                                   and answers the new ``endpoints``.
 ``GET  /_sim/clock``              ``{"now", "offset_s"}`` (offset from real time)
 ``POST /_sim/clock``              ``{"advance": "90d"}`` or ``{"set": "<ISO 8601>"}`` → ``{"now", "offset_s"}``;
-                                  forward only (open-questions.md D-11)
+                                  forward only (``dps.tls_validity_clock``)
 ``POST /_sim/tenants``            ``{"name"?, "tenant_id"?, "email"?}`` → a tenant plus an Administrator user and
                                   its legacy and ARM bearer tokens
 ``POST /_sim/tokens``             ``{"email", "audience": "sphere"|"arm"}`` → a fresh bearer token (after travel)
 ``POST /_sim/apps``               ``{"subdomain"?, "name"?, "auto_approve"?}`` → app ID, subdomain, API token,
                                   ID scope, hub host
 ``POST /_sim/devices``            ``{"count": N, "claim": true, "tenant_id": …}`` → each device's ID, private key
-                                  PEM and certificate chain PEM (leaf first, then what the device presents, K-12)
+                                  PEM and certificate chain PEM (leaf first, then what the device presents)
 ``GET  /_sim/devices/{id}``       a device's fresh daily certificate chain once it is claimed (what its attestation
                                   would give it): ``{"id", "tenant_id", "certificate_chain_pem"}``; 409 unclaimed
 ``GET/POST/DELETE /_sim/faults``  fault rules (:mod:`simulator.faults`); ``DELETE /_sim/faults/{id}`` removes one

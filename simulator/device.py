@@ -2,8 +2,8 @@
 
 A real Sphere device holds a private key that never leaves its security subsystem. Once it is *claimed* into a
 tenant, the Azure Sphere security service issues it a device certificate every day — ``CN=<128-hex device ID>``,
-valid 24 hours, signed by the tenant's active CA (certificates.md §4). The device presents that certificate, with
-the tenant CA above it (K-12: ``settings.dps.present_chain``), to DPS with the app's ID scope; if the tenant CA is a
+valid 24 hours, signed by the tenant's active CA. The device presents that certificate, with
+the tenant CA above it (``settings.dps.present_chain``), to DPS with the app's ID scope; if the tenant CA is a
 verified certificate of an enabled enrollment group, DPS assigns it to the app's IoT hub, where it sends telemetry
 and reports twin properties. That is the whole of "devices auto-enroll on first connection".
 
@@ -15,7 +15,7 @@ and reports twin properties. That is the whole of "devices auto-enroll on first 
   world's DPS fault rules (``dps/register``, ``dps/operation_status``) apply here as they do on the MQTT listener;
 * **over sockets** — :meth:`SimulatedDevice.provision_over_mqtt` and :class:`MqttDeviceSession` speak MQTT 3.1.1 over
   TLS, with the device's key in the TLS handshake, to the served listener (:mod:`simulator.dps.mqtt`), the same
-  topics and payloads as the Azure device SDK (dps-protocol.md §3, §7).
+  topics and payloads as the Azure device SDK.
 
 :func:`export_devices` writes key and certificate files plus ``devices.json`` for tools outside Python
 (``sphere-harness device new``, ``POST /_sim/devices``), e.g. the unmodified ``azure-iot-device`` SDK.
@@ -48,11 +48,11 @@ DPS_API_VERSION = "2019-03-31"
 HUB_API_VERSION = "2021-04-12"
 REGISTER_TOPIC = "$dps/registrations/PUT/iotdps-register/?$rid={rid}"
 POLL_TOPIC = "$dps/registrations/GET/iotdps-get-operationstatus/?$rid={rid}&operationId="
-PresentChain = str  # "leaf+tenant" | "leaf" | "full" (open-questions.md K-12)
+PresentChain = str  # "leaf+tenant" | "leaf" | "full" (``dps.present_chain``)
 
 
 def presented(chain: list[x509.Certificate], present_chain: PresentChain) -> list[x509.Certificate]:
-    """The part of the full chain ``[leaf, tenant CA, policy CA, root]`` a device presents (K-12)."""
+    """The part of the full chain ``[leaf, tenant CA, policy CA, root]`` a device presents (``dps.present_chain``)."""
     if present_chain == "leaf":
         return chain[:1]
     if present_chain == "full":
@@ -80,7 +80,7 @@ class ProvisioningResult:
     error_message: str | None = None
     retry_after: int | None = None
     registration_state: dict[str, Any] = field(default_factory=dict)
-    #: 429 replies DPS gave on the way to this result (an MQTT session retries them itself, dps-protocol.md §3.4)
+    #: 429 replies DPS gave on the way to this result (an MQTT session retries them itself, as the SDK does)
     throttled_replies: int = 0
 
     @classmethod
@@ -140,7 +140,7 @@ class SimulatedDevice:
 
         A real device renews its 24-hour certificate after its daily attestation. With ``renew`` (the default) the
         cached chain is replaced by a fresh one from the Sphere service once its leaf has expired on the world's
-        clock, signed by whichever tenant CA generation is Active *now* (K-9). With ``renew=False`` the cached
+        clock, signed by whichever tenant CA generation is Active *now*. With ``renew=False`` the cached
         chain is returned as it is, expired or not — a device that has been offline past its certificate's
         lifetime and tries to connect before attesting again; a device that never had a certificate still fetches
         its first one.
@@ -169,12 +169,12 @@ class SimulatedDevice:
             return self._chain is not None and is_valid_at(self._chain[0], self.cloud.clock.now())
 
     def presented_chain(self, *, renew: bool = True) -> list[x509.Certificate]:
-        """The part of :meth:`certificate_chain` the device presents to DPS and the hub (K-12)."""
+        """The part of :meth:`certificate_chain` the device presents to DPS and the hub (``dps.present_chain``)."""
         return presented(self.certificate_chain(renew=renew), self.cloud.settings.dps.present_chain)
 
     @property
     def registration_id(self) -> str:
-        """The DPS registration ID: the leaf CN, i.e. the device ID as the certificate spells it (K-11)."""
+        """The DPS registration ID: the leaf CN, i.e. the device ID as the certificate spells it."""
         from simulator.pki import get_common_name
 
         leaf = self.certificate_chain(renew=False)[0]
@@ -185,9 +185,9 @@ class SimulatedDevice:
     # -- in-process --
 
     def provision(self, id_scope: str, *, model_id: str | None = None, renew: bool = True) -> ProvisioningResult:
-        """Register with DPS in-process: register, then look the operation up once (D-15).
+        """Register with DPS in-process: register, then look the operation up once.
 
-        Refusals come back as ``status="failed"`` with the six-digit code (D-1) and change nothing; a spent
+        Refusals come back as ``status="failed"`` with the six-digit code and change nothing; a spent
         throttle budget as ``status="throttled"`` with ``retry_after``. If ``assignment_delay_s`` has not passed
         yet the result is still ``assigning``: call :meth:`poll` after travelling the clock. ``renew=False``
         presents the cached certificate even if it has expired (see :meth:`certificate_chain`).
@@ -296,7 +296,7 @@ class SimulatedDevice:
     def client_context(self, ca_pem: str, *, server_hostname_check: bool = True, renew: bool = True) -> ssl.SSLContext:
         """A TLS 1.2 client context (as the Azure SDK makes) with this device's key and chain, trusting ``ca_pem``.
 
-        With TLS 1.2 a refused client certificate fails the handshake itself, as the SDK sees it (§9).
+        With TLS 1.2 a refused client certificate fails the handshake itself, as the SDK sees it.
         ``renew=False`` loads the cached certificate even if it has expired (see :meth:`certificate_chain`).
 
         Building a context costs more than a registration's whole MQTT exchange (the key and chain go through
@@ -345,7 +345,7 @@ class SimulatedDevice:
         timeout: float = 10.0,
         renew: bool = True,
     ) -> ProvisioningResult:
-        """Register over MQTT/TLS like the SDK (§3): subscribe, PUT iotdps-register, poll until finished.
+        """Register over MQTT/TLS like the SDK: subscribe, PUT iotdps-register, poll until finished.
 
         ``poll_interval`` overrides the server's ``retry-after`` (tests); 429 replies are retried after their
         ``retry-after``. A CONNACK refusal raises :class:`DeviceConnectionError` with ``connack`` set.
@@ -401,7 +401,7 @@ def register_over_mqtt(
     max_attempts: int = 10,
     timeout: float = 10.0,
 ) -> ProvisioningResult:
-    """One DPS registration over MQTT/TLS as the device SDK makes it (§3), with a ready TLS client ``context``.
+    """One DPS registration over MQTT/TLS as the device SDK makes it, with a ready TLS client ``context``.
 
     Subscribe to ``$dps/registrations/res/#``, publish ``iotdps-register``, then poll the operation until it is
     finished; a 429 is retried after its ``retry-after`` (``poll_interval`` overrides every wait). Used by
@@ -418,7 +418,7 @@ def register_over_mqtt(
         for _ in range(max_attempts):
             status, props, reply = session.request(topic, request_body)
             retry_after = float(props.get("retry-after", "2"))
-            if status == 429:  # throttled: the SDK retries the same request after retry-after (§3.4)
+            if status == 429:  # throttled: the SDK retries the same request after retry-after
                 throttled += 1
                 error_code = (reply or {}).get("errorCode")
                 result = ProvisioningResult("throttled", error_code=error_code, retry_after=int(retry_after))
@@ -623,7 +623,7 @@ def export_devices(
     """Write ``<id>.key.pem`` and ``<id>.cert.pem`` per device and ``devices.json``; return the latter's path.
 
     ``chains`` maps device ID → full chain ``[leaf, tenant CA, policy CA, root]`` (or is a list aligned with
-    ``identities``). The certificate file holds the leaf first, then what the device presents (K-12), ready for
+    ``identities``). The certificate file holds the leaf first, then what the device presents, ready for
     ``X509(cert_file, key_file)`` of the Azure device SDK. ``devices.json`` is a JSON list of
     ``{"id", "key_file", "cert_file"}`` with absolute paths.
     """

@@ -20,7 +20,7 @@ DPS port ``P+2``       DPS device HTTPS API. Asks for a TLS client certificate (
 every HTTPS port       ``/_sim/…`` — the simulator control API (:mod:`simulator.control`); ``control_url`` names
                        the one on the Sphere port
 ``mqtt_port``          DPS and IoT hub over MQTT 3.1.1/TLS (:func:`simulator.dps.mqtt.start_mqtt_server`). The
-                       device SDK hard-codes 8883 (dps-protocol.md §8), hence the default; ``0`` picks a free port
+                       device SDK hard-codes 8883, hence the default; ``0`` picks a free port
                        (tests), ``None`` serves no MQTT
 ====================  ======================================================================================
 
@@ -35,7 +35,7 @@ re-creates the defaults with the same IDs and rewrites the file with the new tok
 
 The local CA and the server certificates it issues are dated by the real clock (clients judge them against real
 time); the Sphere certificates devices present are judged on the world's clock by the DPS HTTPS and MQTT listeners
-(``dps.tls_validity_clock = "world"``, D-11, :class:`simulator.dps.mqtt.WorldTrust`), so the world's clock can be
+(``dps.tls_validity_clock = "world"``, :class:`simulator.dps.mqtt.WorldTrust`), so the world's clock can be
 travelled freely.
 """
 
@@ -576,7 +576,7 @@ def serve_cloud(
     """
     if not isinstance(port, int) or not 0 <= port <= 65535 - len(HTTPS_SERVICES):
         raise ValueError(f"port must be 0 (free ports) or a first port for {len(HTTPS_SERVICES)} consecutive ports")
-    # C-13: a served world names its own listener as ``assignedHub`` so an unmodified SDK can dial the hub it is
+    # a served world names its own listener as ``assignedHub`` so an unmodified SDK can dial the hub it is
     # told (``iotc-<guid>.azure-devices.net`` does not resolve here). Only the untouched default changes; an
     # explicit setting ("model" set on purpose cannot be told apart, so set a host name to pin one) is kept.
     if cloud.settings.dps.assigned_hub_host == "model":

@@ -2,7 +2,7 @@
 
 ``docs/fidelity.md`` explains each setting (generated from this module and ``harness/docgen/fidelity.py``, which
 holds one line per setting: add one when you add a field) and says which defaults are documented facts and which
-are this project's choices; the IDs in the comments (SL-1, C-7, D-12 …) are the developers' question numbers.
+are this project's choices.
 Defaults are the fakes' own choices where the real value is unknown — documentation must not present them as
 Azure's values.
 
@@ -20,63 +20,63 @@ from typing import Any, Literal
 
 @dataclass
 class PkiSettings:
-    root_common_name: str = "Azure Sphere Root CA (simulated)"  # K-1
-    policy_common_name: str = "Azure Sphere Policy CA (simulated)"  # K-1
-    root_years: int = 30  # K-1
-    policy_years: int = 20  # K-1
-    proof_hours: float = 24  # K-5
-    proof_backdate_s: float = 300  # K-5
-    successor_lead_days: float = 90  # K-9: successor created this long before expiry
-    activation_delay_days: float = 30  # K-9: successor becomes Active this long after creation
-    device_cn_case: Literal["lower", "upper"] = "lower"  # K-11
+    root_common_name: str = "Azure Sphere Root CA (simulated)"  # the real name is not published
+    policy_common_name: str = "Azure Sphere Policy CA (simulated)"  # not published either
+    root_years: int = 30  # not published
+    policy_years: int = 20  # not published
+    proof_hours: float = 24  # a one-day proof is known to be accepted
+    proof_backdate_s: float = 300  # notBefore this far back, for clock skew
+    successor_lead_days: float = 90  # successor created this long before expiry
+    activation_delay_days: float = 30  # successor becomes Active this long after creation
+    device_cn_case: Literal["lower", "upper"] = "lower"  # IoT Central needs lower-case device IDs
 
 
 @dataclass
 class SphereSettings:
-    legacy_string_body: Literal["json", "text"] = "json"  # SL-1 / SL-2
-    legacy_error_body: Literal["array", "object"] = "array"  # SL-3
-    foreign_tenant_status: Literal[403, 404] = 403  # SL-4
-    claim_conflict_mode: Literal["sync", "async"] = "sync"  # SL-5
-    auth_mode: Literal["opaque", "accept-any"] = "opaque"  # SL-10
-    cert_list_envelope: bool = False  # SL-11
-    expired_body: Literal["404", "null"] = "404"  # SL-13
-    claim_delay_s: float = 0  # SL-14
-    legacy_retire_at: str | None = None  # G-2 (ISO 8601 instant, unset = never)
-    arm_accepted_api_versions: tuple[str, ...] = ("2024-04-01",)  # SA-5
-    arm_chain_encoding: Literal["pkcs7-base64", "pem"] = "pkcs7-base64"  # SA-2
-    arm_claim_retry_after_s: int = 0  # SA-6
-    arm_send_azure_async_operation: bool = False  # SA-6
+    legacy_string_body: Literal["json", "text"] = "json"  # downloads as a quoted JSON string, or raw text
+    legacy_error_body: Literal["array", "object"] = "array"  # PublicApiErrorDetails in an array of one, or alone
+    foreign_tenant_status: Literal[403, 404] = 403  # a tenant the caller has no role in
+    claim_conflict_mode: Literal["sync", "async"] = "sync"  # a conflict refused at once, or by the operation
+    auth_mode: Literal["opaque", "accept-any"] = "opaque"  # only tokens this world issued, or any
+    cert_list_envelope: bool = False  # the certificate list as a bare array, or in {Items}
+    expired_body: Literal["404", "null"] = "404"  # an expired or revoked generation: 404, or 200 null
+    claim_delay_s: float = 0  # how long a claim runs, on the world's clock
+    legacy_retire_at: str | None = None  # ISO 8601 instant the legacy API answers 410 from (unset = never)
+    arm_accepted_api_versions: tuple[str, ...] = ("2024-04-01",)  # anything else is InvalidApiVersionParameter
+    arm_chain_encoding: Literal["pkcs7-base64", "pem"] = "pkcs7-base64"  # retrieveCertChain: base64 PKCS#7, or PEM
+    arm_claim_retry_after_s: int = 0  # Retry-After of a 202 claim answer
+    arm_send_azure_async_operation: bool = False  # also Azure-AsyncOperation on 202s
     token_lifetime_s: float = 3600  # lifetime of fake-issued bearer tokens
     # ARM writes (docs/sphere-surfaces.md): "async" answers the spec's long-running form (201/202 + a URL to poll),
     # "sync" answers 200 with the result at once, as the recorded real service did for products and device groups
     arm_long_running: Literal["async", "sync"] = "async"
     arm_operation_delay_s: float = 0  # how long an ARM operation reports InProgress on the world's clock
     arm_retry_after_s: int = 0  # Retry-After of the other long-running ARM writes (0: the client's own interval)
-    arm_device_delete: Literal["refuse", "unclaim"] = "refuse"  # claims are permanent (SL-5); "unclaim" to test
+    arm_device_delete: Literal["refuse", "unclaim"] = "refuse"  # claims are permanent; "unclaim" to test
     max_image_bytes: int = 1 << 20  # fake-defined cap on an uploaded image package
     os_feed_versions: dict[str, str] = field(default_factory=lambda: {"Retail": "24.03", "RetailEval": "24.06"})
 
 
 @dataclass
 class CentralSettings:
-    error_codes: dict[str, str] = field(default_factory=dict)  # C-1 overrides: situation -> code
-    accept_shared_access_token_alias: bool = False  # C-2
-    group_embeds_entries: bool = True  # C-3
-    unique_certificates: bool = True  # C-4
-    code_bytes: int = 24  # C-5
-    code_case: Literal["upper", "lower"] = "upper"  # C-5
-    code_ttl_s: float | None = None  # C-7
-    code_reuse: bool = False  # C-7
-    proof_check_validity: bool = True  # C-8
-    proof_clock_skew_s: float = 0  # C-8
-    id_scope_in_ga: bool = False  # C-10 (the published 2022-07-31 EnrollmentGroup has no idScope)
-    device_id_case: Literal["lower", "preserve"] = "lower"  # C-11
-    page_size: int = 100  # C-21
-    max_body_bytes: int = 65536  # C-23
-    accepted_api_versions: tuple[str, ...] = ("2022-07-31", "2022-10-31-preview", "2022-06-30-preview")  # C-19
-    allow_self_attestation: bool = True  # C-20
-    body_etag_is_precondition: bool = True  # C-16
-    auto_approve: bool = True  # C-15 (default for new apps)
+    error_codes: dict[str, str] = field(default_factory=dict)  # code per situation (codes are not documented)
+    accept_shared_access_token_alias: bool = False  # also the SharedAccessToken scheme
+    group_embeds_entries: bool = True  # a group's answer carries its certificate entries
+    unique_certificates: bool = True  # one certificate, one entry of one group
+    code_bytes: int = 24  # 48 hex characters, as observed
+    code_case: Literal["upper", "lower"] = "upper"  # observed codes are upper-case
+    code_ttl_s: float | None = None  # a code lives until it is regenerated
+    code_reuse: bool = False  # generating again gives a new code
+    proof_check_validity: bool = True  # verify checks the proof's dates on the world's clock
+    proof_clock_skew_s: float = 0  # tolerance for those dates
+    id_scope_in_ga: bool = False  # (the published 2022-07-31 EnrollmentGroup has no idScope)
+    device_id_case: Literal["lower", "preserve"] = "lower"  # auto-enrolled device IDs: the CN lower-cased
+    page_size: int = 100  # paging is documented, the size is not
+    max_body_bytes: int = 65536  # 413 beyond
+    accepted_api_versions: tuple[str, ...] = ("2022-07-31", "2022-10-31-preview", "2022-06-30-preview")
+    allow_self_attestation: bool = True  # "verified": true on upload
+    body_etag_is_precondition: bool = True  # an etag in the body acts as If-Match
+    auto_approve: bool = True  # default for new apps
     api_token_lifetime_s: float = 365 * 86400
     bearer_token_lifetime_s: float = 3600
     # what a token's roles allow (simulator/central/permissions.py): "enforce" refuses an operation the roles do not
@@ -88,19 +88,19 @@ class CentralSettings:
 
 @dataclass
 class DpsSettings:
-    auth_failure_mode: Literal["connack", "res401"] = "connack"  # D-1
-    error_codes: dict[str, int] = field(default_factory=dict)  # D-2 overrides
-    retry_after_s: int = 3  # D-4
-    assignment_delay_s: float = 0  # D-4
-    registrations_per_second: float | None = None  # D-12 (None = unlimited)
-    throttle_retry_after_s: int = 1  # D-12
-    enforce_cn_64: bool = False  # C-12
-    assigned_hub_host: str = "model"  # C-13: "model" | "served" | an explicit host
-    present_chain: Literal["leaf+tenant", "leaf", "full"] = "leaf+tenant"  # K-12
-    # D-11: which clock judges client-certificate dates on the served TLS listeners (MQTT and DPS HTTPS). "world":
+    auth_failure_mode: Literal["connack", "res401"] = "connack"  # a refusal: CONNACK 5, or res/401 after CONNACK 0
+    error_codes: dict[str, int] = field(default_factory=dict)  # six-digit code per failure
+    retry_after_s: int = 3  # the documented examples show 3
+    assignment_delay_s: float = 0  # on the world's clock
+    registrations_per_second: float | None = None  # per ID scope (None = unlimited)
+    throttle_retry_after_s: int = 1  # retry-after of a throttled registration
+    enforce_cn_64: bool = False  # DPS documents 64; Sphere IDs (128) enroll in practice
+    assigned_hub_host: str = "model"  # assignedHub: "model" | "served" | an explicit host
+    present_chain: Literal["leaf+tenant", "leaf", "full"] = "leaf+tenant"  # what a device presents after its leaf
+    # which clock judges client-certificate dates on the served TLS listeners (MQTT and DPS HTTPS). "world":
     # OpenSSL checks chain and key possession but not dates, the DPS model checks dates on the world's clock;
     # "system": OpenSSL also checks them against real time (a travelled world then refuses renewed certificates)
-    tls_validity_clock: Literal["world", "system"] = "world"  # D-11
+    tls_validity_clock: Literal["world", "system"] = "world"
     # a device chain that leads through a tenant CA generation Sphere has revoked: refused like an expired one
     # ("refuse", 401002 / CONNACK 5), or assigned as long as IoT Central still holds the CA verified ("accept": DPS
     # checks chains against its enrollment groups and is not documented to consult Sphere or revocation lists).

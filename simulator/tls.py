@@ -2,8 +2,8 @@
 
 Every client of the served world — httpx, ``requests`` inside azure-core, the Azure device SDK's paho-mqtt — checks
 the server's certificate: it must chain to a CA the client trusts and name the host the client dialled
-(dps-protocol.md §2: the SDK sets ``check_hostname=True``; sphere-arm-api.md §8.4: the SAN must match
-``base_url``). So the served world carries a small PKI of its own:
+(the device SDK sets ``check_hostname=True``; azure-core checks that the SAN matches ``base_url``). So the
+served world carries a small PKI of its own:
 
 * the **local CA** — a P-256 self-signed CA named ``sphere-harness local CA``. It has nothing to do with the Sphere
   PKI (root, policy and tenant CAs live in :mod:`simulator.pki` and sign *device* certificates); it only vouches for
@@ -21,7 +21,7 @@ them (a server certificate is re-issued only when a new name is needed or it nea
     httpx.get("https://127.0.0.1:8443/", verify=tls.client_context())
 
 Dates follow the *real* clock, never the world's fake clock: OpenSSL checks them against system time
-(open-questions.md D-11), and a travelled world must still be reachable.
+(the world's clock judges them later, ``dps.tls_validity_clock``), and a travelled world must still be reachable.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 
 def tenant_ca(tenant_id: str, organization: str = "Microsoft Corporation") -> x509.Certificate:
-    """A self-signed stand-in for a tenant CA: ``CN=Microsoft Azure Sphere <tenant_id>`` (certificates.md §3)."""
+    """A self-signed stand-in for a tenant CA: ``CN=Microsoft Azure Sphere <tenant_id>``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [

@@ -1,6 +1,5 @@
-"""Contract tests: the wire facts of central-api.md (paths, verbs, shapes, status codes, headers) over HTTP.
-
-Each test cites the reference section or open-question ID it pins.
+"""Contract tests: the wire facts of the IoT Central REST API 2022-07-31 (paths, verbs, shapes, status codes,
+headers) over HTTP, and the documented defaults of the ``central.*`` settings where the API leaves a choice open.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def http(world: CentralWorld) -> httpx.Client:
         yield http
 
 
-# -- §3/§5: the documented exchanges ---------------------------------------------------------------------
+# -- the documented exchanges ----------------------------------------------------------------------------
 
 
 def test_the_documented_x509_flow_over_http(world: CentralWorld, http: httpx.Client) -> None:
@@ -56,23 +55,23 @@ def test_the_documented_x509_flow_over_http(world: CentralWorld, http: httpx.Cli
     ca = material().tenant
     uploaded = http.put(PRIMARY + API, json={"verified": False, "certificate": b64_pem(ca.certificate)})
     assert uploaded.status_code == 200
-    assert set(uploaded.json()) == {"verified", "info", "etag"}  # the certificate is not echoed (§5)
+    assert set(uploaded.json()) == {"verified", "info", "etag"}  # the certificate is not echoed
     assert uploaded.json()["info"] == {"sha1Thumbprint": pki.thumbprint(ca.certificate)}
 
     generated = http.post(PRIMARY + "/generateVerificationCode" + API)
     assert generated.status_code == 200
     code = generated.json()["verificationCode"]
     assert set(generated.json()) == {"verificationCode"}
-    assert re.fullmatch(r"[0-9A-F]{48}", code)  # C-5
+    assert re.fullmatch(r"[0-9A-F]{48}", code)
 
     verified = http.post(PRIMARY + "/verify" + API, json={"certificate": b64_der(material().proof(ca, code))})
-    assert (verified.status_code, verified.content) == (204, b"")  # §3: 204, no body (§9.4)
+    assert (verified.status_code, verified.content) == (204, b"")  # 204, no body: the CLI reads none
 
     entry = http.get(PRIMARY + API).json()
     assert entry["verified"] is True
     group = http.get(GROUP + API).json()
-    assert group["attestation"]["x509"]["signingCertificates"] == {"primary": entry}  # C-3
-    assert "idScope" not in group  # C-10: the published 2022-07-31 EnrollmentGroup has no idScope
+    assert group["attestation"]["x509"]["signingCertificates"] == {"primary": entry}
+    assert "idScope" not in group  # the published 2022-07-31 EnrollmentGroup has no idScope
 
     removed = http.delete(PRIMARY + API)
     assert (removed.status_code, removed.content) == (204, b"")
@@ -141,10 +140,10 @@ def test_malformed_json_and_missing_bodies_are_bad_requests(http: httpx.Client) 
 
 def test_invalid_entry_names_are_bad_requests(http: httpx.Client) -> None:
     http.put(GROUP + API, json=X509_GROUP)
-    assert_error(http.post(GROUP + "/certificates/None/generateVerificationCode" + API), 400, "BadRequest")  # C-18
+    assert_error(http.post(GROUP + "/certificates/None/generateVerificationCode" + API), 400, "BadRequest")
 
 
-# -- C-19: api-version -------------------------------------------------------------------------------------
+# -- api-version -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ["2022-07-31", "2022-10-31-preview", "2022-06-30-preview"])
@@ -164,7 +163,7 @@ def test_a_repeated_identical_api_version_is_tolerated(http: httpx.Client) -> No
     assert http.get("/api/enrollmentGroups?api-version=2022-07-31&api-version=2022-07-31").status_code == 200
 
 
-# -- C-23: size ----------------------------------------------------------------------------------------------
+# -- size ----------------------------------------------------------------------------------------------------
 
 
 def test_oversized_bodies_are_refused_before_parsing(world: CentralWorld, http: httpx.Client) -> None:
@@ -190,7 +189,7 @@ def test_oversized_bodies_are_refused_before_parsing(world: CentralWorld, http: 
     assert snapshot(app) == before
 
 
-# -- C-16: preconditions ------------------------------------------------------------------------------------
+# -- preconditions ------------------------------------------------------------------------------------------
 
 
 def test_if_match_and_body_etags_guard_writes(world: CentralWorld, http: httpx.Client) -> None:
@@ -246,7 +245,7 @@ def test_every_refusal_reported_by_the_model_reaches_the_wire(http: httpx.Client
     assert_error(http.post(GROUP + "/certificates/secondary/verify" + API, json={"certificate": "x"}), 404, "NotFound")
 
 
-# -- §8: devices -------------------------------------------------------------------------------------------
+# -- devices -----------------------------------------------------------------------------------------------
 
 
 def test_devices_list_get_telemetry_properties_and_attestation(world: CentralWorld, http: httpx.Client) -> None:
@@ -305,7 +304,7 @@ def test_lists_page_with_an_absolute_next_link_that_the_cli_can_follow(world: Ce
         ids, url = [], "/api/devices"
         for _ in range(10):  # bounded: a broken nextLink must fail, not loop
             # like `az iot central device list` (requests): params are appended on every page, so a nextLink
-            # that already carries api-version arrives with it twice (§9.3)
+            # that already carries api-version arrives with it twice
             page = http.get(url + ("&" if "?" in url else "?") + "api-version=2022-06-30-preview").json()
             ids += [d["id"] for d in page["value"]]
             url = page.get("nextLink")

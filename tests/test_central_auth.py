@@ -1,4 +1,4 @@
-"""Acceptance 4: every way a token can be wrong is a 401 in the error shape, and changes nothing (C-2, C-22)."""
+"""Acceptance 4: every way a token can be wrong is a 401 in the error shape, and changes nothing."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_the_api_token_has_the_documented_outer_form() -> None:
     parts = dict(part.split("=", 1) for part in fields.split("&"))
     assert list(parts) == ["sr", "sig", "skn", "se"]
     assert (parts["sr"], parts["skn"]) == (app.id, "operator-token")
-    assert len(parts["se"]) == 13  # milliseconds since the epoch (§2.1)
+    assert len(parts["se"]) == 13  # milliseconds since the epoch
     expected_ms = int((world.clock.now() + timedelta(days=365)).timestamp() * 1000)
     assert int(parts["se"]) == expected_ms
 

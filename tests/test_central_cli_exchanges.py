@@ -1,13 +1,13 @@
 """What the Azure IoT CLI extension's ``az iot central`` sends, replayed with ``requests`` against a served world.
 
 ``az iot central`` builds ``https://{--app-id}.{--central-dns-suffix}/api/...`` and sends the ``--token`` value
-verbatim as ``Authorization``, a ``User-Agent`` and an ``x-ms-client-request-id``, with ``api-version=2022-07-31``
-(central-api.md §9). The README shows the trick that points it at a served world without a hosts file —
+verbatim as ``Authorization``, a ``User-Agent`` and an ``x-ms-client-request-id``, with ``api-version=2022-07-31``.
+The README shows the trick that points it at a served world without a hosts file —
 ``--app-id 127.0.0 --central-dns-suffix 1:<port>`` makes the host ``127.0.0.1:<port>``, the world's default app —
 with ``REQUESTS_CA_BUNDLE`` set to the world's CA. These tests send exactly those requests (azure-cli itself is not
 installed in CI) for the two commands that used to fail, ``device attestation show`` and
 ``device list-components``, for ``device create``, which they follow in practice, and for ``enrollment-group list``.
-The CLI reads an answer as a failure only when its JSON has an ``error`` member (§9.4), so each success must be JSON
+The CLI reads an answer as a failure only when its JSON has an ``error`` member, so each success must be JSON
 without one.
 
 ``device attestation show``: the extension's ``azext_iot/central/services/device.py`` (``get_device_attestation``)
@@ -112,8 +112,8 @@ def test_attestation_show_as_the_extension_sends_it_removes_the_attestation(cli:
 
 
 def test_enrollment_group_list_follows_next_link_with_the_parameters_again(cli: Any) -> None:
-    """``list`` re-sends ``params`` on every page, so a ``nextLink`` carrying ``api-version`` arrives with it twice
-    (central-api.md §9.3); the fake takes the repeated identical value and the CLI reads every page."""
+    """``list`` re-sends ``params`` on every page, so a ``nextLink`` carrying ``api-version`` arrives with it twice;
+    the fake takes the repeated identical value and the CLI reads every page."""
     with cli.cloud.lock:
         app = cli.cloud.central.default_app
         size = cli.cloud.settings.central.page_size

@@ -2,7 +2,7 @@
 
 The arrangement is the Sphere one: enrollment group ``sphere`` holds the tenant CA as ``primary`` and its
 successor generation as ``secondary``, each with a current verification code. Every row builds one bad
-``verify`` request; the test checks the status, the C-1 error shape, and that the group etag, the entry
+``verify`` request; the test checks the status, IoT Central's error shape, and that the group etag, the entry
 etags, ``verified`` and the current codes are exactly as before. Finally the genuine proof still verifies —
 so the refusal did not consume or disturb the code either.
 """

@@ -56,7 +56,7 @@ def test_an_app_has_a_guid_an_id_scope_a_hub_and_auto_approve_on() -> None:
     assert GUID.match(app.id)
     assert SCOPE.match(app.id_scope)
     assert re.fullmatch(r"iotc-[0-9a-f-]{36}\.azure-devices\.net", app.hub_host)
-    assert app.auto_approve is True  # C-15
+    assert app.auto_approve is True
     assert app.base_url == "https://contoso.azureiotcentral.com"
 
 
@@ -99,7 +99,7 @@ def test_an_x509_group_starts_with_no_signing_certificates() -> None:
 
 
 def test_id_scope_is_in_preview_bodies_and_only_on_request_in_ga_ones() -> None:
-    _, app = make_app()  # C-10: the published GA document has no idScope
+    _, app = make_app()  # the published GA document has no idScope
     group = app.put_group("g", dict(X509_GROUP))
     assert "idScope" not in app.group_body(group, "2022-07-31")
     assert app.group_body(group, "2022-10-31-preview")["idScope"] == app.id_scope
@@ -281,7 +281,7 @@ def test_entries_exist_only_on_x509_groups_and_are_named_primary_or_secondary() 
     x509_group(app, "g")
     app.put_group("sk", {"displayName": "SK", "type": "iot", "attestation": {"type": "symmetricKey"}})
     text = b64_pem(material().tenant.certificate)
-    refused(app, "bad_request", lambda: app.set_certificate("g", "None", {"certificate": text}))  # C-18
+    refused(app, "bad_request", lambda: app.set_certificate("g", "None", {"certificate": text}))
     refused(app, "bad_request", lambda: app.set_certificate("sk", "primary", {"certificate": text}))
     refused(app, "not_found", lambda: app.set_certificate("nope", "primary", {"certificate": text}))
     refused(app, "not_found", lambda: app.get_certificate("g", "primary"))
@@ -299,7 +299,7 @@ def test_a_certificate_may_be_used_by_only_one_entry_of_the_app() -> None:
     app.set_certificate("a", "primary", {"certificate": raw_pem(ca)})
     other = world.central.create_app("fabrikam")
     x509_group(other, "a", ca)
-    # deleting the holder releases it (C-4)
+    # deleting the holder releases it (``central.unique_certificates``)
     app.remove_certificate("a", "primary")
     assert app.set_certificate("b", "primary", {"certificate": b64_der(ca)}).thumbprint == pki.thumbprint(ca)
     app.delete_group("b")
@@ -318,7 +318,7 @@ def test_self_attestation_verifies_on_upload_unless_forbidden() -> None:
     _, app = make_app()
     x509_group(app, "g")
     body = {"certificate": b64_pem(material().tenant.certificate), "verified": True}
-    assert app.set_certificate("g", "primary", body).verified is True  # C-20
+    assert app.set_certificate("g", "primary", body).verified is True
     _, strict = make_app(allow_self_attestation=False)
     x509_group(strict, "g")
     refused(strict, "bad_request", lambda: strict.set_certificate("g", "primary", body))
@@ -455,7 +455,7 @@ SPHERE_ID = "A1B2" * 32  # 128 hex characters, mixed case as azsphere prints it
 def test_auto_enrollment_creates_a_provisioned_lower_case_device() -> None:
     _, app = make_app()
     device = app.provision_device(SPHERE_ID, attestation_thumbprint="AB" * 20)
-    assert device.id == SPHERE_ID.lower()  # C-11
+    assert device.id == SPHERE_ID.lower()
     assert device.as_dict() == {
         "id": SPHERE_ID.lower(),
         "etag": device.etag,
@@ -483,7 +483,7 @@ def test_a_known_model_id_assigns_the_template_and_an_unknown_one_leaves_it_unas
     unknown = app.provision_device("dev-2", model_id="dtmi:com:example:Other;1")
     assert known.as_dict()["template"] == "dtmi:com:example:Thermometer;1"
     assert known.cli_status == "provisioned"
-    assert "template" not in unknown.as_dict()  # C-14
+    assert "template" not in unknown.as_dict()
 
 
 def test_without_auto_approve_devices_wait_until_an_operator_enables_them() -> None:

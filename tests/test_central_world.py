@@ -108,7 +108,7 @@ def client(world: Any, app: App | None = None, *, host: str | None = None, token
 
 
 def assert_error(response: httpx.Response, status: int, code: str, world: CentralWorld | None = None) -> dict[str, Any]:
-    """The C-1 error shape: JSON ``error`` object, ``x-ms-error-code`` = code, ``x-ms-request-id`` = requestId."""
+    """IoT Central's error shape: JSON ``error`` object, ``x-ms-error-code`` = code, ``x-ms-request-id`` = requestId."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     error = response.json()["error"]
@@ -149,7 +149,7 @@ class Pki:
 
 
 def _rsa_ca(entropy: Entropy, now: datetime) -> pki.Issuer:
-    """An RSA-2048 root like the one the CLI integration test uses (central-api.md §9.5)."""
+    """An RSA-2048 root like the one the Azure IoT CLI extension's integration test uses."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = pki.cn_name("Harness RSA Test Root")
     certificate = (
@@ -209,7 +209,7 @@ def test_hosts_without_a_known_subdomain_reach_the_default_app() -> None:
     assert world.central.app_for_host("localhost") is first
     assert world.central.find_app_for_host("unknown.azureiotcentral.com") is None
     assert world.central.app_for_host("SECOND.azureiotcentral.com").subdomain == "second"
-    with client(world, first) as http:  # a Host with no subdomain, as when serving on 127.0.0.1 (C-26)
+    with client(world, first) as http:  # a Host with no subdomain, as when serving on 127.0.0.1
         http.put("/api/enrollmentGroups/g" + API, json=X509_GROUP)
         listed = http.get("/api/enrollmentGroups" + API, headers={"Host": "127.0.0.1:8443"}).json()
         assert [g["id"] for g in listed["value"]] == ["g"]

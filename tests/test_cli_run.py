@@ -38,7 +38,7 @@ def test_run_with_no_arguments_runs_the_seed_workflow_offline(tmp_path: Path) ->
     assert "sphere.ca-certificate.download-proof" in done.stdout and "central.certificate.verify" in done.stdout
     work = tmp_path / "sphere-harness-work" / "enable-trust"
     ca, proof = read_der(work / "CAcertificate.cer"), read_der(work / "ValidationCertification.cer")
-    assert proof.issuer == ca.subject and len(cn(proof)) == 48  # C-5: 48 hex characters
+    assert proof.issuer == ca.subject and len(cn(proof)) == 48  # 48 hex characters
 
 
 @pytest.mark.served

@@ -1,8 +1,8 @@
 """A simulated device's daily certificate: kept, expired, renewed — and renewed across a tenant CA rotation.
 
-A Sphere device certificate lives 24 hours (certificates.md §4) and is issued by the tenant CA generation that is
-Active at that moment (open-questions.md K-9). :meth:`SimulatedDevice.certificate_chain` renews an expired one;
-``renew=False`` keeps presenting the cached one, which DPS must then refuse on the world's clock (D-11).
+A Sphere device certificate lives 24 hours and is issued by the tenant CA generation that is
+Active at that moment. :meth:`SimulatedDevice.certificate_chain` renews an expired one;
+``renew=False`` keeps presenting the cached one, which DPS must then refuse on the world's clock.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def test_export_writes_keys_chains_and_an_index(tmp_path: Path, choice: str, len
     for entry, device in zip(listing, devices, strict=True):
         assert set(entry) == {"id", "key_file", "cert_file"}
         chain = pki.load_pem_chain(Path(entry["cert_file"]).read_bytes())
-        assert chain == chains[device.id][:length]  # leaf first, then what the device presents (K-12)
+        assert chain == chains[device.id][:length]  # leaf first, then what the device presents (``dps.present_chain``)
         key_path = Path(entry["key_file"])
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         assert key.public_key().public_numbers() == device.private_key.public_key().public_numbers()

@@ -1,4 +1,5 @@
-"""DPS device REST API: the contract of dps-protocol.md §4, in-process and served over HTTPS with client certs."""
+"""DPS device REST API: the contract of ``device.json`` 2021-10-01, in-process and served over HTTPS with client
+certificates."""
 
 from __future__ import annotations
 
@@ -84,13 +85,13 @@ def test_register_then_poll_then_status_lookup(world: World, client: AsgiClient)
     base = f"/{app.id_scope}/registrations/{rid}"
     response = client.put(f"{base}/register", params=API, json={"registrationId": rid}, headers=chain_header(device))
     assert response.status_code == 202
-    assert response.headers["retry-after"] == "3"  # D-4
+    assert response.headers["retry-after"] == "3"
     assert response.headers["location"] == f"https://global.azure-devices-provisioning.net{base}/register"
     body = response.json()
     assert body["status"] == "assigning" and body["operationId"].startswith("5.")
 
     polled = client.get(f"{base}/operations/{body['operationId']}", params=API, headers=chain_header(device))
-    assert polled.status_code == 200  # D-15: the first lookup finds it assigned
+    assert polled.status_code == 200  # the first lookup finds it assigned
     state = polled.json()["registrationState"]
     assert state["assignedHub"] == app.hub_host
     assert state["deviceId"] == rid.lower()
@@ -242,7 +243,7 @@ def test_served_https_registration_uses_the_tls_client_certificate(
         assert response.status_code == 202, response.text
         operation = response.json()["operationId"]
         polled = client.get(f"{base_url}/{app.id_scope}/registrations/{rid}/operations/{operation}", params=API)
-        assert polled.json()["registrationState"]["assignedHub"] == "127.0.0.1"  # C-13 served
+        assert polled.json()["registrationState"]["assignedHub"] == "127.0.0.1"  # served
 
     # Without a client certificate the in-process chain header is ignored: the TLS extension is authoritative.
     with httpx.Client(verify=ssl.create_default_context(cadata=ca_pem)) as anonymous:

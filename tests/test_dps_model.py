@@ -137,14 +137,14 @@ def test_a_claimed_device_of_a_verified_tenant_is_assigning_then_assigned_with_e
 
     operation = register(world, app, device, payload={"modelId": "dtmi:contoso:unknown;1"})
     assert operation.to_json() == {"operationId": operation.operation_id, "status": "assigning"}
-    assert re.fullmatch(r"5\.[0-9a-f]{16}\.[0-9a-f-]{36}", operation.operation_id)  # D-6
+    assert re.fullmatch(r"5\.[0-9a-f]{16}\.[0-9a-f-]{36}", operation.operation_id)
 
     done = world.dps.operation_status(app.id_scope, device.registration_id, operation.operation_id)
     body = done.to_json()
     assert body["status"] == "assigned"
     state = body["registrationState"]
     assert state["deviceId"] == device.id.lower() == state["registrationId"]
-    assert state["assignedHub"] == app.hub_host  # C-13 "model"
+    assert state["assignedHub"] == app.hub_host  # dps.assigned_hub_host "model"
     assert state["substatus"] == "initialAssignment"
     assert state["status"] == "assigned"
     assert state["x509"]["enrollmentGroupId"] == "sphere"
@@ -157,13 +157,13 @@ def test_a_claimed_device_of_a_verified_tenant_is_assigning_then_assigned_with_e
     central = world.central_device(app, device.id.lower())
     assert central is not None
     assert central.provisioned is True
-    assert central.enabled is True  # auto-approve on (C-15)
-    assert getattr(central, "template", None) in (None, "")  # unknown model ID: unassigned (C-14)
+    assert central.enabled is True  # auto-approve on (``central.auto_approve``)
+    assert getattr(central, "template", None) in (None, "")  # unknown model ID: unassigned
 
 
 def test_registration_ids_are_case_insensitive_and_the_device_id_is_lower_cased() -> None:
     world = World()
-    world.cloud.settings.pki.device_cn_case = "upper"  # K-11 'upper' exercises C-11
+    world.cloud.settings.pki.device_cn_case = "upper"  # 'upper': IoT Central lower-cases the ID
     tenant, app = world.tenant(), world.app()
     world.enroll(app, tenant)
     device = world.device(tenant)
@@ -178,7 +178,7 @@ def test_chains_with_or_without_the_verified_ca_and_the_sphere_roots_are_accepte
     world = World(present_chain=present)
     tenant, app = world.tenant(), world.app()
     world.enroll(app, tenant)
-    assert world.device(tenant).provision(app.id_scope).status == "assigned"  # K-12
+    assert world.device(tenant).provision(app.id_scope).status == "assigned"
 
 
 # -- rejection rules ------------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_an_expired_device_certificate_is_refused_on_the_fake_clock() -> None:
     world.enroll(app, tenant)
     device = world.device(tenant)
     stale = device.presented_chain()
-    world.cloud.clock.advance(hours=25)  # the 24 h certificate has expired (D-11)
+    world.cloud.clock.advance(hours=25)  # the 24 h certificate has expired (``dps.tls_validity_clock``)
     error = refused(world, app, lambda: world.dps.register(app.id_scope, device.registration_id, stale))
     assert "not valid" in error.message
     assert device.provision(app.id_scope).status == "assigned"  # the device renews its certificate and gets in
@@ -213,7 +213,7 @@ def test_a_device_of_another_tenant_is_refused() -> None:
     stranger = world.device(theirs)
     refused(world, app, lambda: register(world, app, stranger))
     result = stranger.provision(app.id_scope)
-    assert (result.status, result.error_code) == ("failed", 401002)  # in-process form of the refusal (D-1)
+    assert (result.status, result.error_code) == ("failed", 401002)  # in-process form of the refusal
 
 
 def test_a_verified_but_disabled_group_blocks_its_devices() -> None:
@@ -266,7 +266,7 @@ def test_unknown_scope_empty_chain_and_bad_registration_ids() -> None:
 
 
 def test_the_64_character_cn_bound_is_enforced_only_when_asked() -> None:
-    world = World(enforce_cn_64=True)  # C-12
+    world = World(enforce_cn_64=True)
     tenant, app = world.tenant(), world.app()
     world.enroll(app, tenant)
     refused(world, app, lambda: register(world, app, world.device(tenant)))
@@ -285,7 +285,7 @@ def test_throttling_answers_429_with_retry_after_then_admits_after_the_window() 
 
 
 def test_error_codes_can_be_overridden_by_settings() -> None:
-    world = World(error_codes={"unauthorized": 401999})  # D-2
+    world = World(error_codes={"unauthorized": 401999})
     tenant, app = world.tenant(), world.app()
     stranger = world.device(world.tenant("Other"))
     refused(world, app, lambda: register(world, app, stranger), 401, 401999)
@@ -337,7 +337,7 @@ def test_re_registration_keeps_created_time_and_changes_etag() -> None:
     assert second["createdDateTimeUtc"] == first["createdDateTimeUtc"]
     assert second["lastUpdatedDateTimeUtc"] != first["lastUpdatedDateTimeUtc"]
     assert second["etag"] != first["etag"]
-    assert second["substatus"] == "initialAssignment"  # D-5
+    assert second["substatus"] == "initialAssignment"
 
 
 # -- lifecycle property ---------------------------------------------------------------------------------------
@@ -407,7 +407,8 @@ TestRegistrationLifecycle.settings = settings(
 
 
 def test_after_tenant_ca_rotation_devices_need_the_successor_verified_too() -> None:
-    """K-9: device certificates come from the Active generation; DPS admits them only via a verified entry."""
+    """Across a rotation, device certificates come from the Active generation; DPS admits them only through a
+    verified entry."""
     world = World()
     tenant, app = world.tenant(), world.app()
     world.enroll(app, tenant)

@@ -62,7 +62,7 @@ def test_a_claimed_device_auto_enrolls_then_sends_telemetry_and_reports_properti
 
     result = served.provision(device, model_id="dtmi:contoso:thermometer;1")
     assert result.status == "assigned"
-    assert result.assigned_hub == "127.0.0.1"  # C-13 served: a host the SDK can reach and verify
+    assert result.assigned_hub == "127.0.0.1"  # served: a host the SDK can reach and verify
     assert result.device_id == device.id.lower()
     assert result.registration_state["substatus"] == "initialAssignment"
 
@@ -85,7 +85,7 @@ def test_a_device_of_another_tenant_passes_tls_but_gets_connack_5_and_appears_no
     stranger = served.world.device(served.world.tenant("Fabrikam"))
     with pytest.raises(DeviceConnectionError) as refused:
         served.provision(stranger)
-    assert refused.value.connack == codec.CONNACK_NOT_AUTHORIZED  # D-1 "connack"
+    assert refused.value.connack == codec.CONNACK_NOT_AUTHORIZED  # dps.auth_failure_mode "connack"
     assert served.world.dps.registrations == {}
     assert central_device(served.app, stranger.id) is None
 
@@ -141,7 +141,7 @@ def test_the_hub_admits_only_devices_dps_assigned_to_it(served: Served) -> None:
     device = served.world.device(served.tenant)
     with pytest.raises(DeviceConnectionError) as refused:
         device.open_hub_over_mqtt(served.port, served.ca_pem, hub_host="127.0.0.1")
-    assert refused.value.connack == 5  # D-14: not assigned yet
+    assert refused.value.connack == 5  # not assigned yet
     assert served.provision(device).status == "assigned"
     with pytest.raises(DeviceConnectionError):
         device.open_hub_over_mqtt(served.port, served.ca_pem, hub_host="other-hub.example", connect_host="127.0.0.1")
@@ -156,7 +156,7 @@ def test_the_hub_admits_only_devices_dps_assigned_to_it(served: Served) -> None:
 
 
 def test_a_ca_uploaded_while_the_server_runs_is_trusted_by_the_next_handshake(served: Served) -> None:
-    """load_verify_locations(cadata=) on the live SSLContext affects new handshakes (D-1 trust, WorldTrust)."""
+    """load_verify_locations(cadata=) on the live SSLContext affects new handshakes (trust, WorldTrust)."""
     world = served.world
     entropy, now = world.cloud.entropy.fork("own-ca"), world.cloud.clock.now()
     own_ca = pki.make_self_signed_ca(pki.cn_name("Contoso Device CA"), entropy, now - timedelta(minutes=1))

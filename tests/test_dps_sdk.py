@@ -1,9 +1,9 @@
 """ACCEPTANCE 1: the real, unmodified ``azure-iot-device`` 2.14 SDK auto-enrolls a claimed Sphere device.
 
-The SDK's MQTT port is hard-coded to 8883 (dps-protocol.md §2, §8), so this test must own 8883 on a loopback
+The SDK's MQTT port is hard-coded to 8883, so this test must own 8883 on a loopback
 address: 127.0.0.1, else 127.0.0.2. A lock file serialises the test across pytest-xdist workers and parallel runs;
 if no address can be bound the test is skipped with the reason. The SDK polls a fixed 2 s after the first 202
-(§3.4), so the test keeps to one successful registration.
+, so the test keeps to one successful registration.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def port_8883_lock(wait_s: float = 90.0) -> Iterator[None]:
 
 @pytest.fixture
 def sdk_world() -> Iterator[tuple[World, MqttServerThread, str, str]]:
-    """A served world on <loopback>:8883 whose DPS assigns the served host (C-13 ``served``)."""
+    """A served world on <loopback>:8883 whose DPS assigns the served host (``dps.assigned_hub_host = "served"``)."""
     world = World(frozen=False, assigned_hub_host="served")
     context, ca_pem = standalone_server_context(("127.0.0.1", "localhost", "127.0.0.2"))
     with port_8883_lock():
@@ -115,7 +115,7 @@ def test_the_unmodified_sdk_registers_connects_and_sends_telemetry_and_a_strange
     assert result.status == "assigned"
     state = result.registration_state
     assert (state.assigned_hub, state.device_id, state.sub_status) == (host, ours.id.lower(), "initialAssignment")
-    assert str(result)  # the official sample prints it; every field must be present (§3.3)
+    assert str(result)  # the official sample prints it; every field must be present
 
     # 2. IoT hub: connect to the assigned hub and send telemetry.
     hub = IoTHubDeviceClient.create_from_x509_certificate(

@@ -6,7 +6,7 @@ ASGI adapters) and served (``cloud.serve()``: HTTPS on loopback, the client hold
 effects a rule can have on HTTP:
 
 * ``status`` — the answer is an error in *that service's own* shape (legacy ``PublicApiErrorDetails`` list, ARM
-  ``{"error": {code, message, …}}``, Central's C-1 ``{"error": {code, message, requestId, time}}`` with
+  ``{"error": {code, message, …}}``, Central's ``{"error": {code, message, requestId, time}}`` with
   ``x-ms-error-code``, DPS ``{errorCode, trackingId, message, timestampUtc}`` with ``x-ms-error-code``): the same
   shape the service answers a real refusal with, checked here against an unauthenticated request;
 * ``Retry-After`` on that answer;
@@ -167,7 +167,7 @@ class Surface:
     write: Callable[[Way, str], httpx.Response]
     state: Callable[[Way], Hashable]
     error_code: Callable[[httpx.Response], Any]
-    #: the ``code`` a rule names, and what the body then says (DPS error codes are six-digit integers, D-2)
+    #: the ``code`` a rule names, and what the body then says (DPS error codes are six-digit integers)
     rule_code: str = "TooManyRequests"
     body_code: Any = "TooManyRequests"
     ok: int = 200
@@ -333,7 +333,7 @@ def test_status_answers_in_the_services_own_error_shape_with_retry_after(surface
     assert real.status_code == 401 and "retry-after" not in real.headers
     assert _shape(injected.json()) == _shape(real.json())
     assert injected.headers["content-type"].split(";")[0] == real.headers["content-type"].split(";")[0]
-    if surface.service in ("central", "dps"):  # both put the code in x-ms-error-code as well (C-1, D-2)
+    if surface.service in ("central", "dps"):  # both put the code in x-ms-error-code as well
         assert injected.headers["x-ms-error-code"] == str(surface.body_code)
     assert (rule.calls, rule.fired) == (2, 1)  # the anonymous call matched too, after the rule was spent
 

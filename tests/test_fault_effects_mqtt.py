@@ -1,7 +1,7 @@
 """Every fault effect on the device path: DPS (and the hub) over MQTT 3.1.1/TLS on real sockets, and in-process.
 
-A device of a trusted tenant connects to the served world's MQTT listener exactly as the Azure device SDK does
-(dps-protocol.md §3): CONNECT with its certificate in the TLS handshake, SUBSCRIBE ``$dps/registrations/res/#``,
+A device of a trusted tenant connects to the served world's MQTT listener exactly as the Azure device SDK does:
+CONNECT with its certificate in the TLS handshake, SUBSCRIBE ``$dps/registrations/res/#``,
 PUBLISH ``$dps/registrations/PUT/iotdps-register/?$rid=…``, then poll. Fault rules bend each step:
 
 =======================  ======================================================================================

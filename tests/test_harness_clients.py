@@ -1,7 +1,8 @@
 """The harness's wire clients against respx mocks of the reference wire facts (no fake world needed).
 
-Each test pins one fact of shared/reference/: URL and query, headers, string-body forms (SL-1), error shapes
-(SL-3, ARM common types, IoT Central C-1), the ARM claim long-running operation (§6), retries with Retry-After.
+Each test pins one wire fact of the services: URL and query, headers, string-body forms, error shapes (legacy
+``PublicApiErrorDetails``, ARM common types, IoT Central's ``error`` object), the ARM claim long-running operation,
+retries with Retry-After.
 """
 
 from __future__ import annotations

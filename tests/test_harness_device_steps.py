@@ -3,7 +3,7 @@
 The two shipped scenarios run end to end (auto-enroll: refused before verification, admitted after, another tenant's
 device refused and nowhere; fleet-rollout: a throttled DPS, every device in after retries). Around them, direct
 checks of what the steps promise: refusals leave no IoT Central device, throttling is waited out on the world's
-clock and bounded, bad arguments are clear errors, the C-13 served default.
+clock and bounded, bad arguments are clear errors, the served default of ``dps.assigned_hub_host``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_auto_enroll_scenario_passes(target: str, tmp_path: Path) -> None:
     result = run_scenario("auto-enroll", target, workdir=tmp_path)
     assert result.passed, failures(result)
     conn = result.variables["conn"]["devices"][0]
-    # the device ID auto-enrollment creates is the CN, lower-cased (C-11); on served the hub is the listener (C-13)
+    # the device ID auto-enrollment creates is the CN, lower-cased; on served the hub is the listener
     assert conn["device_id"] == result.variables["fresh"]["ids"][0].lower()
     if target == "served":
         assert conn["assigned_hub"] == "127.0.0.1"

@@ -244,7 +244,7 @@ def test_sim_steps_travel_the_clock_mint_devices_claim_and_reset(tmp_path: Path)
                 save_as: claimed
               - expect: {actual: "{claimed}", length: 1}
               - sphere.device.claim: {device: "{devices[0].id}"}
-                name: claiming twice is a conflict (SL-5)
+                name: claiming twice is a conflict (``sphere.claim_conflict_mode``)
                 expect_error: {status: 409}
               - sim.reset
               - sphere.device.list:

@@ -1,6 +1,6 @@
 """PKI encodings and proofs as properties (acceptance 6).
 
-Every certificate the Sphere service hands out travels as DER, PEM, base64 and PKCS#7 (certificates.md §6);
+Every certificate the Sphere service hands out travels as DER, PEM, base64 and PKCS#7;
 each must round-trip exactly. A proof for *any* verification code IoT Central might generate must carry that code
 as its CN and verify under the tenant CA's key. And whatever bytes a client uploads, the readers answer
 :class:`~simulator.pki.CertificateFormatError` — never a stray ``ValueError`` from deep inside a parser.

@@ -79,7 +79,7 @@ def test_generalized_time_after_2049_and_the_cap_at_the_issuers_expiry() -> None
 
 
 def test_the_device_profile_goes_through_the_template() -> None:
-    """``make_device_certificate`` uses the fast path and still yields the K-3 device profile."""
+    """``make_device_certificate`` uses the fast path and still yields the device profile (extensions included)."""
     key = SUBJECT_KEYS[0]
     device_id = "ab" * 64
     certificate = pki.make_device_certificate(TENANT_CA, device_id, key, Entropy(3), NOW)

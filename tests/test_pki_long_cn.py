@@ -1,4 +1,4 @@
-"""Pins the K-10 behaviour of the pinned ``cryptography``: a 128-character CN (a Sphere device ID) is over RFC
+"""Pins the behaviour of the pinned ``cryptography``: a 128-character CN (a Sphere device ID) is over RFC
 5280's bound of 64, refused by the public API, accepted with the private ``_validate=False`` plus a warning, and
 kept whole by the parser. If an upgrade changes any of this, these tests fail before the fakes misbehave.
 """

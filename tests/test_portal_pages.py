@@ -256,7 +256,7 @@ def test_an_expired_proof_is_refused(world, browser) -> None:
     cloud, access, _ = world
     proof = cloud.sphere.issue_proof(access.tenant.tenant_id, code)
     cloud.clock.set(proof.not_valid_after_utc + timedelta(days=1))
-    with cloud.lock:  # keep the code alive past the travel (C-7 lifetime is a setting)
+    with cloud.lock:  # keep the code alive past the travel (its lifetime is ``central.code_ttl_s``)
         entry = app.get_certificate("azure-sphere", "primary")
         entry.code_issued = cloud.clock.now()
     before = _snapshot(app)

@@ -1,4 +1,4 @@
-"""Over real sockets, certificate dates are judged on the *world's* clock (open-questions.md D-11).
+"""Over real sockets, certificate dates are judged on the *world's* clock (``dps.tls_validity_clock``).
 
 A simulator's clock travels — 25 hours for a device certificate to expire, two years for a tenant CA to rotate —
 but OpenSSL compares dates with real time. With ``dps.tls_validity_clock = "world"`` (the default) the served
@@ -109,7 +109,7 @@ def test_a_certificate_expired_in_the_world_is_refused_at_connect_though_valid_i
 
     with pytest.raises(DeviceConnectionError) as refused:
         mqtt.provision(device, renew=False)
-    assert refused.value.connack == 5  # the TLS handshake passed; DPS refused at CONNECT (D-1)
+    assert refused.value.connack == 5  # the TLS handshake passed; DPS refused at CONNECT (``dps.auth_failure_mode``)
     with pytest.raises(DeviceConnectionError) as hub_refused:
         device.open_hub_over_mqtt(mqtt.server.port, mqtt.ca_pem, renew=False)
     assert hub_refused.value.connack == 5

@@ -1,7 +1,7 @@
 """End to end over real sockets: a device minted by ``/_sim/devices`` registers with the served DPS HTTPS API.
 
 The DPS port asks for a TLS client certificate and trusts every CA the world knows, refreshed per connection: the
-device presents its own key and chain in the TLS handshake, exactly as with the real DPS (dps-protocol.md §4).
+device presents its own key and chain in the TLS handshake, exactly as with the real DPS.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ARM API (``Microsoft.AzureSphere`` 2024-04-01) in-process through ``cloud.mock()``, against
-sphere-arm-api.md and the SA-* defaults: resource shapes, aliases, the flat proof, paging, the claimDevices
-long-running operation, and every refusal's ARM error with the model left unchanged.
+the published OpenAPI document and the ``sphere.arm_*`` settings' defaults: resource shapes, aliases, the flat
+proof, paging, the claimDevices long-running operation, and every refusal's ARM error with the model left unchanged.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""Acceptance 1: the unmodified ``azure-mgmt-sphere`` 1.0.0 client against the served fake over HTTPS
-(sphere-arm-api.md §8.4 A, open-questions.md SA-9).
+"""Acceptance 1: the unmodified ``azure-mgmt-sphere`` 1.0.0 client against the served fake over HTTPS.
 
 The client gets a credential whose ``get_token`` returns the fake's ARM token, trusts the fake's local CA through
 ``connection_verify`` and polls with ``polling_interval=0``. It lists certificates, reads ``.default``, downloads
@@ -34,7 +33,7 @@ CLOSE = {"headers": {"Connection": "close"}}
 
 
 class FakeTokenCredential:
-    """Any object with ``get_token`` will do (sphere-arm-api.md §8.4 A)."""
+    """Any object with ``get_token`` will do (azure-core's ``TokenCredential`` protocol)."""
 
     def __init__(self, token: str) -> None:
         self.token = token
@@ -116,7 +115,7 @@ def test_trust_workflow_and_claim_with_the_unmodified_client(served, clients) ->
     fetched = client.devices.get(rg, catalog, ".default", ".default", device.id)
     assert fetched.properties.device_id == device.id
 
-    with pytest.raises(ResourceExistsError):  # claiming twice: 409 Conflict (SL-5)
+    with pytest.raises(ResourceExistsError):  # claiming twice: 409 Conflict (``sphere.claim_conflict_mode``)
         client.device_groups.begin_claim_devices(
             rg, catalog, ".default", ".default", ClaimDevicesRequest(device_identifiers=[device.id]), **CLOSE
         ).result()

@@ -1,4 +1,4 @@
-"""Claiming as a lifecycle (SL-5, SL-14): a hypothesis state machine over claims, bulk claims, clock steps and
+"""Claiming as a lifecycle: a hypothesis state machine over claims, bulk claims, clock steps and
 both conflict modes, checked against a plain-Python expectation of who owns which device.
 
 Invariants: a device belongs to at most one tenant and never moves; a claim takes effect exactly when its
@@ -83,7 +83,7 @@ class ClaimMachine(RuleBasedStateMachine):
         try:
             self.sphere.claim_device(self.tenants[0], bad)
         except SphereError as error:
-            # 128 of [A-Za-z0-9-] is a well-formed ID (SL-5), unknown to the world: 404; anything else 400
+            # 128 of [A-Za-z0-9-] is a well-formed ID, unknown to the world: 404; anything else 400
             assert error.status == (404 if len(bad) == 128 and bad.isalnum() else 400)
         else:
             raise AssertionError("an invalid or unknown device was claimed")

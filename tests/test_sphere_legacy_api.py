@@ -1,5 +1,5 @@
 """The legacy v2 API in-process (acceptances 2 and 3): plain ``httpx`` against ``prod.core.sphere.azure.net``
-through ``cloud.mock()``, checked against sphere-legacy-api.md and the SL-* defaults.
+through ``cloud.mock()``, checked against the public API reference and the defaults of the ``sphere.*`` settings.
 
 Every refusal is checked for status, ``PublicApiErrorDetails`` shape, headers, and an unchanged model.
 """
@@ -66,7 +66,7 @@ def string_body(response: httpx.Response) -> str:
     return value
 
 
-# -- the trust workflow (§7) -----------------------------------------------------------------------------------
+# -- the trust workflow ----------------------------------------------------------------------------------------
 
 
 def test_trust_workflow(api: Legacy) -> None:
@@ -203,7 +203,7 @@ def test_expired_generation_null_body_setting() -> None:
 
 
 def test_legacy_api_retires_at_the_configured_instant() -> None:
-    api = Legacy(legacy_retire_at="2027-09-27T00:00:00+00:00")  # G-2
+    api = Legacy(legacy_retire_at="2027-09-27T00:00:00+00:00")
     assert api.get("/tenants").status_code == 200
     api.cloud.clock.set(datetime(2027, 9, 27, tzinfo=UTC))
     api.admin = api.headers("admin@contoso.com")

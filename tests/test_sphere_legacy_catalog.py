@@ -2,7 +2,7 @@
 device's group, a user's roles, a device's images, capability images), in-process with plain ``httpx``.
 
 Shapes are the public API reference's (PascalCase, integer enumerations, ``{"Items", "ContinuationToken"}``); every
-refusal answers ``PublicApiErrorDetails`` (SL-3) and leaves the model as it was.
+refusal answers ``PublicApiErrorDetails`` (``sphere.legacy_error_body``) and leaves the model as it was.
 """
 
 from __future__ import annotations

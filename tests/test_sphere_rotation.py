@@ -1,4 +1,4 @@
-"""Tenant CA rotation (acceptance 4, open-questions.md K-9), through the model and both wire surfaces.
+"""Tenant CA rotation (acceptance 4), through the model and both wire surfaces.
 
 Timeline of one tenant CA generation (two years), with the default settings:
 

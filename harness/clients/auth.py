@@ -1,6 +1,6 @@
 """The ``Authorization`` header of each service, from a fixed token or an ``azure-identity`` credential.
 
-Which token each service wants (shared/reference/):
+Which token each service wants (each service's public REST reference):
 
 =========================  ===========================================================  ===========================
 service                    scope asked of Azure AD                                       header
@@ -12,7 +12,7 @@ IoT Central                ``https://apps.azureiotcentral.com/.default``, or an 
                            token made in the app                                         ``SharedAccessSignature …``
 =========================  ===========================================================  ===========================
 
-(sphere-legacy-api.md §3, sphere-arm-api.md §3, central-api.md §2.1.) A :class:`StaticToken` sends what it was
+A :class:`StaticToken` sends what it was
 given — the fakes issue such tokens, and IoT Central API tokens are used verbatim. A :class:`CredentialToken`
 asks any ``azure-identity`` credential (``DefaultAzureCredential()``, ``AzureCliCredential()`` …) for a token for
 the scope and reuses it until five minutes before it expires.

@@ -2,7 +2,7 @@
 
 ``https://{subdomain}.azureiotcentral.com/api/…`` with ``Authorization: SharedAccessSignature …`` (an API token
 made in the app) or ``Bearer …`` (Azure AD, scope ``https://apps.azureiotcentral.com/.default``) —
-central-api.md §2-§5, §8. The IoT Central half of the trust workflow::
+the IoT Central REST API 2022-07-31. The IoT Central half of the trust workflow::
 
     central = CentralClient(StaticToken(api_token), subdomain="contoso")
     central.create_group("azure-sphere", display_name="Azure Sphere", attestation="x509")   # PUT, 200
@@ -12,7 +12,7 @@ central-api.md §2-§5, §8. The IoT Central half of the trust workflow::
     central.get_certificate("azure-sphere", "primary")["verified"]                          # True
 
 Certificate strings are sent as the caller encodes them (base64 of DER, base64 of PEM, or raw PEM are what the
-real clients send, central-api.md §6); :func:`certificate_string` makes each form from DER bytes.
+real clients send); :func:`certificate_string` makes each form from DER bytes.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class CentralClient(WireClient):
         return self._call("PUT", f"/enrollmentGroups/{_seg(group_id)}", json=body)
 
     def update_group(self, group_id: str, patch: dict[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
-        """``PATCH`` as a JSON merge patch (``application/merge-patch+json``, central-api.md §3)."""
+        """``PATCH`` as a JSON merge patch (``application/merge-patch+json``)."""
         headers = {"Content-Type": "application/merge-patch+json"}
         if if_match:
             headers["If-Match"] = if_match

@@ -1,7 +1,7 @@
 """A client of the simulator control surface ``/_sim`` — the explicit way to do what Azure cannot.
 
 Creating a tenant or an app out of thin air, minting a simulated device, travelling the clock, resetting the
-world: none of that exists on the real services (DESIGN.md principle 4), so scenario steps that need it are
+world: none of that exists on the real services, so scenario steps that need it are
 *fake-only* and go through this client, never through the service clients. The same HTTP API answers in-process
 (``https://sim.sphere-harness.local/_sim``, routed by respx) and on a served world (``control_url`` in the
 endpoints file); see :mod:`simulator.control` for the routes.

@@ -1,10 +1,10 @@
 """Typed errors for the three wire contracts, parsed from the real error shapes.
 
-Each service answers failures in its own shape (shared/reference/):
+Each service answers failures in its own shape:
 
 * **Sphere legacy v2** — ``PublicApiErrorDetails``: RFC 7807 problem details plus ``ErrorCode``, sent as a JSON
-  array of one object or as a single object (open-questions.md SL-3); asynchronous operations carry
-  ``ErrorResponse {"Code": <int>, "Message"}`` instead (sphere-legacy-api.md §5.1).
+  array of one object or as a single object (``sphere.legacy_error_body``); asynchronous operations carry
+  ``ErrorResponse {"Code": <int>, "Message"}`` instead (Azure Sphere public API v2).
 * **Sphere ARM** — ARM common-types v3: ``{"error": {"code", "message", "target", "details", "additionalInfo"}}``.
 * **IoT Central** — ``{"error": {"code", "message", "requestId", "time"}}`` plus the ``x-ms-error-code`` header.
 
@@ -23,7 +23,7 @@ import httpx
 #: response headers that carry a request or correlation id, most specific first
 REQUEST_ID_HEADERS = ("x-ms-request-id", "x-request-id", "request-id", "x-ms-correlation-request-id")
 
-#: sphere-legacy-api.md §5.1: ``ErrorResponse.Code`` values inside operations
+#: Azure Sphere public API v2: ``ErrorResponse.Code`` values inside operations
 LEGACY_OPERATION_ERROR_CODES = {
     0: "OperationFailed",
     1: "TenantInMigration",
@@ -137,7 +137,7 @@ class ServiceError(HarnessClientError):
 
 
 class SphereLegacyError(ServiceError):
-    """An error from the Sphere legacy v2 API (``PublicApiErrorDetails``, array or object; SL-3)."""
+    """An error from the Sphere legacy v2 API (``PublicApiErrorDetails``, array or object)."""
 
     service = "Azure Sphere (legacy v2)"
 

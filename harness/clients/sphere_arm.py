@@ -3,7 +3,7 @@
 A legacy tenant becomes an ARM *catalog* when integrated; the catalog keeps the tenant ID. Every path is under
 ``/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.AzureSphere/catalogs/{catalog}`` on
 ``https://management.azure.com`` with ``?api-version=2024-04-01`` and a bearer token for
-``https://management.azure.com/.default`` (sphere-arm-api.md §3-§6)::
+``https://management.azure.com/.default`` (ARM API Microsoft.AzureSphere 2024-04-01)::
 
     arm = SphereArmClient(auth, subscription_id=sub, resource_group="rg", catalog="cat")
     cert = arm.get_certificate(".default")                       # GET  …/certificates/.default
@@ -11,7 +11,7 @@ A legacy tenant becomes an ARM *catalog* when integrated; the catalog keeps the 
     proof = arm.retrieve_proof(".default", code)                 # POST …/retrieveProofOfPossessionNonce
     arm.claim_devices([device_id])                               # POST …/claimDevices → 202, poll Location
 
-``.default``, ``default`` and ``active`` name the Active certificate (open-questions.md SA-3).
+``.default``, ``default`` and ``active`` name the Active certificate.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class SphereArmClient(WireClient):
         return base64_or_pem_to_der(text)
 
     def retrieve_cert_chain(self, serial: str = ".default") -> bytes:
-        """``POST …/retrieveCertChain`` (no body) → the chain as DER PKCS#7 (SA-2: base64 PKCS#7, or PEM)."""
+        """``POST …/retrieveCertChain`` (no body) → the chain as DER PKCS#7 (base64 PKCS#7, or PEM)."""
         body = self._call("POST", f"/certificates/{_seg(serial)}/retrieveCertChain").json()
         text = body.get("certificateChain")
         if not isinstance(text, str):
@@ -119,7 +119,7 @@ class SphereArmClient(WireClient):
         default_interval_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``POST …/claimDevices`` → 202, then GET the absolute ``Location`` until it stops answering 202 (§6)."""
+        """``POST …/claimDevices`` → 202, then GET the absolute ``Location`` until it stops answering 202."""
         path = f"/products/{_seg(product)}/deviceGroups/{_seg(device_group)}/claimDevices"
         response = self._call("POST", path, json={"deviceIdentifiers": list(device_ids)}, ok=(202, 200))
         polls = 0

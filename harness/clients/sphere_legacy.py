@@ -1,7 +1,7 @@
 """A client of the Azure Sphere security service's legacy public API (v2), as ``azsphere`` uses it.
 
 Everything is relative to ``https://prod.core.sphere.azure.net/v2`` and authenticated with an Azure AD bearer
-token (sphere-legacy-api.md §3). The calls of the trust workflow (§7)::
+token (the Azure Sphere public API reference). The calls of the trust workflow::
 
     sphere = SphereLegacyClient(auth_from(None, scope=SPHERE_USER_SCOPE))
     tenant = sphere.list_tenants()[0]                                  # GET /v2/tenants
@@ -10,9 +10,9 @@ token (sphere-legacy-api.md §3). The calls of the trust workflow (§7)::
     proof_der = sphere.get_proof(tenant["Id"], code)                   # GET …/verification/{code}
 
 **String bodies.** ``/cert``, ``/certchain`` and ``/verification/{code}`` answer a base64 ``string`` whose wire
-form is not documented (open-questions.md SL-1/SL-2): a JSON string literal (``"MIIB…"``) or raw text. The client
-accepts both, and a PEM text too, and always returns DER bytes. A JSON ``null`` (SL-13, an expired generation) is
-reported as a 404-like :class:`SphereLegacyError` with code ``NotFound``.
+form is not documented (``sphere.legacy_string_body``): a JSON string literal (``"MIIB…"``) or raw text. The client
+accepts both, and a PEM text too, and always returns DER bytes. A JSON ``null`` (an expired generation,
+``sphere.expired_body``) is reported as a 404-like :class:`SphereLegacyError` with code ``NotFound``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from harness.clients.errors import OperationFailed, SphereLegacyError, Unexpecte
 
 DEFAULT_URL = "https://prod.core.sphere.azure.net/v2"
 
-#: Operation.State (sphere-legacy-api.md §6.4)
+#: Operation.State (Azure Sphere public API v2)
 STATE_NAMES = {0: "NotStarted", 1: "InProgress", 2: "Complete", 3: "Failed", 4: "CompleteWithErrors"}
 FINISHED_STATES = frozenset({2, 3, 4})
 
@@ -50,7 +50,7 @@ class SphereLegacyClient(WireClient):
     # -- tenants ------------------------------------------------------------------------------------------
 
     def list_tenants(self) -> list[dict[str, Any]]:
-        """``GET /v2/tenants`` → ``[{"Id", "Name", "Roles"}]`` (a bare array, §6.2)."""
+        """``GET /v2/tenants`` → ``[{"Id", "Name", "Roles"}]`` (a bare array)."""
         body = self.request("GET", "/tenants").json()
         if not isinstance(body, list):
             raise UnexpectedResponse(f"GET /v2/tenants returned {type(body).__name__}, not an array")
@@ -62,7 +62,7 @@ class SphereLegacyClient(WireClient):
     # -- tenant CA certificates ---------------------------------------------------------------------------
 
     def list_certificates(self, tenant_id: str) -> list[dict[str, Any]]:
-        """``GET …/certificates`` → ``TenantCertificateStatus`` list (bare array, or ``Items`` envelope; SL-11)."""
+        """``GET …/certificates`` → ``TenantCertificateStatus`` list (bare array, or ``Items`` envelope)."""
         body = self.request("GET", f"/tenants/{_seg(tenant_id)}/certificates").json()
         if isinstance(body, dict) and isinstance(body.get("Items"), list):
             return body["Items"]
@@ -94,7 +94,7 @@ class SphereLegacyClient(WireClient):
         params = {"thumbprint": thumbprint} if thumbprint else None
         response = self.request("GET", path, params=params)
         text = decode_string_body(response)
-        if text is None:  # SL-13 "null" form for an expired generation
+        if text is None:  # "null" form for an expired generation
             raise SphereLegacyError(
                 404, "NotFound", "the service answered null (no such certificate body)",
                 method="GET", url=str(response.request.url), body=None,
@@ -158,7 +158,7 @@ class SphereLegacyClient(WireClient):
 
 
 def decode_string_body(response: httpx.Response) -> str | None:
-    """The text of a ``string`` body in either wire form (SL-1): a JSON string literal, or raw text.
+    """The text of a ``string`` body in either wire form: a JSON string literal, or raw text.
 
     A JSON ``null`` gives None. Anything else JSON (an object, a number) is not a string body.
     """

@@ -5,27 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-#: the developers' question numbers (SL-5, SA-6, C-13 …) that code comments cite; users read docs/fidelity.md instead
-_QUESTION_IDS = re.compile(r"\b(?:G|SL|SA|C|D|K|X)-\d+(?:/(?:G|SL|SA|C|D|K|X)-\d+)*\b")
-_CITED = re.compile(r"\s*\((?:open-questions\.md )?(?:G|SL|SA|C|D|K|X)-\d+[^)]*\)")
-
-
-def own_words(text: str) -> str:
-    """``text`` without citations of the developers' question numbers: a parenthesised one goes, a bare one becomes a
-    pointer to docs/fidelity.md (where each choice is explained in this project's words)."""
-    text = _CITED.sub("", text)
-    return _QUESTION_IDS.sub("this project's choice (docs/fidelity.md)", text)
-
-
 _ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|attr|data|exc|obj):`~?([^`]+)`")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 
 
 def prose(text: str) -> str:
-    """Docstring text as Markdown in this project's words: Sphinx roles (``:class:`x``` ) and reST literals
-    (````x````) become code spans, and developers' question numbers go (:func:`own_words`)."""
+    """Docstring text as Markdown: Sphinx roles (``:class:`x``` ) and reST literals (````x````) become code spans."""
     text = _ROLE.sub(lambda m: f"`{m.group(1)}`", text)
-    return own_words(_RST_LITERAL.sub(lambda m: f"`{m.group(1)}`", text))
+    return _RST_LITERAL.sub(lambda m: f"`{m.group(1)}`", text)
 
 
 def banner(source: str) -> str:

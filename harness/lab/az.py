@@ -3,13 +3,13 @@
 The grammar follows the extension's reference (``az sphere ca-certificate``, ``az sphere device``, ``az sphere
 catalog`` on learn.microsoft.com): the catalog is named by ``--resource-group/-g`` and ``--catalog/-c``; a
 certificate by ``--serial-number/-sn`` (the older spelling) or ``--name/-n`` (the newer one), default ``active``
-(the Active certificate, SA-3); files by ``--output-file/-of``. ``az login`` signs in as the lab's user without a
+(the Active certificate); files by ``--output-file/-of``. ``az login`` signs in as the lab's user without a
 browser. Output is JSON by default, like the Azure CLI's.
 
 ==========================================  ========================================================================
 ``az sphere catalog list [-g]``              ``GET /subscriptions/{sub}[/resourceGroups/{rg}]/providers/…/catalogs``
 ``az sphere ca-certificate list``            ``GET {catalog}/certificates``
-``az sphere ca-certificate download``        ``GET {catalog}/certificates/{serial}`` → ``.cer`` (DER, SA-8)
+``az sphere ca-certificate download``        ``GET {catalog}/certificates/{serial}`` → ``.cer`` (DER)
 ``az sphere ca-certificate download-chain``  ``POST …/retrieveCertChain`` → ``.p7b`` (DER PKCS#7)
 ``az sphere ca-certificate download-proof``  ``POST …/retrieveProofOfPossessionNonce`` → ``.cer`` (DER)
 ``az sphere device list``                    ``POST {catalog}/listDevices``

@@ -7,9 +7,9 @@ what is this project's choice where the reference says nothing:
 ==========================================  ========================================================================
 ``login [--use-device-code]``               signs in as the lab's user (no browser); the only tenant is selected
 ``logout``                                  forgets the sign-in and the selected tenant
-``tenant list`` / ``select`` / ``show-selected``  ``GET /v2/tenants``; ``--tenant/-t`` or ``--tenantid/-i`` (SL-7)
+``tenant list`` / ``select`` / ``show-selected``  ``GET /v2/tenants``; ``--tenant/-t`` or ``--tenantid/-i``
 ``ca-certificate list``                     ``GET …/certificates``: Index, Thumbprint, CertificateDetails, Status,
-                                            StartDate, EndDate (SL-6)
+                                            StartDate, EndDate
 ``ca-certificate download``                 ``GET …/cert`` → ``--destination F.cer`` (DER)
 ``ca-certificate download-chain``           ``GET …/certchain`` → ``--destination F.p7b`` (DER PKCS#7)
 ``ca-certificate download-proof``           ``GET …/verification/{code}`` → ``--destination F.cer`` (DER)
@@ -18,7 +18,7 @@ what is this project's choice where the reference says nothing:
 ==========================================  ========================================================================
 
 Every tenant-scoped command takes ``--tenant``; the downloads take ``--index`` (a row of ``ca-certificate list``) or
-``--thumbprint`` to pick a CA generation, else the Active one (SL-6). Every rule about tenants, certificates and
+``--thumbprint`` to pick a CA generation, else the Active one. Every rule about tenants, certificates and
 claims is the served world's: these handlers only call its API and print what comes back.
 """
 

@@ -171,7 +171,7 @@ def serve_classroom(
     tls = local_tls(out / "tls", names=[n for n in dict.fromkeys([*names, address]) if n not in WILDCARDS])
 
     cloud = FakeCloud(seed)
-    if room:  # a device on a classmate's machine must dial a hub it can reach, not the listener's wildcard (C-13)
+    if room:  # a device on a classmate's machine must dial a hub it can reach, not the listener's wildcard
         cloud.settings.dps.assigned_hub_host = address
     width = max(2, len(str(trainees)))
     made: list[tuple[str, Any, Any]] = []

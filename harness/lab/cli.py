@@ -119,7 +119,7 @@ def cell(value: Any) -> str:
 def format_rule_table(item: Any) -> str:
     """The legacy ``azsphere`` table: a dashed rule, the headers, a rule of ``=``, the rows, a dashed rule.
 
-    That style is documented (sphere-legacy-api.md §8.1); the widths are not (SL-15), so columns are padded to
+    That style is documented (the azsphere reference); the widths are not, so columns are padded to
     their widest value with two spaces between them, rules as wide as the table, each line indented by one space.
     """
     rows = rows_of(item.result)

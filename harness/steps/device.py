@@ -25,7 +25,7 @@ send telemetry to the IoT hub DPS assigned it. These steps make a device do exac
 :class:`~simulator.device.SimulatedDevice` does in-process (the same checks as over the wire; only the TLS proof of key
 possession is skipped). On ``served`` it speaks MQTT 3.1.1 over TLS to the served listener — the endpoints' DPS
 ``host``/``mqtt_port``, trusting ``ca_bundle`` — with its own key in the handshake, as the Azure device SDK would;
-the served world reports its own host as ``assignedHub`` (open-questions.md C-13), so the hub connection goes back
+the served world reports its own host as ``assignedHub`` (``dps.assigned_hub_host``), so the hub connection goes back
 to the same listener. A device's daily certificate comes from the Sphere security service the way a real device
 gets it (the device's own channel, not an API a user can call), so it exists only once the device is claimed.
 
@@ -40,15 +40,15 @@ and through :meth:`SimulatedDevice.provision <simulator.device.SimulatedDevice.p
 operation names and effects. The step's ``throttled`` counts the 429 replies DPS gave (an MQTT session retries a
 429 itself, so one attempt may meet several), so a rule that throttles ``count`` registrations shows as ``count``.
 
-**Certificates and the clock.** A device's certificate lives 24 hours (certificates.md §4) and is signed by the
-tenant CA generation that is Active when it is issued (K-9). ``device.connect`` renews an expired certificate first,
+**Certificates and the clock.** A device's certificate lives 24 hours and is signed by the
+tenant CA generation that is Active when it is issued. ``device.connect`` renews an expired certificate first,
 as a device does after its daily attestation; ``renew: false`` makes it present the cached one as it is, to show the
 refusal of an expired certificate (401, DPS code ``401002`` with ``dps.auth_failure_mode: res401``). Every connected
 device's result names the ``tenant_ca`` thumbprint its chain leads to, so a rotation scenario can tell which
 generation admitted it. On ``served``, dates are judged on the world's clock, not by OpenSSL against real time
-(``dps.tls_validity_clock``, D-11, :mod:`simulator.dps.mqtt`), so the clock may travel freely between connections.
+(``dps.tls_validity_clock``, :mod:`simulator.dps.mqtt`), so the clock may travel freely between connections.
 
-**Throttling** (``dps.registrations_per_second``, D-12) is a token bucket on the *world's* clock. Waiting out a
+**Throttling** (``dps.registrations_per_second``) is a token bucket on the *world's* clock. Waiting out a
 ``retry-after`` therefore means letting the world's clock pass: the default :data:`wait` travels the clock forward
 by ``retry-after`` through ``/_sim/clock`` instead of sleeping, so a throttled rollout takes no wall-clock time on
 either fake target and refills exactly the budget a real wait would. Tests may replace :data:`wait`.
@@ -370,7 +370,7 @@ def _provision(ctx: StepContext, dev: Any, id_scope: str, args: ConnectArgs) -> 
     """Register until assigned, waiting out 429s; a refusal raises :class:`DeviceError` at once.
 
     Returns the result, the attempts it took and the 429 replies DPS gave on the way — not ``attempts - 1``: on
-    ``served`` one attempt is an MQTT session that retries a 429 itself before giving up (§3.4), so it may have met
+    ``served`` one attempt is an MQTT session that retries a 429 itself before giving up, so it may have met
     several, and in-process a poll of the same operation may be throttled too.
     """
     served = ctx.session.target == "served"
@@ -425,7 +425,7 @@ def _provision_over_mqtt(ctx: StepContext, dev: Any, id_scope: str, args: Connec
 
     host, port, ca_pem = _mqtt_endpoint(ctx)
     try:
-        # register, then poll the operation (D-15) with no wall-clock wait; 429s come back to the retry loop here
+        # register, then poll the operation with no wall-clock wait; 429s come back to the retry loop here
         return dev.provision_over_mqtt(
             host, port, id_scope, ca_pem, model_id=args.model_id, poll_interval=0, max_attempts=3, renew=args.renew
         )
@@ -448,7 +448,7 @@ def _open_hub(ctx: StepContext, dev: Any, *, renew: bool = True) -> None:
     if dev.id in sessions:
         sessions.pop(dev.id).close()
     try:
-        # the hub is the assignedHub DPS named (C-13: this listener's host); dial the endpoints' host for it
+        # the hub is the assignedHub DPS named (this listener's host); dial the endpoints' host for it
         sessions[dev.id] = dev.open_hub_over_mqtt(port, ca_pem, connect_host=host, renew=renew)
     except DeviceConnectionError as exc:
         raise _connection_refused(exc, "the IoT hub", f"mqtts://{host}:{port}") from None
@@ -481,7 +481,7 @@ def _mqtt_endpoint(ctx: StepContext) -> tuple[str, int, str]:
 
 
 def _thumbprint(certificate: Any) -> str:
-    """SHA-1 thumbprint, uppercase hex, as Sphere and IoT Central show it (K-7)."""
+    """SHA-1 thumbprint, uppercase hex, as Sphere and IoT Central show it."""
     from simulator.pki import thumbprint
 
     return thumbprint(certificate)

@@ -16,10 +16,10 @@ Every step takes ``tenant:`` (a key from ``given.tenants``; default: the tenant 
 the first) and ``api: legacy | arm`` (default ``legacy``; ``arm`` uses the tenant's catalog on
 ``Microsoft.AzureSphere`` 2024-04-01, where ``serial`` picks a generation, ``.default`` being the Active one).
 
-**Picking a tenant CA generation.** Once the successor exists (90 days before the current CA expires, K-9) a tenant
+**Picking a tenant CA generation.** Once the successor exists (90 days before the current CA expires) a tenant
 has two generations, and download, download-chain and download-proof act on the *Active* one unless told otherwise:
-``thumbprint:`` selects a generation on the legacy API (``?thumbprint=``, sphere-legacy-api.md §6.3); on ARM a
-certificate's resource name is its serial (K-8), so give ``serial:`` there (the ARM list shows it). A rotation
+``thumbprint:`` selects a generation on the legacy API (``?thumbprint=``); on ARM a
+certificate's resource name is its serial, so give ``serial:`` there (the ARM list shows it). A rotation
 therefore downloads the successor with the ``Thumbprint`` that ``sphere.ca-certificate.list`` shows, and asks for
 its proof with the same thumbprint: a proof signed by the Active generation cannot verify the successor's entry in
 IoT Central (scenarios/tenant-ca-rotation.yaml).
@@ -188,7 +188,7 @@ def _parse_der(der: bytes, what: str) -> x509.Certificate:
     import warnings
 
     try:
-        with warnings.catch_warnings():  # long CNs (128-hex device IDs) warn in cryptography (K-10)
+        with warnings.catch_warnings():  # long CNs (128-hex device IDs) warn in cryptography
             warnings.simplefilter("ignore")
             return x509.load_der_x509_certificate(der)
     except ValueError as exc:

@@ -2,7 +2,7 @@
 
 ``model`` holds the rules (enrollment groups, certificate entries, proof of possession, devices, tokens);
 ``api`` turns ``https://<subdomain>.azureiotcentral.com/api/...`` requests into model calls and renders the
-real response and error shapes (``shared/reference/central-api.md``).
+real response and error shapes of the IoT Central REST API 2022-07-31.
 """
 
 from simulator.central.errors import CentralError

@@ -4,23 +4,23 @@
 translates: it picks the application from the ``Host`` header, checks the front-door rules every operation
 shares, calls the model inside ``with cloud.lock:`` (never awaiting inside), and renders the result.
 
-Front-door rules, in the order they are applied (central-api.md §2, open-questions.md C-*):
+Front-door rules, in the order they are applied (IoT Central REST API 2022-07-31):
 
 1. ``Host`` → application: the app whose subdomain is the first label (``contoso.azureiotcentral.com``); a
-   host without a subdomain reaches the world's default app (so ``https://127.0.0.1:8443`` works, C-26); a
+   host without a subdomain reaches the world's default app (so ``https://127.0.0.1:8443`` works); a
    subdomain that names no application answers 404 ``NotFound`` (``CentralService.find_app_for_host``);
-2. ``Authorization`` → 401 ``Unauthorized`` unless it is a valid token *of that app* (C-2, C-22) — on every
+2. ``Authorization`` → 401 ``Unauthorized`` unless it is a valid token *of that app* — on every
    path, routed or not: a path with no operation answers 404 and a verb the path lacks 405 with ``Allow`` only
    to an authenticated caller; then 403 ``Forbidden`` unless the token's roles grant the operation
    (:meth:`~simulator.central.model.App.authorize`, :mod:`simulator.central.permissions`);
 3. ``api-version`` → 400 unless exactly one of the accepted versions is given (repeating the same value is
-   tolerated, because the CLI re-sends it when following ``nextLink``; C-19);
-4. the body → 413 if it is larger than ``central.max_body_bytes`` (read no further, C-23); 415 unless the
-   media type is JSON (PATCH also takes ``application/merge-patch+json``, C-17); 400 if it is not JSON.
+   tolerated, because the CLI re-sends it when following ``nextLink``; ``central.accepted_api_versions``);
+4. the body → 413 if it is larger than ``central.max_body_bytes`` (read no further); 415 unless the
+   media type is JSON (PATCH also takes ``application/merge-patch+json``); 400 if it is not JSON.
 
 Every failure is ``{"error": {"code", "message", "requestId", "time"}}`` with ``x-ms-error-code`` equal to
-the code and ``x-ms-request-id`` equal to ``requestId`` (C-1); ``time`` is RFC 1123. Verify and every delete
-answer ``204`` with no body, because the CLI treats 204 as success without reading it (§9.4).
+the code and ``x-ms-request-id`` equal to ``requestId``; ``time`` is RFC 1123. Verify and every delete
+answer ``204`` with no body, because the CLI treats 204 as success without reading it.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Call:
     if_match: str | None
 
     def next_link(self, token: str | None) -> str | None:
-        """The absolute ``nextLink`` of a paged list: same URL, ``api-version`` and ``$skiptoken`` (C-21)."""
+        """The absolute ``nextLink`` of a paged list: same URL, ``api-version`` and ``$skiptoken``."""
         if token is None:
             return None
         query = urlencode({"api-version": self.api_version, "$skiptoken": token}, safe="$")
@@ -77,7 +77,8 @@ Operation = Callable[[Call], Any]
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
-    """The C-1 error shape; also what fault injection answers with (``simulator.fault_middleware``)."""
+    """IoT Central's error shape (``{"error": {code, message, requestId, time}}``); also what fault injection
+    answers with (``simulator.fault_middleware``)."""
     starlette_app = request.scope.get("app")
     cloud = getattr(getattr(starlette_app, "state", None), "cloud", None)
     request_id = _request_id(request)
@@ -135,7 +136,7 @@ async def _read_body(cloud: FakeCloud, request: Request, media_types: tuple[str,
 
 
 def _wire_error(cloud: FakeCloud, exc: wire.WireError) -> CentralError:
-    """A refusal of the wire seam as the C-1 situation it is."""
+    """A refusal of the wire seam as the IoT Central error situation it is."""
     situation = exc.problem if exc.problem in ("too_large", "unsupported_media_type") else "bad_request"
     return _fail(cloud, situation, exc.message)
 
@@ -537,7 +538,7 @@ def build_app(cloud: FakeCloud) -> Starlette:
         return response
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        """A bug: 500 in the C-1 shape (Starlette re-raises it afterwards, so the server still logs it)."""
+        """A bug: 500 in IoT Central's error shape (Starlette re-raises it afterwards, so the server still logs it)."""
         failure = _fail(cloud, "internal_error", "the service failed to process the request")
         return error_response(request, failure.status, failure.code, failure.message)
 

@@ -1,10 +1,10 @@
 """Devices of an IoT Central application: how they appear, enroll, report and send telemetry.
 
-A device record has the fields of the 2022-07-31 ``Device`` model (central-api.md §8.2): ``id``,
+A device record has the fields of the 2022-07-31 ``Device`` model (IoT Central REST API 2022-07-31): ``id``,
 ``displayName``, ``template`` (a DTMI, or absent when *unassigned*), ``enabled`` ("may it connect?"),
 ``provisioned`` ("have resources been allocated?"), ``simulated``, ``organizations`` and an ``etag``.
 
-The portal's status is derived from those two booleans (§8.3)::
+The portal's status is derived from those two booleans::
 
     Waiting for approval   enabled=false provisioned=false   (joined on its own while auto-approve was off)
     Registered             enabled=true  provisioned=false   (created through the API or UI, not yet connected)
@@ -13,8 +13,8 @@ The portal's status is derived from those two booleans (§8.3)::
 
 Devices join through DPS: a Sphere device whose certificate chain leads to a verified enrollment-group entry
 is created (or updated) by :meth:`DeviceRegistry.provision` with ``id`` = the certificate CN, lower-cased by
-default (C-11), ``template`` = the model ID it announced if the application knows that template (C-14), and
-``enabled`` = the application's auto-approve switch (C-15). Once connected to the hub, its telemetry and
+default, ``template`` = the model ID it announced if the application knows that template, and
+``enabled`` = the application's auto-approve switch. Once connected to the hub, its telemetry and
 reported properties land here and are read back through the devices API.
 """
 
@@ -105,7 +105,7 @@ class Device:
 
     @property
     def status(self) -> str:
-        """The portal's status column (central-api.md §8.3)."""
+        """The portal's status column (IoT Central REST API 2022-07-31)."""
         if not self.enabled:
             return "Waiting for approval" if self.awaiting_approval else "Blocked"
         return "Provisioned" if self.provisioned else "Registered"
@@ -120,7 +120,7 @@ class Device:
         return "provisioned" if self.provisioned else "registered"
 
     def as_dict(self) -> dict[str, Any]:
-        """``Device`` as the API returns it; ``template`` is absent while the device is unassigned (C-14)."""
+        """``Device`` as the API returns it; ``template`` is absent while the device is unassigned."""
         body: dict[str, Any] = {"id": self.id, "etag": self.etag, "displayName": self.display_name}
         if self.template:
             body["template"] = self.template
@@ -148,7 +148,7 @@ class Device:
 
 
 class DeviceRegistry:
-    """The devices of one application. IDs are looked up case-insensitively (C-11)."""
+    """The devices of one application. IDs are looked up case-insensitively (``central.device_id_case``)."""
 
     def __init__(
         self, clock: Clock, entropy: Entropy, settings: Settings, templates: Any, organizations: Any = None
@@ -289,7 +289,7 @@ class DeviceRegistry:
         model_id: str | None = None,
         attestation_thumbprint: str | None = None,
     ) -> Device:
-        """Create or update a device that registered through DPS (central-api.md §8.4, C-11, C-14, C-15)."""
+        """Create or update a device that registered through DPS."""
         if self.settings.central.device_id_case == "lower":
             device_id = device_id.lower()
         self.check_device_id(device_id)

@@ -3,21 +3,21 @@
 An **enrollment group** tells the application which devices may join on their own. An X.509 group holds up
 to two **certificate entries**, ``primary`` and ``secondary`` (two, so that a CA can be rotated: the Sphere
 tenant CA successor goes into the second slot). Devices whose certificate chain leads to a *verified* entry
-of an *enabled* group are enrolled automatically by DPS (``dps-protocol.md`` §6).
+of an *enabled* group are enrolled automatically by DPS.
 
 An uploaded CA certificate starts **unverified**. To verify it, the owner proves possession of the CA's
-private key (central-api.md §7, certificates.md §7):
+private key (IoT Central REST API 2022-07-31):
 
-1. ``generateVerificationCode`` — the entry gets a fresh code (48 upper-case hex characters, C-5); a new
-   code replaces the previous one (C-7);
+1. ``generateVerificationCode`` — the entry gets a fresh code (48 upper-case hex characters); a new
+   code replaces the previous one (``central.code_reuse``);
 2. the CA owner signs a **proof certificate** whose subject CN is that code — for Sphere,
    ``azsphere ca-certificate download-proof`` has the security service do it with the tenant CA key;
 3. ``verify`` with that certificate. It passes only if the CN equals the current code, the issuer name is
    the entry certificate's subject, the signature verifies under the entry certificate's public key (a
-   self-made CA with a copied name fails here, C-9) and the proof is inside its validity window (C-8). Then
+   self-made CA with a copied name fails here) and the proof is inside its validity window. Then
    the entry is ``verified`` and the code is consumed.
 
-Alternatively the uploader may *self-attest* with ``"verified": true`` (C-20).
+Alternatively the uploader may *self-attest* with ``"verified": true`` (``central.allow_self_attestation``).
 
 Every rejected request leaves every group, entry, code and etag exactly as it was: each operation validates
 everything first and mutates last.
@@ -97,7 +97,7 @@ class EnrollmentGroup:
     secondary_key: str | None = None
 
     def as_dict(self, *, id_scope: str | None, embed_entries: bool) -> dict[str, Any]:
-        """``EnrollmentGroup`` as the API returns it (entries embedded per C-3, ``idScope`` per C-10)."""
+        """``EnrollmentGroup`` as the API returns it (entries embedded, ``idScope`` per ``central.id_scope_in_ga``)."""
         attestation: dict[str, Any] = {"type": self.attestation_type}
         if self.attestation_type == "x509":
             certs = {name: self.entries[name].as_dict() for name in ENTRIES if name in self.entries}
@@ -143,7 +143,7 @@ class EnrollmentBook:
     """The enrollment groups of one application and every rule about them.
 
     Two indexes keep the cost of a request independent of how many groups the application has: certificates by
-    thumbprint (the one-certificate-one-group rule, C-4) and verified entries by subject (what DPS walks a device's
+    thumbprint (the one-certificate-one-group rule) and verified entries by subject (what DPS walks a device's
     chain to). Both are derived from :attr:`groups` — rebuilt after a load, kept up to date where entries change —
     and checked against it when read, so a stale row can only be skipped, never trusted.
     """
@@ -205,7 +205,7 @@ class EnrollmentBook:
         return new_etag(self.entropy, self.clock.now(), previous)
 
     def check_group_id(self, group_id: str) -> None:
-        """``enrollmentGroupId``: non-empty, at most 255 characters, ``^[a-zA-Z0-9-]*$`` (central-api.md §2)."""
+        """``enrollmentGroupId``: non-empty, at most 255 characters, ``^[a-zA-Z0-9-]*$``."""
         if not group_id:
             raise self._error("bad_request", "the enrollment group ID cannot be empty")
         if len(group_id) > GROUP_ID_MAX:
@@ -217,7 +217,7 @@ class EnrollmentBook:
             )
 
     def check_entry_name(self, entry: str) -> None:
-        """``entry`` is the enum ``primary`` | ``secondary`` (C-18: anything else, e.g. ``None``, is a 400)."""
+        """``entry`` is the enum ``primary`` | ``secondary`` (anything else, e.g. ``None``, is a 400)."""
         if entry not in ENTRIES:
             raise self._error("bad_request", f"the certificate entry must be 'primary' or 'secondary', not {entry!r}")
 
@@ -324,7 +324,7 @@ class EnrollmentBook:
     # -- groups --------------------------------------------------------------------------------------------
 
     def put_group(self, group_id: str, body: Any, *, if_match: str | None = None) -> EnrollmentGroup:
-        """Create a group, or replace an existing one (C-25): name, switch and type change, entries stay."""
+        """Create a group, or replace an existing one: name, switch and type change, entries stay."""
         self.check_group_id(group_id)
         spec = self._parse_group(body)
         existing = self.groups.get(group_id)
@@ -365,7 +365,7 @@ class EnrollmentBook:
         return existing
 
     def patch_group(self, group_id: str, patch: Any, *, if_match: str | None = None) -> EnrollmentGroup:
-        """Merge-patch ``displayName``, ``enabled`` and ``type`` (C-17); read-only members are ignored."""
+        """Merge-patch ``displayName``, ``enabled`` and ``type``; read-only members are ignored."""
         group = self.get_group(group_id)
         if not isinstance(patch, dict):
             raise self._error("bad_request", "a merge patch must be a JSON object")
@@ -411,7 +411,7 @@ class EnrollmentBook:
             )
 
     def delete_group(self, group_id: str, *, if_match: str | None = None) -> None:
-        """Remove a group; its certificates are released (C-4)."""
+        """Remove a group; its certificates are released (``central.unique_certificates``)."""
         group = self.get_group(group_id)
         check_precondition(
             group.etag,
@@ -484,7 +484,7 @@ class EnrollmentBook:
             ) from None
 
     def _check_unique(self, group: EnrollmentGroup, entry: str, print_: str) -> None:
-        """C-4: a certificate may sit in one entry of one group of the application (looked up by thumbprint)."""
+        """A certificate may sit in one entry of one group of the application (looked up by thumbprint)."""
         if not self.settings.central.unique_certificates:
             return
         holder = self._by_thumbprint.get(print_)
@@ -519,7 +519,7 @@ class EnrollmentBook:
     # -- proof of possession ------------------------------------------------------------------------------
 
     def _current_code(self, found: CertificateEntry) -> str | None:
-        """The entry's code if it has one that has not expired (C-7 ``code_ttl_s``)."""
+        """The entry's code if it has one that has not expired (``central.code_ttl_s``)."""
         if found.code is None:
             return None
         ttl = self.settings.central.code_ttl_s
@@ -533,7 +533,8 @@ class EnrollmentBook:
         return found.code
 
     def generate_code(self, group_id: str, entry: str) -> str:
-        """Issue a verification code for an entry (C-5 format); it replaces any previous code (C-7)."""
+        """Issue a verification code for an entry (``central.code_bytes``); it replaces any previous code
+        (``central.code_reuse``)."""
         found = self.get_entry(group_id, entry)
         current = self._current_code(found)
         if self.settings.central.code_reuse and current is not None:
@@ -574,7 +575,8 @@ class EnrollmentBook:
         return found
 
     def _check_proof(self, found: CertificateEntry, proof: x509.Certificate, code: str) -> None:
-        """The checks of certificates.md §7.1: CN = code, issuer name, signature (C-9), validity (C-8)."""
+        """The checks of proof of possession: CN = code, issuer name, signature, validity
+        (``central.proof_check_validity``)."""
         common_name = get_common_name(proof)
         if common_name != code:
             raise self._error(

@@ -1,8 +1,8 @@
 """IoT Central's failures: one exception type, a fixed table of situations, and the codes they carry.
 
 The real data-plane API answers every failure with ``{"error": {"code", "message", "requestId", "time"}}``
-and repeats the code in the ``x-ms-error-code`` header (central-api.md §2.2). The *shape* is documented; the
-code strings are not, so the fake uses HTTP-reason-style names (open-questions.md C-1) that a live capture
+and repeats the code in the ``x-ms-error-code`` header (IoT Central REST API 2022-07-31). The *shape* is documented; the
+code strings are not, so the fake uses HTTP-reason-style names that a live capture
 can replace through ``Settings.central.error_codes`` (a mapping *situation → code*)::
 
     Settings(central=CentralSettings(error_codes={"invalid_proof": "InvalidPoP"}))
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Situation:
-    """One row of the C-1 table: an HTTP status and the fake-defined default code."""
+    """One row of the situation table: an HTTP status and the fake-defined default code."""
 
     status: int
     code: str
 
 
-#: Every failure the fake can report (open-questions.md C-1). Codes are fake-defined, not Azure's.
+#: Every failure the fake can report. Codes are fake-defined, not Azure's.
 SITUATIONS: dict[str, Situation] = {
     "bad_request": Situation(400, "BadRequest"),
     "invalid_certificate": Situation(400, "InvalidCertificate"),
@@ -59,7 +59,7 @@ class CentralError(Exception):
 
     @classmethod
     def of(cls, situation: str, message: str, overrides: Mapping[str, str] | None = None) -> CentralError:
-        """The error for a named situation of the C-1 table (``KeyError`` for an unknown situation)."""
+        """The error for a named situation of the table (``KeyError`` for an unknown situation)."""
         row = SITUATIONS[situation]
         code = (overrides or {}).get(situation, row.code)
         return cls(row.status, code, message, situation)

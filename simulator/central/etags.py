@@ -2,12 +2,12 @@
 
 Every enrollment group and certificate entry carries an ``etag``. The documented values, e.g.
 ``IjE3MDAwODNhLTAwMDAtMDcwMC0wMDAwLTYyNjFmNzk0MDAwMCI=``, are base64 of a *quoted Cosmos DB etag*:
-``"1700083a-0000-0700-0000-6261f7940000"`` (central-api.md §2.3) — eight random hex digits, a fixed middle,
+``"1700083a-0000-0700-0000-6261f7940000"`` (IoT Central REST API 2022-07-31) — eight random hex digits, a fixed middle,
 and the write time in hex. Clients must treat them as opaque; they change on every write and only then.
 
-A client makes a write conditional with ``If-Match`` or with an ``etag`` inside the body (open-questions.md
-C-16): the write only happens when the entity's current etag is one of those given, or ``*`` is given and the
-entity exists. The header wins when both are present.
+A client makes a write conditional with ``If-Match`` or with an ``etag`` inside the body
+(``central.body_etag_is_precondition``): the write only happens when the entity's current etag is one of those
+given, or ``*`` is given and the entity exists. The header wins when both are present.
 """
 
 from __future__ import annotations

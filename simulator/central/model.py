@@ -6,8 +6,8 @@ HTTP to these calls and back.
 
 An **application** is what ``https://<subdomain>.azureiotcentral.com`` addresses. It has an application ID
 (a GUID, what API tokens name in ``sr``), an **ID scope** (``0ne`` + 8 hex digits) that devices give DPS,
-an internal IoT hub ``iotc-<guid>.azure-devices.net`` (C-13), an auto-approve switch (C-15) and the device
-templates it knows (C-14)::
+an internal IoT hub ``iotc-<guid>.azure-devices.net``, an auto-approve switch and the device
+templates it knows::
 
     central = CentralService(clock, entropy, settings)
     app = central.create_app(subdomain="contoso")
@@ -66,7 +66,7 @@ T = TypeVar("T")
 
 @dataclass
 class Page(Generic[T]):
-    """One page of a list operation; ``next_token`` is the opaque ``$skiptoken`` of the next page (C-21)."""
+    """One page of a list operation; ``next_token`` is the opaque ``$skiptoken`` of the next page."""
 
     items: list[T]
     next_token: str | None = None
@@ -173,7 +173,7 @@ class App:
         return self.template_book
 
     def add_template(self, dtmi: str, display_name: str | None = None) -> DeviceTemplate:
-        """Publish a device template: devices announcing this model ID get it assigned (C-14)."""
+        """Publish a device template: devices announcing this model ID get it assigned."""
         try:
             return self.template_book.add(dtmi, display_name)
         except CentralError as exc:
@@ -321,7 +321,7 @@ class App:
     # -- enrollment groups -----------------------------------------------------------------------------
 
     def group_body(self, group: EnrollmentGroup, api_version: str | None = None) -> dict[str, Any]:
-        """A group as the API renders it for ``api_version`` (``idScope`` in GA per C-10)."""
+        """A group as the API renders it for ``api_version`` (``idScope`` in GA per ``central.id_scope_in_ga``)."""
         central = self.settings.central
         preview = api_version is not None and api_version.endswith("-preview")
         scope = self.id_scope if (preview or central.id_scope_in_ga) else None
@@ -450,7 +450,7 @@ class App:
         return self.enrollment.trust_anchors_for(chain)
 
     def known_cas(self) -> list[x509.Certificate]:
-        """Every uploaded certificate, verified or not (DPS widens TLS trust to them, D-1)."""
+        """Every uploaded certificate, verified or not (DPS widens TLS trust to them, ``dps.auth_failure_mode``)."""
         return self.enrollment.known_cas()
 
     def provision_device(

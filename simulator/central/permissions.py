@@ -29,7 +29,7 @@ permission             operations
 ``deviceGroups.*``     device groups and their members
 =====================  ==========================================================================================
 
-A refusal is ``403 Forbidden`` in IoT Central's error shape (C-1), raised before anything is read or changed.
+A refusal is ``403 Forbidden`` in IoT Central's error shape, raised before anything is read or changed.
 Bearer tokens stand for the application's own user (its creator), an App Administrator. Organization scoping is
 not modelled: a token whose assignment names an organization is judged by its role alone and sees the whole
 application (``docs/contracts.md`` lists the gap).

@@ -1,11 +1,11 @@
 """Who may call an IoT Central application: API tokens and bearer tokens.
 
-The real application accepts two ``Authorization`` forms (central-api.md §2.1):
+The real application accepts two ``Authorization`` forms (IoT Central REST API 2022-07-31):
 
 * **API tokens** — ``SharedAccessSignature sr=<appId>&sig=<signature>&skn=<token id>&se=<expiry ms>``,
   created in the application (``skn`` is the token's name, e.g. ``operator-token``; ``se`` is the expiry in
   *milliseconds* since the epoch). How the real service computes ``sig`` is not documented, so the fake
-  defines it (open-questions.md C-2): base64 of HMAC-SHA256 over ``"{sr}\\n{skn}\\n{se}"`` under a secret
+  defines it: base64 of HMAC-SHA256 over ``"{sr}\\n{skn}\\n{se}"`` under a secret
   key that belongs to the application. The fake checks the signature, the expiry on the world's clock, and
   that ``sr`` names *this* application — a token of app A is refused by app B.
 * **Bearer tokens** — in Azure an Azure AD access token for ``https://apps.azureiotcentral.com``. Offline
@@ -20,7 +20,7 @@ record and its salt, so earlier strings of that record stay valid until they exp
 its roles (:mod:`simulator.central.permissions`: API tokens only for an Administrator, …).
 
 The CLI's docstrings spell the scheme ``SharedAccessToken``; that alias is refused unless
-``central.accept_shared_access_token_alias`` is set (C-2). Every refusal is a 401 ``Unauthorized`` (C-22).
+``central.accept_shared_access_token_alias`` is set. Every refusal is a 401 ``Unauthorized``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class TokenAuthority:
     # -- issuing ---------------------------------------------------------------------------------------
 
     def sign(self, sr: str, skn: str, se: str, salt: str = "") -> str:
-        """The fake-defined API-token signature: base64(HMAC-SHA256(key, "{sr}\\n{skn}\\n{se}\\n{salt}")) (C-2),
+        """The fake-defined API-token signature: base64(HMAC-SHA256(key, "{sr}\\n{skn}\\n{se}\\n{salt}")),
         ``salt`` being the token record's."""
         mac = hmac.new(self.key, f"{sr}\n{skn}\n{se}\n{salt}".encode(), hashlib.sha256).digest()
         return base64.b64encode(mac).decode("ascii")

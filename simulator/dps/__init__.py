@@ -1,7 +1,7 @@
 """DPS and the IoT hub device surface: the path by which a claimed Sphere device auto-enrolls into IoT Central.
 
 * :mod:`simulator.dps.model` — registrations and their checks (pure, synchronous);
-* :mod:`simulator.dps.errors` — :class:`DpsError` and the six-digit codes (D-2);
+* :mod:`simulator.dps.errors` — :class:`DpsError` and the six-digit codes (``dps.error_codes``);
 * :mod:`simulator.dps.registration` — the records a registration leaves: attestation and assignment;
 * :mod:`simulator.dps.hub` — the assigned IoT hub: admission, telemetry, twin (pure, synchronous);
 * :mod:`simulator.dps.mqtt_codec` — MQTT 3.1.1 packets;

@@ -1,4 +1,4 @@
-"""DPS refusals: the exception every DPS surface raises and the six-digit codes it carries (open-questions.md D-2).
+"""DPS refusals: the exception every DPS surface raises and the six-digit codes it carries (``dps.error_codes``).
 
 Also the DPS timestamp format, which error bodies and registration records share.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-# Six-digit DPS error codes (open-questions.md D-2). 401002 and 400209 were seen from the real service; the
+# Six-digit DPS error codes (``dps.error_codes``). 401002 and 400209 were seen from the real service; the
 # others are fake-defined ("HTTP status × 1000 + n"). ``settings.dps.error_codes`` overrides any of them.
 DEFAULT_ERROR_CODES: dict[str, int] = {
     "unauthorized": 401002,
@@ -34,7 +34,7 @@ class DpsError(Exception):
         self.retry_after = retry_after
 
     def details(self, tracking_id: str, now: datetime) -> dict[str, Any]:
-        """The ``ProvisioningServiceErrorDetails`` body (dps-protocol.md §4)."""
+        """The ``ProvisioningServiceErrorDetails`` body of the DPS device API."""
         return {
             "errorCode": self.error_code,
             "trackingId": tracking_id,
@@ -44,5 +44,5 @@ class DpsError(Exception):
 
 
 def dps_time(moment: datetime) -> str:
-    """DPS timestamps: UTC with seven fractional digits, e.g. ``2022-08-27T17:53:19.5143497Z`` (§3.3)."""
+    """DPS timestamps: UTC with seven fractional digits, e.g. ``2022-08-27T17:53:19.5143497Z``."""
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "0Z"

@@ -1,17 +1,17 @@
 """The DPS device REST API (``https://global.azure-devices-provisioning.net``), as a Starlette app.
 
-Three operations of the ``device.json`` 2021-10-01 spec (dps-protocol.md §4):
+Three operations of the ``device.json`` 2021-10-01 spec (azure-rest-api-specs, DPS device API):
 
 ========================================================  =====================================================
 ``PUT /{idScope}/registrations/{registrationId}/register``  start a registration → 202 ``assigning`` with
-                                                          ``Location`` and ``Retry-After`` (D-4, D-15)
+                                                          ``Location`` and ``Retry-After``
 ``GET /{idScope}/registrations/{registrationId}/operations/{operationId}``  poll → 202 while assigning, 200 when done
 ``POST /{idScope}/registrations/{registrationId}``          the device's current registration → 200
 ========================================================  =====================================================
 
-Authentication is the TLS client certificate only. Every request must carry ``api-version`` (any non-empty value,
-D-3). Errors are ``ProvisioningServiceErrorDetails`` ``{errorCode, trackingId, message, timestampUtc}`` with the
-six-digit code also in ``x-ms-error-code``; throttling is 429 with ``Retry-After`` (D-12).
+Authentication is the TLS client certificate only. Every request must carry ``api-version`` (any non-empty
+value). Errors are ``ProvisioningServiceErrorDetails`` ``{errorCode, trackingId, message, timestampUtc}`` with the
+six-digit code also in ``x-ms-error-code``; throttling is 429 with ``Retry-After`` (``dps.registrations_per_second``).
 
 **Where the client chain comes from.** The ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain"]``,
 PEM strings, leaf first) is used when the server provides it. uvicorn 0.54 does not; :class:`TlsH11Protocol` is a
@@ -22,7 +22,7 @@ chain>``; the header is ignored whenever the TLS extension is present, i.e. it i
 and proves no possession of the device key.
 
 **Certificate dates** are judged on the world's clock, as on the MQTT listener: the served DPS port's TLS context
-is kept by :class:`simulator.dps.mqtt.WorldTrust`, which (with ``dps.tls_validity_clock = "world"``, D-11) lets
+is kept by :class:`simulator.dps.mqtt.WorldTrust`, which (with ``dps.tls_validity_clock = "world"``) lets
 OpenSSL prove the chain and the key but not the dates; :meth:`DpsService.authenticate` then checks every
 certificate's validity on the world's clock on every request — so a certificate renewed after the clock travelled is
 accepted, and one that expired in the world is refused with 401 / ``401002``.

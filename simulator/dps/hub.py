@@ -1,8 +1,8 @@
 """The IoT hub device surface behind every IoT Central application: connect, telemetry, device twin.
 
 After DPS assigns a device, the device opens a second MQTT connection, this time to the *assigned hub*, with
-ClientId = device ID and username ``{hub}/{deviceId}/?api-version=…`` (dps-protocol.md §7.2). The fake hub admits
-it only when (open-questions.md D-14):
+ClientId = device ID and username ``{hub}/{deviceId}/?api-version=…`` (IoT Hub MQTT support). The fake hub admits
+it only when:
 
 * DPS assigned this device to this hub name (so an unregistered device cannot skip DPS);
 * the leaf certificate's CN equals the device ID (case-insensitively) — the same CN that DPS checked;
@@ -80,7 +80,7 @@ class IotHub:
         self.dps = dps
 
     def connect(self, hub_host: str, device_id: str, chain: list[x509.Certificate]) -> HubSession:
-        """Admit a device connection (D-14) or raise :class:`HubError` (the adapter answers CONNACK 5)."""
+        """Admit a device connection or raise :class:`HubError` (the adapter answers CONNACK 5)."""
         registration = self.dps.registration_for_hub(hub_host, device_id)
         if registration is None:
             raise HubError(401, f"device {device_id!r} is not assigned to hub {hub_host!r}")

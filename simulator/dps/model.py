@@ -2,22 +2,22 @@
 
 Every IoT Central application has a DPS *ID scope* (``0ne…``). A device registers with that scope and a
 *registration ID*, presenting an X.509 certificate chain, leaf first. For an X.509 **enrollment group** DPS admits
-the registration only when (dps-protocol.md §6, open-questions.md D-1, D-11, C-12):
+the registration only when:
 
 1. the leaf certificate's subject CN equals the registration ID (case-insensitively: registration IDs are);
 2. every presented certificate is inside its validity window *on the world's clock* (TLS already checked real
-   time; the fake clock may have travelled — D-11);
+   time; the fake clock may have travelled — ``dps.tls_validity_clock``);
 3. walking the chain from the leaf upward, signature by signature, reaches a **verified** certificate of an
    enrollment group of that scope. The first (most specific) match wins, and if that group is **disabled** the
    device is blocked, even when a group higher up would admit it.
 
-Admission yields a registration *operation* (ID ``5.<16 hex>.<uuid>``, D-6) that starts ``assigning`` and becomes
-``assigned`` once ``assignment_delay_s`` has passed on the clock (D-4, D-15). Assignment creates or updates the
+Admission yields a registration *operation* (ID ``5.<16 hex>.<uuid>``) that starts ``assigning`` and becomes
+``assigned`` once ``assignment_delay_s`` has passed on the clock. Assignment creates or updates the
 IoT Central device (``provisioned``, enabled per the app's auto-approve, template from the payload's ``modelId``)
 and records which IoT hub the device must now connect to. Every refusal raises :class:`DpsError` with the HTTP
-status and six-digit error code (D-2) and creates nothing.
+status and six-digit error code (``dps.error_codes``) and creates nothing.
 
-A per-scope throttle (``registrations_per_second``, D-12) answers 429 with a retry-after when the budget is spent.
+A per-scope throttle (``registrations_per_second``) answers 429 with a retry-after when the budget is spent.
 The IoT hub device surface (connect, telemetry, twin) lives in :mod:`simulator.dps.hub` and is reachable as
 :attr:`DpsService.hub`.
 """
@@ -64,10 +64,10 @@ __all__ = [
     "dps_time",
 ]
 
-# Registration IDs: alphanumerics plus - . _ : ; the last character alphanumeric or '-'; at most 128 (§6).
+# Registration IDs: alphanumerics plus - . _ : ; the last character alphanumeric or '-'; at most 128.
 _REGISTRATION_ID = re.compile(r"^[A-Za-z0-9\-._:]*[A-Za-z0-9\-]$")
 REGISTRATION_ID_MAX = 128
-CN_BOUND = 64  # the X.509 bound DPS documents; enforced only with settings.dps.enforce_cn_64 (C-12)
+CN_BOUND = 64  # the X.509 bound DPS documents; enforced only with settings.dps.enforce_cn_64
 
 
 @dataclass
@@ -187,7 +187,7 @@ class DpsService:
         code = self.settings.dps.error_codes.get(kind, DEFAULT_ERROR_CODES[kind])
         return DpsError(kind, message, error_code=int(code), retry_after=retry_after)
 
-    # -- authentication (D-1: what is checked at CONNECT / on every HTTPS request) -------------------------
+    # -- authentication (what is checked at CONNECT / on every HTTPS request) -------------------------
 
     def authenticate(self, id_scope: str, registration_id: str, chain: list[x509.Certificate]) -> Attestation:
         """Check an X.509 registration attempt; return what it proved or raise :class:`DpsError` (401002).
@@ -258,7 +258,7 @@ class DpsService:
             raise self.error("bad_request", f"registration ID {registration_id!r} is not valid")
 
     def device_id_for(self, common_name: str) -> str:
-        """The device ID auto-enrollment creates: the CN lower-cased by default (C-11)."""
+        """The device ID auto-enrollment creates: the CN lower-cased by default (``central.device_id_case``)."""
         return common_name.lower() if self.settings.central.device_id_case == "lower" else common_name
 
     # -- registration ------------------------------------------------------------------------------------
@@ -273,9 +273,10 @@ class DpsService:
         served_host: str | None = None,
         injected_failure: int | None = None,
     ) -> Operation:
-        """Start a registration; the returned operation is ``assigning`` (D-15).
+        """Start a registration; the returned operation is ``assigning``.
 
-        ``served_host`` is the host name the request reached when served over sockets (C-13 ``served``).
+        ``served_host`` is the host name the request reached when served over sockets (for
+        ``dps.assigned_hub_host = "served"``).
         The chain is checked again even on an MQTT connection admitted at CONNECT: the clock may have moved
         past the certificate's expiry or the group may have been disabled since. ``injected_failure`` (a six-digit
         code from a fault rule) makes the operation end ``failed`` instead of assigning the device.
@@ -328,7 +329,7 @@ class DpsService:
         return registration
 
     def registration_for_hub(self, hub_host: str, device_id: str) -> Registration | None:
-        """The newest registration that assigned ``device_id`` to ``hub_host`` (IoT hub admission, D-14)."""
+        """The newest registration that assigned ``device_id`` to ``hub_host`` (IoT hub admission)."""
         self.settle()
         matches = [
             r
@@ -422,7 +423,7 @@ class DpsService:
         operation.status = "assigned"
 
     def hub_host_for(self, app: Any, served_host: str | None) -> str:
-        """``assignedHub`` per C-13: the app's own hub name, the served host name, or an explicit name."""
+        """``assignedHub`` per ``dps.assigned_hub_host``: the app's hub name, the served host or an explicit one."""
         mode = self.settings.dps.assigned_hub_host
         if mode == "model":
             return app.hub_host
@@ -431,7 +432,7 @@ class DpsService:
         return mode
 
     def _new_operation_id(self) -> str:
-        """``5.<16 lower-case hex>.<uuid4>`` from the world's random source (D-6)."""
+        """``5.<16 lower-case hex>.<uuid4>`` from the world's random source."""
         return f"5.{self.entropy.hex(8)}.{self.entropy.uuid()}"
 
     def _bucket(self, id_scope: str) -> _Bucket | None:

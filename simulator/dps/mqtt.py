@@ -2,25 +2,25 @@
 
 Why hand-written: the SDK publishes to ``$dps/…`` and ``$iothub/…`` topics, and amqtt (the only maintained
 pure-Python broker) refuses client PUBLISHes to topics starting with ``$`` since v0.11.2 and then drops the
-client's message loop (dps-protocol.md §11.1). A broker would also broadcast every DPS reply to every device
+client's message loop (the Python device SDK's). A broker would also broadcast every DPS reply to every device
 subscribed to ``$dps/registrations/res/#``, could not answer CONNACK 5 for one device, and would hide the client's
 certificate chain. DPS and IoT Hub are not brokers anyway: they answer each client on its own connection. So this
-module is a small asyncio server (§11.2) built on :mod:`simulator.dps.mqtt_codec`, doing only translation — every
+module is a small asyncio server built on :mod:`simulator.dps.mqtt_codec`, doing only translation — every
 decision is made by :class:`~simulator.dps.model.DpsService` and :class:`~simulator.dps.hub.IotHub`, called inside
 ``with cloud.lock:``.
 
 How it works:
 
-* **One port, two services.** The SDK's port is hard-coded to 8883 for DPS and hub alike (§2, §8), so both share
+* **One port, two services.** The SDK's port is hard-coded to 8883 for DPS and hub alike, so both share
   this listener and are told apart by the CONNECT username: DPS sends ``{idScope}/registrations/{regId}/api-version=…``
-  (no ``?``), the hub ``{hubHost}/{deviceId}/?api-version=…`` (§3.1, §7.2).
+  (no ``?``), the hub ``{hubHost}/{deviceId}/?api-version=…``.
 * **TLS with the world's trust.** Each accepted TCP connection is upgraded with ``StreamWriter.start_tls`` *after*
   the server context has been brought up to date with every CA the world knows — the Sphere root and policy CAs and
-  every certificate uploaded to any IoT Central group (open-questions.md D-1). ``load_verify_locations(cadata=…)``
+  every certificate uploaded to any IoT Central group (``dps.auth_failure_mode``). ``load_verify_locations(cadata=…)``
   on a live context affects later handshakes, so a CA uploaded a moment ago is trusted by the next connection.
   Client certificates are optional at the TLS layer (``CERT_OPTIONAL``); a chain to a CA nobody knows fails the
   handshake (the SDK raises ``ConnectionFailedError``), everything else is decided at CONNECT.
-* **Certificate dates are judged on the world's clock** (open-questions.md D-11, ``dps.tls_validity_clock``). A
+* **Certificate dates are judged on the world's clock** (``dps.tls_validity_clock``). A
   simulator's clock travels — 25 hours for a device certificate to expire, two years for a tenant CA to rotate — but
   OpenSSL compares dates with the *real* time and offers no way to inject a clock. Left alone, it would accept a
   certificate that expired in the world (still valid in real time) and refuse every certificate issued after the
@@ -30,9 +30,9 @@ How it works:
   world's clock — the one judge that follows clock travel. ``"system"`` keeps OpenSSL's own real-time check too.
 * **Checks at CONNECT on the fake clock.** The chain the client *presented* (``get_unverified_chain``; OpenSSL
   already proved the client holds the leaf's key) goes to the model, which checks CN, validity on the world's clock
-  (D-11) and the path to a verified certificate of an enabled group. A refusal is CONNACK 5 (``CredentialError`` in
+ and the path to a verified certificate of an enabled group. A refusal is CONNACK 5 (``CredentialError`` in
   the SDK), or with ``dps.auth_failure_mode = "res401"`` an accepted connection whose register gets
-  ``$dps/registrations/res/401/…`` (D-1).
+  ``$dps/registrations/res/401/…`` (``dps.auth_failure_mode``).
 * **Replies only to subscribers.** A reply is delivered only if the client subscribed to a matching filter, as a
   real service would (the SDK subscribes to ``$dps/registrations/res/#`` and, lazily, ``$iothub/twin/res/#``).
 
@@ -112,7 +112,7 @@ METHOD_RESPONSE = "$iothub/methods/res/"
 
 @dataclass(frozen=True)
 class DpsUsername:
-    """``{idScope}/registrations/{registrationId}/api-version=…&ClientVersion=…`` (dps-protocol.md §3.1)."""
+    """``{idScope}/registrations/{registrationId}/api-version=…&ClientVersion=…`` (DPS MQTT support)."""
 
     id_scope: str
     registration_id: str
@@ -121,7 +121,7 @@ class DpsUsername:
 
 @dataclass(frozen=True)
 class HubUsername:
-    """``{hubHost}/{deviceId}/?api-version=…&DeviceClientType=…[&model-id=…]`` (dps-protocol.md §7.2)."""
+    """``{hubHost}/{deviceId}/?api-version=…&DeviceClientType=…[&model-id=…]`` (IoT Hub MQTT support)."""
 
     hub_host: str
     device_id: str
@@ -150,7 +150,7 @@ def parse_username(username: str | None) -> DpsUsername | HubUsername | None:
         return None
     if len(parts) == 3 and parts[2].startswith("?"):
         query = parse_query(parts[2][1:])
-        if parts[0] and parts[1] and query.get("api-version"):  # D-3: any non-empty api-version
+        if parts[0] and parts[1] and query.get("api-version"):  # any non-empty api-version
             return HubUsername(parts[0], parts[1], query)
     return None
 
@@ -183,7 +183,7 @@ def peer_chain(
     a presented tenant CA is then the world's own certificate, not a second parse of the same bytes.
 
     Python 3.13 has public ``get_unverified_chain()``/``get_verified_chain()`` returning DER bytes; on 3.10–3.12
-    only the private ``_sslobj`` methods exist, returning ``_ssl.Certificate`` objects (dps-protocol.md §6).
+    only the private ``_sslobj`` methods exist, returning ``_ssl.Certificate`` objects.
     """
     if ssl_object is None:
         return []
@@ -211,7 +211,7 @@ VERIFY_NO_CHECK_TIME = 0x200000
 
 
 def judge_dates_on(context: ssl.SSLContext, clock: str) -> None:
-    """Set which clock judges client-certificate dates on a server context (open-questions.md D-11).
+    """Set which clock judges client-certificate dates on a server context (``dps.tls_validity_clock``).
 
     ``"world"``: OpenSSL skips date checks (``X509_V_FLAG_NO_CHECK_TIME``) so that the model judges them on the
     world's clock; ``"system"``: OpenSSL checks them against real time as well.
@@ -225,12 +225,12 @@ def judge_dates_on(context: ssl.SSLContext, clock: str) -> None:
 
 
 class WorldTrust:
-    """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows (open-questions.md D-1), with the
-    world's choice of clock for certificate dates (D-11, :func:`judge_dates_on`).
+    """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows (``dps.auth_failure_mode``), with the
+    world's choice of clock for certificate dates (:func:`judge_dates_on`).
 
     The trust anchors are every tenant CA generation of every Sphere tenant and every certificate uploaded to any
     IoT Central group (with ``VERIFY_X509_PARTIAL_CHAIN``): any device of the world gets through TLS — also one of a
-    tenant no app trusts, which the model then refuses at CONNECT (D-1) — while a certificate from outside the world
+    tenant no app trusts, which the model then refuses at CONNECT — while a certificate from outside the world
     fails the handshake. The Sphere root and policy CAs are deliberately *not* anchors: OpenSSL would then walk every
     chain up to the root and check two P-384 signatures per handshake (~2 ms, half the server's time per
     registration) that prove nothing the model does not check itself; anchoring at the tenant CA leaves one P-256
@@ -472,7 +472,7 @@ class _Connection:
                 self.attestation = self.cloud.dps.authenticate(who.id_scope, who.registration_id, self.chain)
         except DpsError as exc:
             if self.cloud.settings.dps.auth_failure_mode == "res401":
-                self.auth_error = exc  # accepted; every request will get res/401 (D-1)
+                self.auth_error = exc  # accepted; every request will get res/401 (``dps.auth_failure_mode``)
                 return
             await self.refuse(codec.CONNACK_NOT_AUTHORIZED, exc.message)
 
@@ -634,13 +634,13 @@ class _Connection:
 
 def connack_for_status(status: int) -> int:
     """The CONNACK return code that stands for an HTTP status at CONNECT (MQTT 3.1.1 has no status there):
-    5 "not authorised" for 401/403 (what DPS and IoT Hub send for a refused device, §3.5), else 3 "server
+    5 "not authorised" for 401/403 (what DPS and IoT Hub send for a refused device), else 3 "server
     unavailable" — what a throttled or failing service can say before a session exists."""
     return codec.CONNACK_NOT_AUTHORIZED if status in (401, 403) else codec.CONNACK_SERVER_UNAVAILABLE
 
 
 def injected_error_details(effect: FaultEffect, tracking_id: str, now: datetime) -> dict[str, Any]:
-    """The ``ProvisioningServiceErrorDetails`` body of an injected ``status`` (dps-protocol.md §4): the same four
+    """The ``ProvisioningServiceErrorDetails`` body of an injected ``status`` (the DPS device API): the same four
     fields as every DPS error; ``errorCode`` is the rule's ``code`` when it is a six-digit number, else status × 1000
     (as :func:`simulator.dps.https_api.error_response` answers the same rule over HTTPS)."""
     error = DpsError("bad_request", effect.message, error_code=injected_error_code(effect))  # only its body is used
@@ -799,7 +799,7 @@ async def start_mqtt_server(
 
     ``server_ssl_context_factory()`` returns a server context holding the local CA's server certificate; this
     function asks it for client certificates and keeps it trusting the world's CAs. ``served_host`` (default
-    ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"`` (C-13). ``limits`` (a
+    ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"``. ``limits`` (a
     :class:`simulator.listeners.ListenerLimits`) caps the connections and bounds the TLS handshake and the CONNECT.
     """
     server = MqttServer(cloud, server_ssl_context_factory(), served_host or host, limits=limits)

@@ -40,7 +40,7 @@ class MqttProtocolError(ValueError):
 
 @dataclass(frozen=True)
 class Connect:
-    """CONNECT: the client's identity. DPS and IoT Hub read ``client_id`` and ``username`` (dps-protocol.md §3.1)."""
+    """CONNECT: the client's identity. DPS and IoT Hub read ``client_id`` and ``username``."""
 
     client_id: str
     username: str | None = None

@@ -20,7 +20,7 @@ class Attestation:
     app: Any
     id_scope: str
     registration_id: str  # as the device spelled it
-    device_id: str  # the IoT Central / hub device ID (C-11)
+    device_id: str  # the IoT Central / hub device ID (``central.device_id_case``)
     anchor: Any  # the central TrustAnchor the chain reached
     leaf: x509.Certificate
     chain: tuple[x509.Certificate, ...]
@@ -46,10 +46,10 @@ class Registration:
     certificate_info: dict[str, Any]
     signing_certificate_info: dict[str, Any]
     status: str = "assigned"
-    substatus: str = "initialAssignment"  # D-5
+    substatus: str = "initialAssignment"
 
     def state(self) -> dict[str, Any]:
-        """``registrationState`` (DeviceRegistrationResult) with every field the SDK reads (§3.3)."""
+        """``registrationState`` (DeviceRegistrationResult) with every field the SDK reads."""
         return {
             "x509": {
                 "certificateInfo": self.certificate_info,

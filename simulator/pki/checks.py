@@ -1,6 +1,6 @@
 """The cryptographic checks the services apply: signatures, validity windows, chains, thumbprints.
 
-IoT Central's verify and DPS's registration both come down to these questions (certificates.md §7):
+IoT Central's verify and DPS's registration both come down to these questions:
 
 * was this certificate signed by *that* key? (:func:`is_signed_by`) — a forged CA with the same subject
   name fails here, because the signature does not verify under the real CA's public key;
@@ -23,12 +23,12 @@ from simulator.pki.encoding import to_der
 
 
 def thumbprint(cert: x509.Certificate) -> str:
-    """SHA-1 over the DER encoding, 40 uppercase hex characters (certificates.md §9, K-7)."""
+    """SHA-1 over the DER encoding, 40 uppercase hex characters."""
     return hashlib.sha1(to_der(cert), usedforsecurity=False).hexdigest().upper()
 
 
 def serial_hex(cert: x509.Certificate) -> str:
-    """The serial number as uppercase hex without leading zeros (open-questions.md K-8)."""
+    """The serial number as uppercase hex without leading zeros."""
     return format(cert.serial_number, "X")
 
 
@@ -109,7 +109,7 @@ def chain_to_anchor(
 
     Every certificate on the way must be valid at ``now`` and issued (name + signature) by the next one.
     The walk stops at the first certificate issued by an anchor — the anchor itself may or may not be
-    included in ``chain`` (open-questions.md K-12). Anchors are matched by DER equality or by issuance.
+    included in ``chain`` (``dps.present_chain``). Anchors are matched by DER equality or by issuance.
     """
     if not chain:
         return None

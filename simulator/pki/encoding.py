@@ -6,7 +6,7 @@ The same X.509 certificate travels in several wrappers:
 * **PEM** — DER in base64 between ``-----BEGIN CERTIFICATE-----`` lines; what devices keep on disk.
 * **PKCS#7 (.p7b)** — a certificates-only SignedData holding a chain; ``download-chain`` writes it as DER.
 * **base64 strings** — the Sphere APIs return base64(DER); IoT Central accepts base64(PEM), base64(DER) or
-  raw PEM text (central-api.md §6, open-questions.md C-6).
+  raw PEM text (IoT Central REST API 2022-07-31).
 
 Every reader here raises :class:`CertificateFormatError` (a :class:`PKIError`) for malformed input — never
 a bare ``ValueError`` from deep inside a parser — so services can turn it into their own error shape.
@@ -42,7 +42,7 @@ def _quiet() -> contextlib.AbstractContextManager:
     """An entered :func:`~simulator.pki.names.long_cn_quiet` block (the caller exits it).
 
     cryptography warns when it parses a name attribute longer than RFC 5280 allows. Sphere device certificates
-    carry a 128-character CN (certificates.md §4.1), so every parse here silences exactly that warning."""
+    carry a 128-character CN, so every parse here silences exactly that warning."""
     ctx = long_cn_quiet()
     ctx.__enter__()
     return ctx
@@ -107,7 +107,7 @@ def load_certificate(data: bytes | str) -> x509.Certificate:
 
 
 def load_certificate_string(text: str) -> x509.Certificate:
-    """Parse the ``certificate`` string of an IoT Central request (open-questions.md C-6).
+    """Parse the ``certificate`` string of an IoT Central request.
 
     Accepted: raw PEM text, base64 of PEM text, base64 of DER. Whitespace inside base64 is ignored. The
     decoded content must hold exactly one certificate.

@@ -1,9 +1,9 @@
 """X.509 names for the Sphere chain, including the one RFC 5280 says is too long.
 
 RFC 5280 bounds ``commonName`` at 64 characters, but a Sphere device certificate's CN is the 128-character
-device id (certificates.md §4.1). ``cryptography`` refuses such a :class:`~cryptography.x509.NameAttribute`
+device id. ``cryptography`` refuses such a :class:`~cryptography.x509.NameAttribute`
 unless it is built with the *private* keyword ``_validate=False``, which still emits a ``UserWarning``
-(confirmed with cryptography 48.0.0 and 50.0.2, open-questions.md K-10). This module is the one place that
+(confirmed with cryptography 48.0.0 and 50.0.2). This module is the one place that
 uses the workaround; ``tests/test_pki_long_cn.py`` pins the behaviour so an upgrade that changes it fails
 loudly.
 """
@@ -68,7 +68,7 @@ def cn_name(value: str) -> x509.Name:
 
 
 def tenant_ca_name(tenant_id: str) -> x509.Name:
-    """The tenant CA subject in DER order C, ST, L, O, CN (certificates.md §2, open-questions.md K-13)."""
+    """The tenant CA subject in DER order C, ST, L, O, CN."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
@@ -81,7 +81,7 @@ def tenant_ca_name(tenant_id: str) -> x509.Name:
 
 
 def simulated_name(common_name: str, organization: str = "Sphere Harness") -> x509.Name:
-    """An obviously simulated name for the root and policy CAs (open-questions.md K-1)."""
+    """An obviously simulated name for the root and policy CAs (``pki.root_common_name``)."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
@@ -119,7 +119,7 @@ def get_common_name(name: x509.Name | x509.Certificate) -> str | None:
 
 
 def subject_string(name: x509.Name | x509.Certificate) -> str:
-    """CN-first, comma-space separated rendering (open-questions.md SA-7): ``CN=…, O=…, L=…, ST=…, C=US``.
+    """CN-first, comma-space separated rendering: ``CN=…, O=…, L=…, ST=…, C=US``.
 
     Given a certificate, renders its subject."""
     with long_cn_quiet():

@@ -2,17 +2,17 @@
 
 ::
 
-    Azure Sphere root CA          EC P-384, self-signed                      (simulated name, K-1)
+    Azure Sphere root CA          EC P-384, self-signed                      (simulated name, ``pki.root_common_name``)
      └─ policy CA                 EC P-384, ecdsa-with-SHA384, pathlen 1
          └─ tenant CA generation  EC P-256, ecdsa-with-SHA384, pathlen 0, 2 years,
             │                     C=US, ST=Washington, L=Redmond, O=Microsoft Corporation,
             │                     CN=Microsoft Azure Sphere <tenantId>
             ├─ device certificate EC P-256 (the device's own key), CN=<128-hex device id>, 24 hours
-            └─ proof certificate  fresh EC P-256 key, CN=<verification code>, 24 hours (K-5)
+            └─ proof certificate  fresh EC P-256 key, CN=<verification code>, 24 hours (``pki.proof_hours``)
 
 An :class:`Issuer` pairs a certificate with its private key — like ``trustme.CA`` — and issues the next
-certificate down. Signature algorithm follows the signing key's curve (K-2); extensions follow K-3 so that
-OpenSSL can build and verify the chain and accept device certificates for TLS client authentication.
+certificate down. Signature algorithm follows the signing key's curve; extensions (basic constraints, key usages)
+are chosen so that OpenSSL can build and verify the chain and accept device certificates for TLS client authentication.
 All dates come from the caller (the world's clock), all randomness from an :class:`~simulator.entropy.Entropy`.
 """
 
@@ -193,7 +193,7 @@ def make_root_ca(
     common_name: str = "Azure Sphere Root CA (simulated)",
     years: int = 30,
 ) -> Issuer:
-    """The self-signed P-384 Sphere root CA (simulated name, open-questions.md K-1)."""
+    """The self-signed P-384 Sphere root CA (simulated name, ``pki.root_common_name``)."""
     key = entropy.ec_private_key(ec.SECP384R1())
     name = simulated_name(common_name)
     cert = _build(
@@ -283,7 +283,7 @@ def make_proof_certificate(
 ) -> x509.Certificate:
     """A proof-of-possession certificate: ``CN=<code>``, signed by ``signer`` (a tenant CA generation).
 
-    The key inside is fresh and thrown away (open-questions.md K-5): what proves possession is the
+    The key inside is fresh and thrown away (``pki.proof_hours``): what proves possession is the
     *signature* by the CA's private key, not the subject key. Validity is now − 5 min … now + 24 h, capped
     at the signer's own expiry.
     """

@@ -1,4 +1,4 @@
-"""The signing rules every Sphere certificate follows: which digest a key signs with (K-2) and the key usages (K-3).
+"""The signing rules every Sphere certificate follows: which digest a key signs with and the key usages.
 
 Both ways of issuing a certificate use them — :mod:`simulator.pki.profiles` (``cryptography``'s builder) and
 :mod:`simulator.pki.leaf_template` (the pre-encoded end-entity template) — so they live here, below both.
@@ -29,7 +29,7 @@ def key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x5
 
 
 def hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
-    """The digest a key signs certificates with: SHA-384 for P-384 and larger curves, SHA-256 otherwise (K-2)."""
+    """The digest a key signs certificates with: SHA-384 for P-384 and larger curves, SHA-256 otherwise."""
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()

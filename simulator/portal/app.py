@@ -7,7 +7,7 @@
     link = portal.signin_link("https://127.0.0.1:8444", app_subdomain, user)
     # served: every non-/api path of the Central port reaches `portal` (simulator.server.PortApp)
 
-Built the way datasette builds its pages (STYLE.md §1): one Jinja environment on the portal (autoescape, a
+Built the way datasette builds its pages: one Jinja environment on the portal (autoescape, a
 ``ChoiceLoader`` with an override folder first and the defaults also reachable as ``default:<name>``), one
 :meth:`Portal.render` that adds the base context and answers the JSON twin for ``….json`` paths (advertised with
 ``Link: rel=alternate``), one error handler mapping the Central model's :class:`CentralError` situations to pages,
@@ -94,7 +94,7 @@ class Trainee:
 
 def certificate_text(data: bytes) -> str:
     """An uploaded file as the ``certificate`` string the Central model takes: PEM text as it is, anything else as
-    base64 (the model then says whether it is one X.509 certificate, open-questions.md C-6)."""
+    base64 (the model then says whether it is one X.509 certificate)."""
     if data.lstrip().startswith(b"-----BEGIN"):
         try:
             return data.decode("ascii")

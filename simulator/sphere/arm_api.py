@@ -1,7 +1,7 @@
 """The Azure Sphere ARM API, ``Microsoft.AzureSphere`` 2024-04-01 on ``management.azure.com``, over the Sphere model.
 
-A legacy tenant is an ARM catalog here (sphere-arm-api.md §1). This adapter only translates: it checks the
-``api-version`` (SA-5) and the bearer token (audience ``"arm"``), validates path names against the swagger
+A legacy tenant is an ARM catalog here. This adapter only translates: it checks the
+``api-version`` and the bearer token (audience ``"arm"``), validates path names against the swagger
 patterns, calls :class:`~simulator.sphere.model.SphereService` inside ``with cloud.lock:`` and answers with the ARM
 shapes of :mod:`simulator.sphere.arm_bodies`:
 
@@ -9,9 +9,9 @@ shapes of :mod:`simulator.sphere.arm_bodies`:
   them); reads live here, writes and their long-running answers in :mod:`simulator.sphere.arm_writes`;
 * every list honours ``$filter``/``$top``/``$skip``/``$maxpagesize`` and pages with an absolute ``nextLink``
   (:mod:`simulator.sphere.arm_query`); the POST lists also answer GET, which is how clients follow ``nextLink``;
-* ``retrieveProofOfPossessionNonce`` answers the proof's ``CertificateProperties`` **flat** (SA-4);
+* ``retrieveProofOfPossessionNonce`` answers the proof's ``CertificateProperties`` **flat**;
 * ``claimDevices`` answers 202 with an absolute ``Location`` built from the request's scheme and ``Host`` and
-  ``Retry-After`` (SA-6); that URL answers 202 while pending, 200 ``{}`` when done, the ARM error when failed;
+  ``Retry-After``; that URL answers 202 while pending, 200 ``{}`` when done, the ARM error when failed;
 * errors ``{"error": {"code", "message", "target"?}}`` with ``x-ms-failure-cause: service``; 401s carry
   ``WWW-Authenticate: Bearer``.
 """
@@ -297,7 +297,7 @@ class ArmApi(ArmWrites):
         return self._json(certificate_body(tenant, generation, self._now()))
 
     def chain(self, request: Request, principal: Principal, body: bytes, serial: str, **path: str) -> Response:
-        """``{"certificateChain"}``: tenant CA, policy CA, root as base64 PKCS#7 (or PEM, SA-2)."""
+        """``{"certificateChain"}``: tenant CA, policy CA, root as base64 PKCS#7 (or PEM)."""
         tenant = self._catalog(principal, **path)
         generation = self.sphere.usable_generation(tenant, serial)
         chain = [generation.certificate, self.sphere.policy.certificate, self.sphere.root.certificate]
@@ -308,7 +308,7 @@ class ArmApi(ArmWrites):
         return self._json({"certificateChain": text})
 
     def proof(self, request: Request, principal: Principal, body: bytes, serial: str, **path: str) -> Response:
-        """The proof certificate for ``proofOfPossessionNonce``, its properties flat (SA-4)."""
+        """The proof certificate for ``proofOfPossessionNonce``, its properties flat."""
         tenant = self._catalog(principal, **path)
         request_body = json_object(body)
         code = request_body.get("proofOfPossessionNonce")

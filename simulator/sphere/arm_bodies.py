@@ -1,9 +1,10 @@
 """The JSON shapes of Microsoft.AzureSphere 2024-04-01: resources, lists' items, counts, operation statuses, errors.
 
-Every resource is ``{"id", "name", "type", "properties": {...}}`` with the SA-1 ``type`` strings; a catalog adds
-``location`` and, when it has any, ``tags``. **Absent values are left out**, never sent as ``null``: the schema types
-``description``, the device OS fields and ``error.target`` as strings, and strict validators and typed clients reject
-``null`` there (the recorded real service sends ``null`` for some of them; the fake keeps to the published contract).
+Every resource is ``{"id", "name", "type", "properties": {...}}`` with the ``Microsoft.AzureSphere/…`` ``type``
+strings; a catalog adds ``location`` and, when it has any, ``tags``. **Absent values are left out**, never sent as
+``null``: the schema types ``description``, the device OS fields and ``error.target`` as strings, and strict
+validators and typed clients reject ``null`` there (the recorded real service sends ``null`` for some of them; the
+fake keeps to the published contract).
 
 Values the fake cannot know are absent too: an image's name, component ID and type live inside the image package,
 which the fake does not parse (:mod:`simulator.sphere.images`).
@@ -25,7 +26,7 @@ from simulator.sphere.operations import ArmOperation
 from simulator.sphere.products import DeviceGroup, Product
 
 PROVIDER = "Microsoft.AzureSphere"
-TYPES = {  # SA-1
+TYPES = {
     "catalog": f"{PROVIDER}/catalogs",
     "certificate": f"{PROVIDER}/catalogs/certificates",
     "image": f"{PROVIDER}/catalogs/images",
@@ -101,7 +102,7 @@ def filter_paths(kind: str) -> tuple[str, ...]:
 
 
 def arm_time(value: datetime) -> str:
-    """ARM ``date-time``: ISO 8601 UTC with ``Z`` (SL-12)."""
+    """ARM ``date-time``: ISO 8601 UTC with ``Z``."""
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     return text + (f".{value.microsecond:06d}".rstrip("0") if value.microsecond else "") + "Z"
 
@@ -135,7 +136,7 @@ def catalog_body(tenant: Tenant, now: datetime | None = None) -> dict[str, Any]:
 
 
 def certificate_properties(certificate: x509.Certificate, status: str) -> dict[str, Any]:
-    """``CertificateProperties``; ``subject`` CN first, comma-space separated (SA-7)."""
+    """``CertificateProperties``; ``subject`` CN first, comma-space separated."""
     return {
         "certificate": pki.to_b64(certificate),
         "status": status,

@@ -12,7 +12,7 @@ write              first answer
 ``PATCH``          ``202``, no body; ``Location``, ``Azure-AsyncOperation``, ``Retry-After`` (catalog ``PATCH``:
                    ``200`` with the catalog — the document gives it no long-running form)
 ``DELETE``         ``202``, no body; ``Location`` + ``Retry-After``
-``POST`` action    ``202``; ``Location`` + ``Retry-After`` (``claimDevices`` keeps its SA-6 form)
+``POST`` action    ``202``; ``Location`` + ``Retry-After`` (``claimDevices`` keeps its own form, below)
 =================  ===============================================================================================
 
 ``Azure-AsyncOperation`` is ``…/locations/global/operationStatuses/{id}``: ``200`` with
@@ -354,7 +354,7 @@ class ArmWrites:
     def claim_devices(
         self, request: Request, principal: Principal, body: bytes, product: str, device_group: str, **path: str
     ) -> Response:
-        """202 + ``Location`` (absolute, this host) + ``Retry-After`` (SA-6); conflicts per SL-5."""
+        """202 + ``Location`` (absolute, this host) + ``Retry-After``; conflicts per ``sphere.claim_conflict_mode``."""
         tenant = self._catalog(principal, claim=True, **path)
         self._names(product, device_group, placeholders=True)
         request_body = json_object(body)
@@ -534,7 +534,7 @@ class ArmWrites:
         device: str,
         **path: str,
     ) -> Response:
-        """Claims are permanent (SL-5): refused unless ``sphere.arm_device_delete = "unclaim"``."""
+        """Claims are permanent: refused unless ``sphere.arm_device_delete = "unclaim"``."""
         tenant = self._catalog(principal, write=True, **path)
         self._names(product, device_group, device, placeholders=True)
         record = self.sphere.device_in_group(tenant.id, product, device_group, device)
@@ -579,7 +579,8 @@ class ArmWrites:
     def operation_status(
         self, request: Request, principal: Principal, body: bytes, subscription_id: str, operation_id: str
     ) -> Response:
-        """``Azure-AsyncOperation``: a claim keeps its SA-6 answers; other operations answer their status object."""
+        """``Azure-AsyncOperation``: a claim keeps its own answers (202 pending, 200 ``{}`` done); other operations
+        answer their status object."""
         claim = self.sphere.operations.get(operation_id.lower())
         if claim is not None:
             return self._claim_status(request, principal, subscription_id, claim)
@@ -592,7 +593,7 @@ class ArmWrites:
         return self._json(bodies.operation_status_body(operation, path, status, error, self._now()), 200, headers)
 
     def _claim_status(self, request: Request, principal: Principal, subscription_id: str, claim: Any) -> Response:
-        """202 while the claim is pending, 200 ``{}`` when done, the ARM error of the first failure (SA-6)."""
+        """202 while the claim is pending, 200 ``{}`` when done, the ARM error of the first failure."""
         tenant = self.sphere.tenants.get(claim.tenant_id)
         if tenant is None or tenant.subscription_id.lower() != subscription_id.lower():
             raise not_found("operation", claim.id)

@@ -1,13 +1,13 @@
 """The one exception the Sphere model raises, and how each wire adapter names it.
 
-The model speaks in HTTP statuses and ARM-style codes (``ResourceNotFound``, ``Conflict`` …, open-questions.md
-SA-5); the legacy adapter turns the status into its ``PublicApiErrorDetails`` ``ErrorCode`` (SL-3) and the async
-``ErrorResponse`` enum (``{"Code": 7, "Message": …}``, sphere-legacy-api.md §5.1).
+The model speaks in HTTP statuses and ARM-style codes (``ResourceNotFound``, ``Conflict`` …);
+the legacy adapter turns the status into its ``PublicApiErrorDetails`` ``ErrorCode`` and the async
+``ErrorResponse`` enum (``{"Code": 7, "Message": …}``, Azure Sphere public API v2).
 """
 
 from __future__ import annotations
 
-# PublicApiErrorDetails.ErrorCode per HTTP status (open-questions.md SL-3, fake-defined mapping).
+# PublicApiErrorDetails.ErrorCode per HTTP status (fake-defined: the strings are not documented).
 LEGACY_ERROR_CODES: dict[int, str] = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -18,14 +18,14 @@ LEGACY_ERROR_CODES: dict[int, str] = {
     500: "InternalServerError",
 }
 
-# The ErrorResponse.Code enum of asynchronous operations (sphere-legacy-api.md §5.1).
+# The ErrorResponse.Code enum of asynchronous operations (Azure Sphere public API v2).
 OPERATION_ERROR_CODES: dict[int, int] = {400: 5, 403: 6, 404: 8, 409: 7, 500: 4}
 
 
 class SphereError(Exception):
     """A refusal by the Azure Sphere security service.
 
-    ``status`` is the HTTP status both APIs answer with, ``code`` the ARM error code (SA-5), ``message`` the text
+    ``status`` is the HTTP status both APIs answer with, ``code`` the ARM error code, ``message`` the text
     a user sees, ``target`` the offending field or name when there is one.
     """
 
@@ -38,7 +38,7 @@ class SphereError(Exception):
 
     @property
     def legacy_code(self) -> str:
-        """The legacy ``ErrorCode`` string for this status (SL-3)."""
+        """The legacy ``ErrorCode`` string for this status (``sphere.legacy_error_body``)."""
         return LEGACY_ERROR_CODES.get(self.status, "BadRequest" if self.status < 500 else "InternalServerError")
 
     @property

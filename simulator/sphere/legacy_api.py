@@ -2,13 +2,13 @@
 
 This adapter only translates (docs/architecture.md): it matches the path, reads the bearer token, calls
 :class:`~simulator.sphere.model.SphereService` inside ``with cloud.lock:`` and shapes the answer the way
-sphere-legacy-api.md describes it:
+the public API's reference (learn.microsoft.com/rest/api/azure-sphere) describes it:
 
-* PascalCase JSON, integer enums, ``…UTC`` timestamps with seven fractional digits (SL-12);
-* certificate bodies as a JSON string literal of base64 (SL-1/SL-2, ``sphere.legacy_string_body``);
-* errors as an array of ``PublicApiErrorDetails`` (SL-3, ``sphere.legacy_error_body``), 401 with
-  ``WWW-Authenticate: Bearer`` (SL-4);
-* fixed path segments matched case-insensitively (``/v2/Tenants`` works, SL-9);
+* PascalCase JSON, integer enums, ``…UTC`` timestamps with seven fractional digits;
+* certificate bodies as a JSON string literal of base64 (``sphere.legacy_string_body``);
+* errors as an array of ``PublicApiErrorDetails`` (``sphere.legacy_error_body``), 401 with
+  ``WWW-Authenticate: Bearer``;
+* fixed path segments matched case-insensitively (``/v2/Tenants`` works);
 * device lists paged with ``?maxPageSize`` and the ``Sphere-Continuation`` header.
 """
 
@@ -39,7 +39,7 @@ CONTINUATION_HEADER = "Sphere-Continuation"
 
 
 def utc(value: datetime | None) -> str | None:
-    """``2026-11-29T10:00:00.0000000Z`` — ISO 8601 UTC with seven fractional digits (SL-12)."""
+    """``2026-11-29T10:00:00.0000000Z`` — ISO 8601 UTC with seven fractional digits."""
     if value is None:
         return None
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond:06d}0Z"
@@ -49,12 +49,12 @@ def utc(value: datetime | None) -> str | None:
 
 
 def tenant_body(tenant: Tenant, principal: Principal) -> dict[str, Any]:
-    """``TenantIdentity`` (§6.2)."""
+    """``TenantIdentity``."""
     return {"Id": tenant.id, "Name": tenant.name, "Roles": principal.roles_in(tenant.id)}
 
 
 def certificate_status_body(generation: CAGeneration, now: datetime) -> dict[str, Any]:
-    """``TenantCertificateStatus`` (§6.3): metadata of every generation, expired and revoked ones included."""
+    """``TenantCertificateStatus``: metadata of every generation, expired and revoked ones included."""
     status = generation.status(now)
     return {
         "Certificate": pki.to_b64(generation.certificate),
@@ -65,7 +65,7 @@ def certificate_status_body(generation: CAGeneration, now: datetime) -> dict[str
 
 
 def operation_body(operation: ClaimOperation, now: datetime, *, fresh: bool = False) -> dict[str, Any]:
-    """``Operation`` (§6.4). ``fresh`` is the 202 answer to the claim itself: State 0, NotStarted (SL-14)."""
+    """``Operation``. ``fresh`` is the 202 answer to the claim itself: State 0, NotStarted."""
     state = 0 if fresh else operation.state(now)
     error = operation.error if state in (3, 4) else None
     return {
@@ -83,7 +83,7 @@ def operation_body(operation: ClaimOperation, now: datetime, *, fresh: bool = Fa
 
 
 def device_body(record: DeviceRecord) -> dict[str, Any]:
-    """``DeviceV2`` (§6.4)."""
+    """``DeviceV2``."""
     return {
         "DeviceId": record.id,
         "TenantId": record.tenant_id,
@@ -129,7 +129,7 @@ class LegacyApi(LegacyCatalog):
         ]
 
     def routes(self) -> list[Route]:
-        """One Starlette route per operation; paths match case-insensitively (SL-9)."""
+        """One Starlette route per operation; paths match case-insensitively."""
         return case_insensitive_routes(self.table, self._endpoint)
 
     def _endpoint(self, handler: Callable[..., Response]) -> Callable[[Request], Awaitable[Response]]:
@@ -163,7 +163,7 @@ class LegacyApi(LegacyCatalog):
     def _check_retired(self) -> None:
         retire_at = self.settings.legacy_retire_at
         if retire_at and self.sphere.clock.now() >= datetime.fromisoformat(retire_at):
-            raise SphereError(410, "Gone", "The Azure Sphere legacy public API has been retired (G-2).")
+            raise SphereError(410, "Gone", "The Azure Sphere legacy public API has been retired.")
 
     def _principal(self, request: Request) -> Principal:
         header = request.headers.get("authorization")
@@ -191,7 +191,7 @@ class LegacyApi(LegacyCatalog):
         )
 
     def string(self, text: str) -> Response:
-        """A ``string`` body: a quoted JSON literal (SL-1 ``json``) or raw text (``text``), SL-2 content types."""
+        """A ``string`` body: a quoted JSON literal (``json``) or raw text (``text``), each with its content type."""
         if self.settings.legacy_string_body == "text":
             return Response(text, media_type="text/plain; charset=utf-8")
         return self.json(text)
@@ -327,9 +327,9 @@ class LegacyApi(LegacyCatalog):
 
 
 def error_response(request: Request, status: int, code: str, message: str, *, settings: Any | None = None) -> Response:
-    """``PublicApiErrorDetails`` (SL-3): one object in an array (default), or alone as ``application/problem+json``.
+    """``PublicApiErrorDetails``: one object in an array (default), or alone as ``application/problem+json``.
 
-    401 answers carry ``WWW-Authenticate: Bearer`` (SL-4). Also what injected faults answer with.
+    401 answers carry ``WWW-Authenticate: Bearer``. Also what injected faults answer with.
     """
     if settings is None:
         cloud = getattr(getattr(request.scope.get("app"), "state", None), "cloud", None)

@@ -1,13 +1,13 @@
 """The Azure Sphere security service as a pure, synchronous model: tenants, tenant CAs, devices, claims, proofs.
 
-One object backs both wire surfaces (sphere-legacy-api.md §1): a legacy **tenant** and an ARM **catalog** are the
+One object backs both wire surfaces: a legacy **tenant** and an ARM **catalog** are the
 same :class:`Tenant`, known by its GUID and friendly name on ``prod.core.sphere.azure.net/v2`` and by
 subscription / resource group / catalog name on ``management.azure.com``.
 
 What the service does for the IoT Central trust workflow:
 
 * every tenant owns a **tenant CA** (``CN=Microsoft Azure Sphere <tenantId>``, P-256, two years) signed by the
-  policy CA, which the root CA signs. The CA is replaced in **generations** (open-questions.md K-9): 90 days before
+  policy CA, which the root CA signs. The CA is replaced in **generations**: 90 days before
   a generation expires the successor appears ``Inactive``; 30 days later it becomes ``Active`` and its predecessor
   ``Inactive``; at its notAfter the predecessor becomes ``Expired``. Generations are rolled lazily from the clock,
   so a jump of five years creates every generation that would have appeared meanwhile. No certificate outlives
@@ -16,8 +16,8 @@ What the service does for the IoT Central trust workflow:
   valid CA (every generation ``Expired``, no proof, no device certificate);
 * it signs **proof-of-possession certificates** whose CN is a verification code from IoT Central/DPS, with
   the generation the caller names by thumbprint or serial (the Active one by default) — never with an expired or
-  revoked one (SL-13);
-* devices are **claimed** into exactly one tenant, once, forever (SL-5); a claimed device gets 24-hour device
+  revoked one (``sphere.expired_body``);
+* devices are **claimed** into exactly one tenant, once, forever; a claimed device gets 24-hour device
   certificates ``CN=<device id>`` from the Active generation, chained ``[leaf, tenant CA, policy CA, root]``.
 
 The model reads time only from the injected :class:`~simulator.clock.Clock` and randomness only from the injected
@@ -79,14 +79,14 @@ Audience = Literal["sphere", "arm"]
 
 ROLES = ("Administrator", "Contributor", "Reader")
 CLAIM_ROLES = frozenset({"Administrator", "Contributor"})
-# Serial aliases of the Active generation on ARM (open-questions.md SA-3), compared case-insensitively.
+# Serial aliases of the Active generation on ARM, compared case-insensitively.
 ACTIVE_ALIASES = frozenset({".default", "default", "active"})
 MAX_BULK_CLAIM = 1000
-# legacy Operation types (sphere-legacy-api.md §6.4) besides the claims (0 DeviceClaim, 11 BulkDeviceClaim)
+# legacy Operation types (Azure Sphere public API v2) besides the claims (0 DeviceClaim, 11 BulkDeviceClaim)
 MOVE_OPERATION = 2  # DeviceUpdateDeviceGroup
 CREATE_PRODUCT_OPERATION = 4  # CreateProduct
 
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{128}$")  # SL-5 / swagger deviceName
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{128}$")  # the published deviceName pattern
 CATALOG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 MAX_CODE_LENGTH = 128
 
@@ -116,12 +116,12 @@ class CAGeneration:
 
     @property
     def thumbprint(self) -> str:
-        """SHA-1 of the DER, 40 uppercase hex (K-7)."""
+        """SHA-1 of the DER, 40 uppercase hex."""
         return pki.thumbprint(self.certificate)
 
     @property
     def serial(self) -> str:
-        """The X.509 serial as uppercase hex, the ARM certificate ``name`` (K-8)."""
+        """The X.509 serial as uppercase hex, the ARM certificate ``name``."""
         return pki.serial_hex(self.certificate)
 
     @property
@@ -137,7 +137,7 @@ class CAGeneration:
         return self.tenant.generation_status(self, now)
 
     def usable(self, now: datetime | None = None) -> bool:
-        """May sign proofs (Active or Inactive, K-9)."""
+        """May sign proofs (Active or Inactive)."""
         return self.status(now) in ("Active", "Inactive")
 
 
@@ -147,7 +147,7 @@ class CAGeneration:
 
 @dataclass(eq=False)
 class SimulatedDeviceIdentity:
-    """What a chip holds: its 128-hex device ID and its own P-256 key (K-4). Created by the simulator, not Azure."""
+    """What a chip holds: its 128-hex device ID and its own P-256 key. Created by the simulator, not Azure."""
 
     id: str
     private_key: ec.EllipticCurvePrivateKey = field(repr=False)
@@ -176,7 +176,7 @@ class DeviceRecord:
 
 @dataclass(eq=False)
 class Tenant:
-    """A legacy tenant, which is also an ARM catalog (sphere-arm-api.md §1)."""
+    """A legacy tenant, which is also an ARM catalog."""
 
     service: SphereService = field(repr=False)
     id: str
@@ -199,7 +199,7 @@ class Tenant:
         return list(self._generations)
 
     def roll(self, now: datetime | None = None) -> None:
-        """Create every successor whose creation time (predecessor notAfter − lead) has come (K-9)."""
+        """Create every successor whose creation time (predecessor notAfter − lead) has come."""
         now = now or self.service.clock.now()
         lead = timedelta(days=self.service.settings.pki.successor_lead_days)
         delay = timedelta(days=self.service.settings.pki.activation_delay_days)
@@ -251,9 +251,9 @@ class Tenant:
         return "Active" if self.active_generation(now) is generation else "Inactive"
 
     def find_generation(self, selector: str | None = None) -> CAGeneration:
-        """The generation named by thumbprint, serial or an Active alias (SA-3); ``None`` = the Active one.
+        """The generation named by thumbprint, serial or an Active alias; ``None`` = the Active one.
 
-        Matching is case-insensitive (K-7); an unknown name is 404.
+        Matching is case-insensitive; an unknown name is 404.
         """
         now = self.service.clock.now()
         if selector is None or selector.strip().lower() in ACTIVE_ALIASES:
@@ -304,7 +304,7 @@ class User:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a bearer token speaks for. ``everything`` is the accept-any mode's caller (SL-10)."""
+    """Who a bearer token speaks for. ``everything`` is the accept-any mode's caller (``sphere.auth_mode``)."""
 
     email: str
     audience: str
@@ -333,8 +333,8 @@ class ClaimOperation:
     """An asynchronous claim (legacy ``Operation``, ARM ``operationStatuses``) — or another legacy operation that
     works the same way: moving a device to a device group (type 2) or creating a product (type 4).
 
-    The claim takes effect ``claim_delay_s`` after it was accepted (SL-14): until then the legacy ``State`` is
-    1 (InProgress) and the ARM poll answers 202. Conflicts found at request time in ``async`` mode (SL-5) are held
+    The claim takes effect ``claim_delay_s`` after it was accepted: until then the legacy ``State`` is
+    1 (InProgress) and the ARM poll answers 202. Conflicts found at request time in ``async`` mode are held
     in ``failures`` and reported once the operation completes.
     """
 
@@ -486,7 +486,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return tenant
 
     def get_tenant(self, tenant_id: str) -> Tenant:
-        """The tenant with this GUID (case-insensitive, SL-9), or 404."""
+        """The tenant with this GUID (case-insensitive), or 404."""
         tenant = self.tenants.get(tenant_id.lower()) if isinstance(tenant_id, str) else None
         if tenant is None:
             raise not_found("tenant", str(tenant_id))
@@ -603,7 +603,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return tenant
 
     def delete_catalog(self, tenant_id: str) -> Tenant:
-        """Remove a catalog (tenant) that holds no device — a claimed device stays in its catalog for good (SL-5),
+        """Remove a catalog (tenant) that holds no device — a claimed device stays in its catalog for good,
         so a catalog with devices is refused (400 ``InvalidParameters``); Azure's docs go further ("once a catalog is
         created, it cannot be deleted"), but the recorded service deleted an empty one."""
         tenant = self.get_tenant(tenant_id)
@@ -676,7 +676,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return user
 
     def issue_token(self, email: str, audience: Audience = "sphere", lifetime: timedelta | float | None = None) -> str:
-        """An opaque bearer token for a known user (SL-10). ``audience`` ``"sphere"`` is accepted by the legacy
+        """An opaque bearer token for a known user. ``audience`` ``"sphere"`` is accepted by the legacy
         API, ``"arm"`` by ARM. ``lifetime`` defaults to ``settings.sphere.token_lifetime_s``."""
         user = self.users.get(email.lower()) if isinstance(email, str) else None
         if user is None:
@@ -692,9 +692,9 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return token
 
     def authenticate(self, token: str | None, audience: Audience) -> Principal:
-        """Who ``token`` speaks for, or 401: missing, unknown, expired or for the other audience (SL-4, SL-10).
+        """Who ``token`` speaks for, or 401: missing, unknown, expired or for the other audience.
 
-        ``code`` is ``AuthenticationFailed`` when no token came, ``InvalidAuthenticationToken`` otherwise (SA-5).
+        ``code`` is ``AuthenticationFailed`` when no token came, ``InvalidAuthenticationToken`` otherwise.
         """
         if not token:
             raise SphereError(
@@ -710,7 +710,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return Principal(email=record.email, audience=audience, user=self.users.get(record.email.lower()))
 
     def authorize(self, principal: Principal, tenant: Tenant, *, claim: bool = False, write: bool = False) -> list[str]:
-        """The caller's roles in ``tenant``; 403 without any (or 404 with ``foreign_tenant_status=404``, SL-4),
+        """The caller's roles in ``tenant``; 403 without any (or 404 with ``foreign_tenant_status=404``),
         403 for a claim — or any other change (``write``) — without Administrator or Contributor (a Reader reads)."""
         roles = principal.roles_in(tenant.id)
         if not roles:
@@ -734,7 +734,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
     # -- devices and claims ------------------------------------------------------------------------------------
 
     def create_device(self, device_id: str | None = None) -> SimulatedDeviceIdentity:
-        """A simulated chip: 128 lower-hex ID from the world's entropy and its own P-256 key (K-4)."""
+        """A simulated chip: 128 lower-hex ID from the world's entropy and its own P-256 key."""
         if device_id is None:
             device_id = self._device_entropy.hex(64)
         elif not isinstance(device_id, str) or not re.fullmatch(r"[0-9A-Fa-f]{128}", device_id):
@@ -755,7 +755,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return record
 
     def claim_device(self, tenant_id: str, device_id: str) -> ClaimOperation:
-        """Claim one device into a tenant (legacy ``PUT …/devices/{id}/claim``, OperationType 0). SL-5 rules."""
+        """Claim one device into a tenant (legacy ``PUT …/devices/{id}/claim``, OperationType 0): once, for good."""
         return self.claim_devices(tenant_id, [device_id], operation_type=0)
 
     def claim_devices(
@@ -769,7 +769,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
     ) -> ClaimOperation:
         """Claim devices into a tenant, optionally into a product's device group (ARM ``claimDevices``).
 
-        Validated before anything changes (SL-5): IDs must match ``^[A-Za-z0-9-]{128}$`` (400), at most 1000
+        Validated before anything changes: IDs must match ``^[A-Za-z0-9-]{128}$`` (400), at most 1000
         (400), no duplicates (400), known to the world (404). A device already claimed — or with a claim pending —
         is a 409 in ``sync`` mode; in ``async`` mode it is accepted and the operation later reports it.
         ``.default``/``.unassigned`` product and group names mean "claim to the catalog only".
@@ -850,7 +850,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         return operation
 
     def unclaim_device(self, tenant_id: str, device_id: str) -> DeviceRecord:
-        """ARM ``Devices_Delete``. "A device can be claimed only once" and stays in its catalog (SL-5), so this is
+        """ARM ``Devices_Delete``. "A device can be claimed only once" and stays in its catalog, so this is
         400 ``InvalidParameters`` — unless ``sphere.arm_device_delete = "unclaim"``, which returns the device to the
         unclaimed pool (for tests of that path)."""
         tenant = self.get_tenant(tenant_id)
@@ -899,7 +899,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
     def device_certificate_chain(self, device_id: str) -> list[x509.Certificate]:
         """``[leaf, tenant CA, policy CA, root]``: a fresh 24-hour certificate from the Active generation.
 
-        ``CN`` is the device ID in the case of ``pki.device_cn_case`` (K-11). A device not (yet) claimed has no
+        ``CN`` is the device ID in the case of ``pki.device_cn_case``. A device not (yet) claimed has no
         tenant and therefore no certificate: 409 ``DeviceNotClaimed``.
         """
         record = self.get_device(device_id)
@@ -922,7 +922,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         """A proof-of-possession certificate ``CN=<code>`` signed by the generation named by ``thumbprint``
         (a thumbprint, a serial or an Active alias; default the Active generation).
 
-        An Expired or Revoked generation signs nothing (404, SL-13). The code must be 1–128 characters without
+        An Expired or Revoked generation signs nothing (404). The code must be 1–128 characters without
         control characters (400).
         """
         tenant = self.get_tenant(tenant_id)
@@ -939,7 +939,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         )
 
     def usable_generation(self, tenant: Tenant, selector: str | None) -> CAGeneration:
-        """The named generation if it may still be downloaded and sign (Active or Inactive), else 404 (SL-13)."""
+        """The named generation if it may still be downloaded and sign (Active or Inactive), else 404."""
         generation = tenant.find_generation(selector)
         status = generation.status()
         if status not in ("Active", "Inactive"):
@@ -1028,7 +1028,7 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
         )
 
     def _settle(self) -> None:
-        """Apply every claim whose time has come (SL-14)."""
+        """Apply every claim whose time has come (``sphere.claim_delay_s``)."""
         if not self._pending:
             return
         now = self.clock.now()

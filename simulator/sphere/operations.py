@@ -7,7 +7,7 @@ request time — a rejected request still changes nothing — and records an :cl
 ``InProgress`` until ``sphere.arm_operation_delay_s`` has passed on the world's clock (default 0: finished at
 once); while it runs, the resource shows the transitional state (``Accepted`` for a create, ``Updating`` for a
 change). A device claim made through ``PUT …/devices/{id}`` is the legacy claim operation underneath, so its ARM
-operation follows that claim (``claim_delay_s``, SL-14; conflicts in ``async`` mode, SL-5).
+operation follows that claim (``claim_delay_s``; conflicts in ``async`` mode, ``sphere.claim_conflict_mode``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Routes whose fixed path segments match case-insensitively, as both Sphere APIs do (open-questions.md SL-9), and
+"""Routes whose fixed path segments match case-insensitively, as both Sphere APIs do, and
 the ``Allow`` list a 405 answer names."""
 
 from __future__ import annotations

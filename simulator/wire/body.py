@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from simulator.wire.errors import WireError
 
-#: the body limit of operations that name none (IoT Central has its own setting, C-23); a certificate upload is ~2 KB
+#: the body limit of operations that name none (IoT Central has its own setting); a certificate upload is ~2 KB
 DEFAULT_MAX_BYTES = 1024 * 1024
 #: how deep a JSON body may nest: the default ``MaxDepth`` of .NET's JSON readers, which the real services run on.
 #: The deepest body any operation defines (an enrollment group's attestation) is 5 levels.
