@@ -69,7 +69,7 @@ class CentralSettings:
     code_reuse: bool = False  # generating again gives a new code
     proof_check_validity: bool = True  # verify checks the proof's dates on the world's clock
     proof_clock_skew_s: float = 0  # tolerance for those dates
-    id_scope_in_ga: bool = False  # (the published 2022-07-31 EnrollmentGroup has no idScope)
+    id_scope_in_ga: bool = False  # the published 2022-07-31 EnrollmentGroup has no idScope
     device_id_case: Literal["lower", "preserve"] = "lower"  # auto-enrolled device IDs: the CN lower-cased
     page_size: int = 100  # paging is documented, the size is not
     max_body_bytes: int = 65536  # 413 beyond

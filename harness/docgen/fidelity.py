@@ -218,6 +218,15 @@ FACTS = [
         "https://github.com/Azure/azure-iot-sdk-python",
     ),
     (
+        "DPS registration over MQTT: CONNECT username `{idScope}/registrations/{registrationId}/api-version=…`, "
+        "the `$dps/registrations/…` topics and their reply codes",
+        "https://learn.microsoft.com/azure/iot-dps/iot-dps-mqtt-support",
+    ),
+    (
+        "A device on its IoT hub over MQTT: CONNECT username `{hubHost}/{deviceId}/?api-version=…`, port 8883",
+        "https://learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub",
+    ),
+    (
         "A missing issuer in a presented chain is refused by IoT Hub",
         "https://github.com/Azure/azure-iot-sdk-c/issues/1347",
     ),

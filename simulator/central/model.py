@@ -450,7 +450,7 @@ class App:
         return self.enrollment.trust_anchors_for(chain)
 
     def known_cas(self) -> list[x509.Certificate]:
-        """Every uploaded certificate, verified or not (DPS widens TLS trust to them, ``dps.auth_failure_mode``)."""
+        """Every uploaded certificate, verified or not (DPS's TLS layer trusts them; the model decides at CONNECT)."""
         return self.enrollment.known_cas()
 
     def provision_device(

@@ -1,8 +1,8 @@
 """The IoT hub device surface behind every IoT Central application: connect, telemetry, device twin.
 
 After DPS assigns a device, the device opens a second MQTT connection, this time to the *assigned hub*, with
-ClientId = device ID and username ``{hub}/{deviceId}/?api-version=…`` (IoT Hub MQTT support). The fake hub admits
-it only when:
+ClientId = device ID and username ``{hub}/{deviceId}/?api-version=…`` (Microsoft Learn, IoT Hub MQTT support).
+The fake hub admits it only when:
 
 * DPS assigned this device to this hub name (so an unregistered device cannot skip DPS);
 * the leaf certificate's CN equals the device ID (case-insensitively) — the same CN that DPS checked;

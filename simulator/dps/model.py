@@ -187,7 +187,7 @@ class DpsService:
         code = self.settings.dps.error_codes.get(kind, DEFAULT_ERROR_CODES[kind])
         return DpsError(kind, message, error_code=int(code), retry_after=retry_after)
 
-    # -- authentication (what is checked at CONNECT / on every HTTPS request) -------------------------
+    # -- authentication (what is checked at CONNECT / on every HTTPS request) ------------------------------------------
 
     def authenticate(self, id_scope: str, registration_id: str, chain: list[x509.Certificate]) -> Attestation:
         """Check an X.509 registration attempt; return what it proved or raise :class:`DpsError` (401002).

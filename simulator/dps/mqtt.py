@@ -16,7 +16,7 @@ How it works:
   (no ``?``), the hub ``{hubHost}/{deviceId}/?api-version=…``.
 * **TLS with the world's trust.** Each accepted TCP connection is upgraded with ``StreamWriter.start_tls`` *after*
   the server context has been brought up to date with every CA the world knows — the Sphere root and policy CAs and
-  every certificate uploaded to any IoT Central group (``dps.auth_failure_mode``). ``load_verify_locations(cadata=…)``
+  every certificate uploaded to any IoT Central group (the model decides at CONNECT). ``load_verify_locations(…)``
   on a live context affects later handshakes, so a CA uploaded a moment ago is trusted by the next connection.
   Client certificates are optional at the TLS layer (``CERT_OPTIONAL``); a chain to a CA nobody knows fails the
   handshake (the SDK raises ``ConnectionFailedError``), everything else is decided at CONNECT.
@@ -112,7 +112,7 @@ METHOD_RESPONSE = "$iothub/methods/res/"
 
 @dataclass(frozen=True)
 class DpsUsername:
-    """``{idScope}/registrations/{registrationId}/api-version=…&ClientVersion=…`` (DPS MQTT support)."""
+    """``{idScope}/registrations/{registrationId}/api-version=…&ClientVersion=…`` (Microsoft Learn: DPS MQTT)."""
 
     id_scope: str
     registration_id: str
@@ -121,7 +121,7 @@ class DpsUsername:
 
 @dataclass(frozen=True)
 class HubUsername:
-    """``{hubHost}/{deviceId}/?api-version=…&DeviceClientType=…[&model-id=…]`` (IoT Hub MQTT support)."""
+    """``{hubHost}/{deviceId}/?api-version=…&DeviceClientType=…[&model-id=…]`` (Microsoft Learn: IoT Hub MQTT)."""
 
     hub_host: str
     device_id: str
@@ -225,7 +225,7 @@ def judge_dates_on(context: ssl.SSLContext, clock: str) -> None:
 
 
 class WorldTrust:
-    """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows (``dps.auth_failure_mode``), with the
+    """Keeps a server :class:`ssl.SSLContext` trusting every CA the world knows, with the
     world's choice of clock for certificate dates (:func:`judge_dates_on`).
 
     The trust anchors are every tenant CA generation of every Sphere tenant and every certificate uploaded to any

@@ -283,7 +283,7 @@ def make_proof_certificate(
 ) -> x509.Certificate:
     """A proof-of-possession certificate: ``CN=<code>``, signed by ``signer`` (a tenant CA generation).
 
-    The key inside is fresh and thrown away (``pki.proof_hours``): what proves possession is the
+    The key inside is fresh and thrown away: what proves possession is the
     *signature* by the CA's private key, not the subject key. Validity is now − 5 min … now + 24 h, capped
     at the signer's own expiry.
     """
