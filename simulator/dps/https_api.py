@@ -16,10 +16,11 @@ six-digit code also in ``x-ms-error-code``; throttling is 429 with ``Retry-After
 **Where the client chain comes from.** The ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain"]``,
 PEM strings, leaf first) is used when the server provides it. uvicorn 0.54 does not; :class:`TlsH11Protocol` is a
 uvicorn HTTP protocol (``uvicorn.Config(..., http=TlsH11Protocol)``) that adds the extension from the TLS
-connection, so served HTTPS registrations present real, key-proven client certificates. In-process (respx routing
-into this app, no TLS at all) the chain travels in the header ``X-Sphere-Harness-Client-Chain: <base64 of the PEM
-chain>``; the header is ignored whenever the TLS extension is present, i.e. it is an in-process convenience only
-and proves no possession of the device key.
+connection, so served HTTPS registrations present real, key-proven client certificates, and adds the chain
+OpenSSL verified (:data:`VERIFIED_CHAIN`), whose signatures DPS then does not check a second time. In-process
+(no TLS at all) the chain travels in the header ``X-Sphere-Harness-Client-Chain: <base64 of the PEM chain>``; the
+header is ignored whenever the TLS extension is present, i.e. it is an in-process convenience only and proves no
+possession of the device key (every signature of that chain is checked by DPS).
 
 **Certificate dates** are judged on the world's clock, as on the MQTT listener: the served DPS port's TLS context
 is kept by :class:`simulator.dps.mqtt.WorldTrust`, which (with ``dps.tls_validity_clock = "world"``) lets
@@ -46,6 +47,18 @@ from simulator.fault_middleware import EFFECT_KEY
 from simulator.pki import CertificateFormatError, load_pem_chain
 
 CHAIN_HEADER = "x-sphere-harness-client-chain"
+
+
+#: a key of the ASGI TLS extension this server adds (:class:`TlsH11Protocol`): the chain OpenSSL verified in the
+#: connection's handshake, as certificates. Only the server sets scope extensions, never a client's request.
+VERIFIED_CHAIN = "sphere_harness.verified_chain"
+
+
+def verified_client_chain(request: Request) -> tuple[x509.Certificate, ...]:
+    """The chain the TLS handshake verified (its signatures need no second check), or ``()`` — always in-process,
+    where the chain header proves nothing and DPS verifies every signature itself."""
+    tls = (request.scope.get("extensions") or {}).get("tls")
+    return tuple(tls.get(VERIFIED_CHAIN) or ()) if tls is not None else ()
 
 
 def client_chain(request: Request) -> list[x509.Certificate]:
@@ -158,6 +171,7 @@ async def register(request: Request) -> Response:
                 body.get("payload"),
                 served_host=request.url.hostname,
                 injected_failure=injected,
+                verified_chain=verified_client_chain(request),
             )
             return _operation_response(request, cloud, operation)
     except DpsError as exc:
@@ -173,7 +187,7 @@ async def operation_status(request: Request) -> Response:
         registration_id = request.path_params["registration_id"]
         chain = client_chain(request)
         with cloud.lock:
-            cloud.dps.authenticate(scope_id, registration_id, chain)
+            cloud.dps.authenticate(scope_id, registration_id, chain, verified_chain=verified_client_chain(request))
             operation = cloud.dps.operation_status(scope_id, registration_id, request.path_params["operation_id"])
             return _operation_response(request, cloud, operation)
     except DpsError as exc:
@@ -190,7 +204,7 @@ async def registration_status(request: Request) -> Response:
         registration_id = request.path_params["registration_id"]
         chain = client_chain(request)
         with cloud.lock:
-            cloud.dps.authenticate(scope_id, registration_id, chain)
+            cloud.dps.authenticate(scope_id, registration_id, chain, verified_chain=verified_client_chain(request))
             registration = cloud.dps.registration_status(scope_id, registration_id)
             return JSONResponse(registration.state(), status_code=200)
     except DpsError as exc:
@@ -234,14 +248,15 @@ def build_app(cloud: Any) -> Starlette:
 
 def _tls_extension(transport: Any) -> dict[str, Any] | None:
     """The ASGI TLS extension dict for a uvicorn transport, or None for plain TCP."""
-    from simulator.dps.mqtt import peer_chain
+    from simulator.dps.mqtt import peer_chains
     from simulator.pki import to_pem
 
     ssl_object = transport.get_extra_info("ssl_object")
     if ssl_object is None:
         return None
-    chain = peer_chain(ssl_object)
+    chain, verified = peer_chains(ssl_object)
     return {
+        VERIFIED_CHAIN: tuple(verified),
         "server_cert": None,
         "client_cert_chain": [to_pem(cert).decode("ascii") for cert in chain],
         "client_cert_name": None,

@@ -16,7 +16,7 @@ the IoT Central app, so the Central devices API shows it afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -70,7 +70,14 @@ class Registrations(Protocol):
 
     def registration_for_hub(self, hub_host: str, device_id: str) -> Registration | None: ...
 
-    def authenticate(self, id_scope: str, registration_id: str, chain: list[x509.Certificate]) -> Attestation: ...
+    def authenticate(
+        self,
+        id_scope: str,
+        registration_id: str,
+        chain: list[x509.Certificate],
+        *,
+        verified_chain: Sequence[x509.Certificate] = (),
+    ) -> Attestation: ...
 
 
 class IotHub:
@@ -79,13 +86,22 @@ class IotHub:
     def __init__(self, dps: Registrations) -> None:
         self.dps = dps
 
-    def connect(self, hub_host: str, device_id: str, chain: list[x509.Certificate]) -> HubSession:
-        """Admit a device connection or raise :class:`HubError` (the adapter answers CONNACK 5)."""
+    def connect(
+        self,
+        hub_host: str,
+        device_id: str,
+        chain: list[x509.Certificate],
+        *,
+        verified_chain: Sequence[x509.Certificate] = (),
+    ) -> HubSession:
+        """Admit a device connection or raise :class:`HubError` (the adapter answers CONNACK 5).
+
+        ``verified_chain``: the chain the TLS handshake verified, if any (:meth:`DpsService.authenticate`)."""
         registration = self.dps.registration_for_hub(hub_host, device_id)
         if registration is None:
             raise HubError(401, f"device {device_id!r} is not assigned to hub {hub_host!r}")
         try:
-            attestation = self.dps.authenticate(registration.id_scope, device_id, chain)
+            attestation = self.dps.authenticate(registration.id_scope, device_id, chain, verified_chain=verified_chain)
         except DpsError as exc:
             raise HubError(401, exc.message) from None
         if attestation.device_id.lower() != registration.device_id.lower():

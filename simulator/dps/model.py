@@ -30,6 +30,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,13 +43,14 @@ from simulator.dps.hub import IotHub
 from simulator.dps.registration import Attestation, Registration
 from simulator.entropy import Entropy
 from simulator.pki import (
-    chain_to_anchor,
     get_common_name,
     is_issued_by,
     is_valid_at,
     issuer_string,
+    proven_links,
     serial_hex,
     subject_string,
+    walk_to_anchor,
 )
 from simulator.pki.encoding import to_der
 from simulator.settings import Settings
@@ -189,10 +191,23 @@ class DpsService:
 
     # -- authentication (what is checked at CONNECT / on every HTTPS request) ------------------------------------------
 
-    def authenticate(self, id_scope: str, registration_id: str, chain: list[x509.Certificate]) -> Attestation:
+    def authenticate(
+        self,
+        id_scope: str,
+        registration_id: str,
+        chain: list[x509.Certificate],
+        *,
+        verified_chain: Sequence[x509.Certificate] = (),
+    ) -> Attestation:
         """Check an X.509 registration attempt; return what it proved or raise :class:`DpsError` (401002).
 
         Changes nothing. The MQTT adapter calls this at CONNECT, the HTTPS adapter on every request.
+
+        ``verified_chain`` is the chain OpenSSL built and verified in the TLS handshake of a served connection
+        (leaf first, up to the CA of the world it trusted): the signatures on it are not checked a second time
+        (:func:`~simulator.pki.proven_links`). Everything else still is — the CN, every date on the world's clock,
+        that the path ends at a verified certificate of an enabled group of this scope, revocation — and without
+        it (the in-process device, the HTTPS adapter's in-process header) every signature is verified here.
         """
         self.check_registration_id(registration_id)
         app = self.central.app_by_scope(id_scope) if id_scope else None
@@ -215,7 +230,8 @@ class DpsService:
                 which = "device certificate" if cert is leaf else f"certificate {subject_string(cert)!r}"
                 raise self.error("unauthorized", f"the {which} is not valid at {dps_time(now)}")
         anchors = list(app.trust_anchors_for(chain))  # indexed: only the entries this chain could reach
-        reached = chain_to_anchor(list(chain), [a.certificate for a in anchors], now)
+        proven = proven_links(verified_chain) if verified_chain else ()
+        reached, direct = walk_to_anchor(list(chain), [a.certificate for a in anchors], now, proven=proven)
         if reached is None:
             raise self.error(
                 "unauthorized", "the certificate chain does not lead to a verified certificate of an enrollment group"
@@ -225,6 +241,7 @@ class DpsService:
             raise self.error("unauthorized", "the enrollment group that matches this device is disabled")
         self._check_not_revoked([*chain[1:], anchor.certificate], now)
         return Attestation(
+            leaf_issued_by_anchor=direct,
             app=app,
             id_scope=app.id_scope,
             registration_id=registration_id,
@@ -272,6 +289,7 @@ class DpsService:
         *,
         served_host: str | None = None,
         injected_failure: int | None = None,
+        verified_chain: Sequence[x509.Certificate] = (),
     ) -> Operation:
         """Start a registration; the returned operation is ``assigning``.
 
@@ -280,6 +298,7 @@ class DpsService:
         The chain is checked again even on an MQTT connection admitted at CONNECT: the clock may have moved
         past the certificate's expiry or the group may have been disabled since. ``injected_failure`` (a six-digit
         code from a fault rule) makes the operation end ``failed`` instead of assigning the device.
+        ``verified_chain``: what TLS verified, as in :meth:`authenticate`.
         """
         self.settle()
         if payload is not None and not isinstance(payload, dict):
@@ -287,7 +306,7 @@ class DpsService:
         model_id = payload.get("modelId") if payload else None
         if model_id is not None and not isinstance(model_id, str):
             raise self.error("bad_request", "payload.modelId must be a string")
-        attestation = self.authenticate(id_scope, registration_id, chain)
+        attestation = self.authenticate(id_scope, registration_id, chain, verified_chain=verified_chain)
         self._check_budget(attestation.id_scope)
         now = self.clock.now()
         delay = timedelta(seconds=self.settings.dps.assignment_delay_s)
@@ -369,6 +388,13 @@ class DpsService:
 
     # -- internals ---------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _leaf_issued_by_anchor(attestation: Attestation) -> bool:
+        """Whether the anchor signed the leaf directly, as :meth:`authenticate` found (checked again if unknown)."""
+        if attestation.leaf_issued_by_anchor is not None:
+            return attestation.leaf_issued_by_anchor
+        return is_issued_by(attestation.leaf, attestation.anchor.certificate)
+
     def _assign(self, operation: Operation, now: datetime) -> None:
         attestation = operation.attestation
         assert attestation is not None
@@ -385,7 +411,7 @@ class DpsService:
         signing_info = _ca_certificate_info(attestation.anchor.certificate)
         leaf_info = certificate_info(
             attestation.leaf,
-            issuer_info=signing_info if is_issued_by(attestation.leaf, attestation.anchor.certificate) else None,
+            issuer_info=signing_info if self._leaf_issued_by_anchor(attestation) else None,
         )
         try:
             if app is None:

@@ -30,9 +30,11 @@ How it works:
   world's clock — the one judge that follows clock travel. ``"system"`` keeps OpenSSL's own real-time check too.
 * **Checks at CONNECT on the fake clock.** The chain the client *presented* (``get_unverified_chain``; OpenSSL
   already proved the client holds the leaf's key) goes to the model, which checks CN, validity on the world's clock
- and the path to a verified certificate of an enabled group. A refusal is CONNACK 5 (``CredentialError`` in
-  the SDK), or with ``dps.auth_failure_mode = "res401"`` an accepted connection whose register gets
-  ``$dps/registrations/res/401/…`` (``dps.auth_failure_mode``).
+  and the path to a verified certificate of an enabled group. The chain OpenSSL *verified*
+  (``get_verified_chain``) goes along, so the model does not check again the signatures the handshake has just
+  checked (:func:`peer_chains`); the in-process device, with no TLS, has its every signature checked by the model.
+  A refusal is CONNACK 5 (``CredentialError`` in the SDK), or with ``dps.auth_failure_mode = "res401"`` an
+  accepted connection whose register gets ``$dps/registrations/res/401/…`` (``dps.auth_failure_mode``).
 * **Replies only to subscribers.** A reply is delivered only if the client subscribed to a matching filter, as a
   real service would (the SDK subscribes to ``$dps/registrations/res/#`` and, lazily, ``$iothub/twin/res/#``).
 
@@ -171,6 +173,33 @@ def split_topic(topic: str) -> tuple[str, dict[str, str], str]:
 # -- the peer's certificates ----------------------------------------------------------------------------------
 
 
+def _chain_ders(ssl_object: ssl.SSLObject | ssl.SSLSocket, name: str) -> list[bytes]:
+    """The DER of each certificate of ``get_unverified_chain`` or ``get_verified_chain`` (leaf first).
+
+    Python 3.13 has public ``get_unverified_chain()``/``get_verified_chain()`` returning DER bytes; on 3.10–3.12
+    only the private ``_sslobj`` methods exist, returning ``_ssl.Certificate`` objects.
+    Neither exists on older Pythons: then the list is empty.
+    """
+    public = getattr(ssl_object, name, None)
+    if callable(public):
+        items = public() or []
+    else:
+        private = getattr(getattr(ssl_object, "_sslobj", None), name, None)
+        items = private() if callable(private) else []
+        items = items or []
+    # 3.11 puts None where the server-side peer certificate is missing
+    return [item if isinstance(item, bytes) else item.public_bytes(_ENCODING_DER) for item in items if item is not None]
+
+
+def _certificates(ders: list[bytes], *known: dict[bytes, x509.Certificate] | None) -> list[x509.Certificate]:
+    """Certificates for ``ders``: the object one of the ``known`` maps already holds for those bytes, else parsed."""
+    chain = []
+    for der in ders:
+        same = next((table[der] for table in known if table and der in table), None)
+        chain.append(same if same is not None else load_der(der))
+    return chain
+
+
 def peer_chain(
     ssl_object: ssl.SSLObject | ssl.SSLSocket | None,
     *,
@@ -181,28 +210,33 @@ def peer_chain(
 
     ``known`` maps the DER of certificates the world already holds (:attr:`WorldTrust.known`) to those objects:
     a presented tenant CA is then the world's own certificate, not a second parse of the same bytes.
-
-    Python 3.13 has public ``get_unverified_chain()``/``get_verified_chain()`` returning DER bytes; on 3.10–3.12
-    only the private ``_sslobj`` methods exist, returning ``_ssl.Certificate`` objects.
     """
     if ssl_object is None:
         return []
-    name = "get_verified_chain" if verified else "get_unverified_chain"
-    public = getattr(ssl_object, name, None)
-    if callable(public):
-        items = public() or []
-    else:
-        private = getattr(getattr(ssl_object, "_sslobj", None), name, None)
-        items = private() if callable(private) else []
-        items = items or []
-    chain = []
-    for item in items:
-        if item is None:  # 3.11 puts None where the server-side peer certificate is missing
-            continue
-        der = item if isinstance(item, bytes) else item.public_bytes(_ENCODING_DER)
-        same = known.get(der) if known else None
-        chain.append(same if same is not None else load_der(der))
-    return chain
+    return _certificates(_chain_ders(ssl_object, "get_verified_chain" if verified else "get_unverified_chain"), known)
+
+
+def peer_chains(
+    ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, known: dict[bytes, x509.Certificate] | None = None
+) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """The chain the client presented and the chain OpenSSL verified in the handshake, both leaf first.
+
+    The presented chain is what DPS judges (the CN, the dates on the world's clock, the path to an enrollment
+    group); the verified one — the leaf up to the world's CA OpenSSL trusted — tells DPS which signatures need no
+    second check (:meth:`simulator.dps.model.DpsService.authenticate`). The two share their objects: the verified
+    chain's certificates are the presented ones or the world's own CAs (``known``), compared by their bytes.
+
+    The verified chain is empty where OpenSSL keeps none — no client certificate, a session resumed by ID (no
+    verification ran), a Python without the chain API — and DPS then verifies every signature itself.
+    """
+    if ssl_object is None:
+        return [], []
+    ders = _chain_ders(ssl_object, "get_unverified_chain")
+    presented = _certificates(ders, known)
+    if not presented:
+        return presented, []
+    mine = dict(zip(ders, presented, strict=True))
+    return presented, _certificates(_chain_ders(ssl_object, "get_verified_chain"), mine, known)
 
 
 #: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (1.1.0+): verify signatures and the path, not the certificates' dates.
@@ -325,6 +359,8 @@ class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     chain: list[x509.Certificate] = field(default_factory=list)
+    #: the chain OpenSSL verified in the handshake (:func:`peer_chains`): its signatures are not checked again
+    verified_chain: list[x509.Certificate] = field(default_factory=list)
     subscriptions: dict[str, int] = field(default_factory=dict)
     buffer: codec.PacketBuffer = field(default_factory=codec.PacketBuffer)
     pending: list[codec.Packet] = field(default_factory=list)
@@ -469,7 +505,9 @@ class _Connection:
             if packet.client_id.lower() != who.registration_id.lower():
                 raise self.cloud.dps.error("unauthorized", "ClientId does not match the registration ID")
             with self.cloud.lock:
-                self.attestation = self.cloud.dps.authenticate(who.id_scope, who.registration_id, self.chain)
+                self.attestation = self.cloud.dps.authenticate(
+                    who.id_scope, who.registration_id, self.chain, verified_chain=self.verified_chain
+                )
         except DpsError as exc:
             if self.cloud.settings.dps.auth_failure_mode == "res401":
                 self.auth_error = exc  # accepted; every request will get res/401 (``dps.auth_failure_mode``)
@@ -481,7 +519,9 @@ class _Connection:
             await self.refuse(codec.CONNACK_NOT_AUTHORIZED, "ClientId does not match the username's device ID")
         try:
             with self.cloud.lock:
-                self.hub = self.cloud.dps.hub.connect(who.hub_host, who.device_id, self.chain)
+                self.hub = self.cloud.dps.hub.connect(
+                    who.hub_host, who.device_id, self.chain, verified_chain=self.verified_chain
+                )
         except HubError as exc:
             await self.refuse(codec.CONNACK_NOT_AUTHORIZED, exc.message)
 
@@ -573,6 +613,7 @@ class _Connection:
                         injected_failure=(effect.dps_error_code or 400209)
                         if effect is not None and effect.kind == "dps_failed"
                         else None,
+                        verified_chain=self.verified_chain,
                     )
                 else:
                     op = self.cloud.dps.operation_status(
@@ -739,8 +780,8 @@ class MqttServer:
             self.trust.sync()
             await writer.start_tls(self.context, ssl_handshake_timeout=self.limits.tls_handshake_timeout_s)
             secured = True
-            chain = peer_chain(writer.get_extra_info("ssl_object"), known=self.trust.known)
-            connection = _Connection(self, reader, writer, chain=chain)
+            chain, verified = peer_chains(writer.get_extra_info("ssl_object"), known=self.trust.known)
+            connection = _Connection(self, reader, writer, chain=chain, verified_chain=verified)
             await connection.run()
         except (ConnectionError, ssl.SSLError, TimeoutError, OSError) as exc:
             log.debug("MQTT connection failed (TLS or later): %s", exc)

@@ -24,6 +24,9 @@ class Attestation:
     anchor: Any  # the central TrustAnchor the chain reached
     leaf: x509.Certificate
     chain: tuple[x509.Certificate, ...]
+    #: whether the leaf was issued (name and signature) by the anchor itself, not through an intermediate: then the
+    #: registration's ``certificateInfo.issuerName`` is the anchor's subject (None: not known, checked at assignment)
+    leaf_issued_by_anchor: bool | None = None
 
     @property
     def enrollment_group_id(self) -> str:

@@ -18,10 +18,13 @@ from simulator.pki.checks import (
     is_issued_by,
     is_signed_by,
     is_valid_at,
+    issued_by,
     issuer_der,
+    proven_links,
     serial_hex,
     subject_der,
     thumbprint,
+    walk_to_anchor,
 )
 from simulator.pki.encoding import (
     CertificateFormatError,
@@ -79,6 +82,7 @@ __all__ = [
     "is_issued_by",
     "is_signed_by",
     "is_valid_at",
+    "issued_by",
     "issuer_der",
     "issuer_string",
     "load_certificate",
@@ -93,6 +97,7 @@ __all__ = [
     "make_self_signed_ca",
     "make_tenant_ca",
     "p7b_to_chain",
+    "proven_links",
     "serial_hex",
     "subject_der",
     "subject_string",
@@ -101,4 +106,5 @@ __all__ = [
     "to_b64",
     "to_der",
     "to_pem",
+    "walk_to_anchor",
 ]

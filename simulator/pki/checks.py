@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -100,32 +102,83 @@ def is_valid_at(cert: x509.Certificate, now: datetime, *, skew: timedelta = time
     return cert.not_valid_before_utc - skew <= now <= cert.not_valid_after_utc + skew
 
 
+#: links ``(certificate, issuer)`` whose signature a TLS layer has already verified (:func:`proven_links`)
+ProvenLinks = Collection[tuple[x509.Certificate, x509.Certificate]]
+
+
+def proven_links(verified_chain: Sequence[x509.Certificate]) -> frozenset[tuple[x509.Certificate, x509.Certificate]]:
+    """The links of a chain OpenSSL verified in a TLS handshake (leaf first, up to the trust anchor it found):
+    each certificate with the one after it, whose signature OpenSSL checked under that one's key.
+
+    Only a chain taken from a *completed* handshake qualifies (``SSLObject.get_verified_chain``), never one a
+    client sent as data. The links hold certificates, which compare by their DER: a forged certificate (the right
+    issuer name, a signature by another key) is a different certificate and proves nothing here.
+    """
+    return frozenset(itertools.pairwise(verified_chain))
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate, proven: ProvenLinks = ()) -> bool:
+    """:func:`is_issued_by`, except that the signature of a link in ``proven`` is not checked a second time.
+
+    The names are still compared as their DER (:func:`is_issued_by`'s rule, stricter than OpenSSL's canonical
+    comparison), so a link TLS proved answers exactly as the full check would.
+    """
+    if proven and (cert, issuer) in proven:
+        try:
+            return tbs_names(cert.tbs_certificate_bytes)[0] == _subject_der(issuer)
+        except ValueError:
+            return False
+    return is_issued_by(cert, issuer)
+
+
 def chain_to_anchor(
     chain: list[x509.Certificate],
     anchors: list[x509.Certificate],
     now: datetime,
+    *,
+    proven: ProvenLinks = (),
 ) -> x509.Certificate | None:
     """Walk ``chain`` (leaf first) and return the first anchor it reaches, or None.
 
     Every certificate on the way must be valid at ``now`` and issued (name + signature) by the next one.
     The walk stops at the first certificate issued by an anchor — the anchor itself may or may not be
     included in ``chain`` (``dps.present_chain``). Anchors are matched by DER equality or by issuance.
+
+    ``proven`` holds links whose signatures the TLS handshake already verified (:func:`proven_links` of
+    OpenSSL's verified chain): their names are compared, their signatures not checked again. Every other link —
+    all of them on a path without TLS — is verified here.
+    """
+    return walk_to_anchor(chain, anchors, now, proven=proven)[0]
+
+
+def walk_to_anchor(
+    chain: list[x509.Certificate],
+    anchors: list[x509.Certificate],
+    now: datetime,
+    *,
+    proven: ProvenLinks = (),
+) -> tuple[x509.Certificate | None, bool]:
+    """:func:`chain_to_anchor`, and whether the anchor reached issued the leaf itself (name and signature).
+
+    The walk tries the anchors on the leaf first, so it reaches an anchor at the leaf exactly when that anchor
+    issued it: DPS then knows the leaf's issuer without a second check.
     """
     if not chain:
-        return None
+        return None, False
     anchor_ders: dict[bytes, x509.Certificate] | None = None  # built only if the walk gets past the leaf
     for index, cert in enumerate(chain):
         if not is_valid_at(cert, now):
-            return None
+            return None, False
         if index > 0:
             if anchor_ders is None:
                 anchor_ders = {to_der(a): a for a in anchors}
             der = to_der(cert)
             if der in anchor_ders:
-                return anchor_ders[der]
+                return anchor_ders[der], False
         for anchor in anchors:
-            if is_issued_by(cert, anchor):
-                return anchor if is_valid_at(anchor, now) else None
-        if index + 1 < len(chain) and not is_issued_by(cert, chain[index + 1]):
-            return None
+            if issued_by(cert, anchor, proven):
+                return (anchor, index == 0) if is_valid_at(anchor, now) else (None, False)
+        if index + 1 < len(chain) and not issued_by(cert, chain[index + 1], proven):
+            return None, False
+    return None, False
     return None
