@@ -54,7 +54,10 @@ def test_a_shared_client_sends_the_very_headers_a_client_of_its_own_sent() -> No
         )
         client.request("GET", "/devices", params={"api-version": "2022-07-31"}, headers=caller)
         with httpx.Client(headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Host": "x.y"}) as old:
-            old.get("https://127.0.0.1:1/api/devices?api-version=2022-07-31", headers={**caller, "Authorization": "Bearer token"})
+            old.get(
+                "https://127.0.0.1:1/api/devices?api-version=2022-07-31",
+                headers={**caller, "Authorization": "Bearer token"},
+            )
     assert len(seen) == 2
     assert seen[0] == seen[1]
     assert [name.lower() for name, _ in seen[0]].count(b"accept") == 1
