@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -43,9 +43,6 @@ from simulator import wire
 from simulator.central.devices import wire_time
 from simulator.central.errors import SITUATIONS, CentralError
 from simulator.central.model import App, Page
-
-if TYPE_CHECKING:
-    from simulator.cloud import FakeCloud
 
 JSON_TYPES = ("application/json",)
 PATCH_TYPES = ("application/json", "application/merge-patch+json")
@@ -103,14 +100,14 @@ def _central_error(request: Request, exc: CentralError) -> Response:
     return error_response(request, exc.status, exc.code, exc.message)
 
 
-def _fail(cloud: FakeCloud, situation: str, message: str) -> CentralError:
+def _fail(cloud: Any, situation: str, message: str) -> CentralError:
     return CentralError.of(situation, message, cloud.settings.central.error_codes)
 
 
 # -- the shared front door -------------------------------------------------------------------------------
 
 
-def _api_version(cloud: FakeCloud, request: Request) -> str:
+def _api_version(cloud: Any, request: Request) -> str:
     accepted = cloud.settings.central.accepted_api_versions
     values = request.query_params.getlist("api-version")
     if not values:
@@ -126,7 +123,7 @@ def _api_version(cloud: FakeCloud, request: Request) -> str:
     return values[0]
 
 
-async def _read_body(cloud: FakeCloud, request: Request, media_types: tuple[str, ...], required: bool) -> Any:
+async def _read_body(cloud: Any, request: Request, media_types: tuple[str, ...], required: bool) -> Any:
     """Read at most ``max_body_bytes`` (413 beyond), check the media type (415) and parse JSON (400) — through the
     wire seam (:mod:`simulator.wire`: UTF-8, no lone surrogates, bounded depth)."""
     payload = await wire.read_json(request, max_bytes=cloud.settings.central.max_body_bytes, media_types=media_types)
@@ -135,14 +132,14 @@ async def _read_body(cloud: FakeCloud, request: Request, media_types: tuple[str,
     return payload
 
 
-def _wire_error(cloud: FakeCloud, exc: wire.WireError) -> CentralError:
+def _wire_error(cloud: Any, exc: wire.WireError) -> CentralError:
     """A refusal of the wire seam as the IoT Central error situation it is."""
     situation = exc.problem if exc.problem in ("too_large", "unsupported_media_type") else "bad_request"
     return _fail(cloud, situation, exc.message)
 
 
 def _endpoint(
-    cloud: FakeCloud,
+    cloud: Any,
     operation: Operation,
     *,
     body: str = "none",
@@ -503,7 +500,7 @@ def _allowed_methods(routes: list[Route], path: str) -> list[str]:
     return sorted(methods)
 
 
-def build_app(cloud: FakeCloud) -> Starlette:
+def build_app(cloud: Any) -> Starlette:
     """The Starlette app serving every application of ``cloud.central`` (chosen by ``Host``)."""
     routes = [
         Route(

@@ -19,15 +19,13 @@ it.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from simulator.sphere.errors import SphereError, bad_request
-
-if TYPE_CHECKING:
-    from simulator.sphere.model import SphereService
+from simulator.sphere.records import SphereCore
 
 __all__ = ["CAPABILITIES", "CapabilityImages", "parse_capability_image"]
 
@@ -62,7 +60,7 @@ def parse_capability_image(data: bytes) -> tuple[str, list[int], bytes, bytes]:
 class CapabilityImages:
     """Capability images: the part of :class:`~simulator.sphere.model.SphereService` that signs them."""
 
-    def capability_image(self: SphereService, tenant_id: str, device_id: str, capabilities: Any) -> bytes:
+    def capability_image(self: SphereCore, tenant_id: str, device_id: str, capabilities: Any) -> bytes:
         """A capability image for a device claimed into this tenant. ``capabilities``: a non-empty list of names
         (``ApplicationDevelopment``, ``FieldServicing``) or of their numbers, none twice."""
         tenant = self.get_tenant(tenant_id)

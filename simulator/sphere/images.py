@@ -22,50 +22,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import uuid as _uuid
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simulator.sphere.errors import SphereError, bad_request, not_found
-from simulator.sphere.operations import Provisioning
-from simulator.sphere.products import REGIONAL_DATA_BOUNDARIES, DeviceGroup
-
-if TYPE_CHECKING:
-    from simulator.sphere.model import SphereService, Tenant
+from simulator.sphere.records import (  # the records moved there; exported here as before
+    REGIONAL_DATA_BOUNDARIES,
+    Deployment,
+    DeviceGroup,
+    Image,
+    SphereCore,
+    Tenant,
+)
 
 __all__ = ["DEFAULT_DEPLOYMENT", "Deployment", "Image", "ImageCatalog"]
 
 DEFAULT_DEPLOYMENT = ".default"
-
-
-@dataclass(eq=False)
-class Image:
-    """An uploaded image package: its GUID, its bytes (kept, never parsed) and where it may be stored."""
-
-    id: str
-    tenant_id: str
-    data: bytes = field(repr=False)
-    uploaded_at: datetime
-    regional_data_boundary: str = "None"
-    description: str | None = None
-    provisioning: Provisioning = field(default_factory=Provisioning, repr=False)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-@dataclass(eq=False)
-class Deployment:
-    """An immutable set of images targeted at one device group."""
-
-    id: str
-    group: DeviceGroup = field(repr=False)
-    images: tuple[Image, ...]
-    deployed_at: datetime
-    provisioning: Provisioning = field(default_factory=Provisioning, repr=False)
 
 
 def decode_image(data: Any, limit: int) -> bytes:
@@ -103,7 +75,7 @@ class ImageCatalog:
     # -- images ------------------------------------------------------------------------------------------------
 
     def upload_image(
-        self: SphereService,
+        self: SphereCore,
         tenant_id: str,
         image: Any,
         *,
@@ -133,17 +105,17 @@ class ImageCatalog:
         tenant.images[image_id] = stored
         return stored, True
 
-    def get_image(self: SphereService, tenant_id: str, image_id: str) -> Image:
+    def get_image(self: SphereCore, tenant_id: str, image_id: str) -> Image:
         tenant = self.get_tenant(tenant_id)
         image = tenant.images.get(image_id.lower()) if isinstance(image_id, str) else None
         if image is None:
             raise not_found("image", str(image_id))
         return image
 
-    def list_images(self: SphereService, tenant_id: str) -> list[Image]:
+    def list_images(self: SphereCore, tenant_id: str) -> list[Image]:
         return list(self.get_tenant(tenant_id).images.values())
 
-    def delete_image(self: SphereService, tenant_id: str, image_id: str) -> Image:
+    def delete_image(self: SphereCore, tenant_id: str, image_id: str) -> Image:
         """Remove an image from the catalog; deployments that used it keep their record of it."""
         image = self.get_image(tenant_id, image_id)
         del self.get_tenant(tenant_id).images[image.id]
@@ -152,7 +124,7 @@ class ImageCatalog:
     # -- deployments -------------------------------------------------------------------------------------------
 
     def create_deployment(
-        self: SphereService,
+        self: SphereCore,
         tenant_id: str,
         product: str,
         device_group: str,
@@ -187,7 +159,7 @@ class ImageCatalog:
         group.deployments[deployment.id] = deployment
         return deployment
 
-    def get_deployment(self: SphereService, tenant_id: str, product: str, device_group: str, name: str) -> Deployment:
+    def get_deployment(self: SphereCore, tenant_id: str, product: str, device_group: str, name: str) -> Deployment:
         """``.default`` is the group's current deployment; any other name is a deployment ID (case-insensitive)."""
         group = self._real_group(tenant_id, product, device_group)
         if isinstance(name, str) and name.lower() == DEFAULT_DEPLOYMENT:
@@ -200,22 +172,20 @@ class ImageCatalog:
         return deployment
 
     def list_deployments(
-        self: SphereService, tenant_id: str, product: str | None = None, device_group: str | None = None
+        self: SphereCore, tenant_id: str, product: str | None = None, device_group: str | None = None
     ) -> list[Deployment]:
         """The deployments of one device group, or (no names) of every group of the catalog."""
         if product is not None and device_group is not None:
             return list(self._real_group(tenant_id, product, device_group).deployments.values())
         return [d for g in self._all_groups(self.get_tenant(tenant_id)) for d in g.deployments.values()]
 
-    def delete_deployment(
-        self: SphereService, tenant_id: str, product: str, device_group: str, name: str
-    ) -> Deployment:
+    def delete_deployment(self: SphereCore, tenant_id: str, product: str, device_group: str, name: str) -> Deployment:
         """Remove a deployment; the newest remaining one becomes current."""
         deployment = self.get_deployment(tenant_id, product, device_group, name)
         del deployment.group.deployments[deployment.id]
         return deployment
 
-    def images_for_device(self: SphereService, device_id: str) -> list[Image]:
+    def images_for_device(self: SphereCore, device_id: str) -> list[Image]:
         """What the cloud offers this device: its group's current deployment, unless the group's update policy is
         ``No3rdPartyAppUpdates`` (then no application images) or the device has no group."""
         record = self.get_device(device_id)
@@ -228,5 +198,5 @@ class ImageCatalog:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _all_groups(self: SphereService, tenant: Tenant) -> list[DeviceGroup]:
+    def _all_groups(self: SphereCore, tenant: Tenant) -> list[DeviceGroup]:
         return [g for p in tenant.products.values() for g in p.device_groups.values()]

@@ -15,33 +15,15 @@ available). A device that never asked has none of them, and both APIs then leave
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simulator.sphere.errors import SphereError, bad_request
-
-if TYPE_CHECKING:
-    from simulator.sphere.model import DeviceRecord, SphereService
+from simulator.sphere.records import DeviceInsight, DeviceRecord, SphereCore  # DeviceInsight: exported here as before
 
 __all__ = ["DeviceInsight", "DeviceReports"]
 
 MAX_TEXT = 256
-
-
-@dataclass(frozen=True)
-class DeviceInsight:
-    """One reported kind of event of one device over ``[start, end]``."""
-
-    tenant_id: str
-    device_id: str
-    description: str
-    start: datetime
-    end: datetime
-    event_category: str
-    event_class: str
-    event_type: str
-    event_count: int
 
 
 def _text(value: Any, name: str) -> str:
@@ -54,7 +36,7 @@ class DeviceReports:
     """Insights and update checks: the part of :class:`~simulator.sphere.model.SphereService` that records them."""
 
     def record_device_insight(
-        self: SphereService,
+        self: SphereCore,
         device_id: str,
         *,
         description: str,
@@ -87,12 +69,12 @@ class DeviceReports:
         self.insights[f"{len(self.insights):08d}"] = insight
         return insight
 
-    def device_insights(self: SphereService, tenant_id: str) -> list[DeviceInsight]:
+    def device_insights(self: SphereCore, tenant_id: str) -> list[DeviceInsight]:
         """Every insight of the catalog's devices, oldest first."""
         tenant = self.get_tenant(tenant_id)
         return [i for i in self.insights.values() if i.tenant_id == tenant.id]
 
-    def record_update_check(self: SphereService, device_id: str, installed_os: str) -> DeviceRecord:
+    def record_update_check(self: SphereCore, device_id: str, installed_os: str) -> DeviceRecord:
         """A claimed device asks for updates while running ``installed_os``: fill its four OS fields."""
         record = self._claimed(device_id)
         installed = _text(installed_os, "installedOsVersion")
@@ -108,7 +90,7 @@ class DeviceReports:
             record.last_os_update = now
         return record
 
-    def _claimed(self: SphereService, device_id: str) -> DeviceRecord:
+    def _claimed(self: SphereCore, device_id: str) -> DeviceRecord:
         record = self.get_device(device_id)
         if record.tenant_id is None:
             raise SphereError(409, "DeviceNotClaimed", f"The device '{record.id}' is not claimed into any tenant.")

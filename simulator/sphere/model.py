@@ -43,16 +43,24 @@ from simulator.entropy import Entropy
 from simulator.settings import Settings
 from simulator.sphere.capabilities import CapabilityImages
 from simulator.sphere.errors import SphereError, bad_request, not_found
-from simulator.sphere.images import Image, ImageCatalog
-from simulator.sphere.insights import DeviceInsight, DeviceReports
-from simulator.sphere.operations import ArmOperation, ArmOperations
-from simulator.sphere.products import (
-    DEVICE_GROUP_NAME_PATTERN,
-    PRODUCT_NAME_PATTERN,
+from simulator.sphere.images import ImageCatalog
+from simulator.sphere.insights import DeviceReports
+from simulator.sphere.operations import ArmOperations
+from simulator.sphere.products import DEVICE_GROUP_NAME_PATTERN, PRODUCT_NAME_PATTERN, ProductCatalog
+from simulator.sphere.records import (  # the records live below the service and its parts; exported here as before
+    ACTIVE_ALIASES,
     SPECIAL_NAMES,
+    ArmOperation,
+    CAGeneration,
+    ClaimOperation,
     DeviceGroup,
+    DeviceInsight,
+    DeviceRecord,
+    GenerationStatus,
+    Image,
     Product,
-    ProductCatalog,
+    SimulatedDeviceIdentity,
+    Tenant,
 )
 
 __all__ = [
@@ -60,11 +68,15 @@ __all__ = [
     "DEVICE_GROUP_NAME_PATTERN",
     "PRODUCT_NAME_PATTERN",
     "ROLES",
+    "SPECIAL_NAMES",
     "ArmOperation",
     "CAGeneration",
     "ClaimOperation",
     "DeviceGroup",
+    "DeviceInsight",
     "DeviceRecord",
+    "GenerationStatus",
+    "Image",
     "Principal",
     "Product",
     "SimulatedDeviceIdentity",
@@ -74,13 +86,10 @@ __all__ = [
     "User",
 ]
 
-GenerationStatus = Literal["Active", "Inactive", "Expired", "Revoked"]
 Audience = Literal["sphere", "arm"]
 
 ROLES = ("Administrator", "Contributor", "Reader")
 CLAIM_ROLES = frozenset({"Administrator", "Contributor"})
-# Serial aliases of the Active generation on ARM, compared case-insensitively.
-ACTIVE_ALIASES = frozenset({".default", "default", "active"})
 MAX_BULK_CLAIM = 1000
 # legacy Operation types (Azure Sphere public API v2) besides the claims (0 DeviceClaim, 11 BulkDeviceClaim)
 MOVE_OPERATION = 2  # DeviceUpdateDeviceGroup
@@ -89,202 +98,6 @@ CREATE_PRODUCT_OPERATION = 4  # CreateProduct
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9-]{128}$")  # the published deviceName pattern
 CATALOG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 MAX_CODE_LENGTH = 128
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Tenant CA generations
-
-
-@dataclass(eq=False)
-class CAGeneration:
-    """One tenant CA certificate and its key, with the instants that drive its status.
-
-    ``activates_at`` is when this generation becomes the one that issues device certificates; the status of a
-    generation also depends on its siblings (a newer Active generation makes it ``Inactive``), so it is asked of
-    the generation but answered by the tenant.
-    """
-
-    tenant: Tenant = field(repr=False)
-    index: int
-    issuer: pki.Issuer = field(repr=False)
-    activates_at: datetime
-    revoked_at: datetime | None = None
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        return self.issuer.certificate
-
-    @property
-    def thumbprint(self) -> str:
-        """SHA-1 of the DER, 40 uppercase hex."""
-        return pki.thumbprint(self.certificate)
-
-    @property
-    def serial(self) -> str:
-        """The X.509 serial as uppercase hex, the ARM certificate ``name``."""
-        return pki.serial_hex(self.certificate)
-
-    @property
-    def not_before(self) -> datetime:
-        return self.certificate.not_valid_before_utc
-
-    @property
-    def not_after(self) -> datetime:
-        return self.certificate.not_valid_after_utc
-
-    def status(self, now: datetime | None = None) -> GenerationStatus:
-        """``Active`` | ``Inactive`` | ``Expired`` | ``Revoked`` at ``now`` (default: the world's now)."""
-        return self.tenant.generation_status(self, now)
-
-    def usable(self, now: datetime | None = None) -> bool:
-        """May sign proofs (Active or Inactive)."""
-        return self.status(now) in ("Active", "Inactive")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Devices (products and device groups: products.py)
-
-
-@dataclass(eq=False)
-class SimulatedDeviceIdentity:
-    """What a chip holds: its 128-hex device ID and its own P-256 key. Created by the simulator, not Azure."""
-
-    id: str
-    private_key: ec.EllipticCurvePrivateKey = field(repr=False)
-
-
-@dataclass(eq=False)
-class DeviceRecord:
-    """The service's record of a device: which tenant (once claimed), product and device group it belongs to."""
-
-    identity: SimulatedDeviceIdentity
-    tenant_id: str | None = None
-    product_id: str | None = None
-    device_group_id: str | None = None
-    claimed_at: datetime | None = None
-    chip_sku: int = 0  # 0 = MT3620AN
-    # filled by OS update checks (insights.py); absent until the device first asks
-    last_installed_os: str | None = None
-    last_available_os: str | None = None
-    last_update_request: datetime | None = None
-    last_os_update: datetime | None = None
-
-    @property
-    def id(self) -> str:
-        return self.identity.id
-
-
-@dataclass(eq=False)
-class Tenant:
-    """A legacy tenant, which is also an ARM catalog."""
-
-    service: SphereService = field(repr=False)
-    id: str
-    name: str
-    catalog: str
-    subscription_id: str
-    resource_group: str
-    created_at: datetime
-    entropy: Entropy = field(repr=False)
-    products: dict[str, Product] = field(default_factory=dict)  # keyed by lower-cased name
-    images: dict[str, Image] = field(default_factory=dict)  # keyed by lower-case image GUID
-    location: str = "global"  # the ARM location the catalog was created in (always global)
-    tags: dict[str, str] = field(default_factory=dict)  # ARM tags of the catalog
-    _generations: list[CAGeneration] = field(default_factory=list, repr=False)
-
-    @property
-    def generations(self) -> list[CAGeneration]:
-        """Every CA generation that exists at the world's now, oldest first."""
-        self.roll()
-        return list(self._generations)
-
-    def roll(self, now: datetime | None = None) -> None:
-        """Create every successor whose creation time (predecessor notAfter − lead) has come."""
-        now = now or self.service.clock.now()
-        lead = timedelta(days=self.service.settings.pki.successor_lead_days)
-        delay = timedelta(days=self.service.settings.pki.activation_delay_days)
-        while True:
-            newest = self._generations[-1]
-            due = newest.not_after - lead
-            if due > now or newest.not_after >= self.chain_end:
-                return  # not yet due, or the newest already ends with the policy CA: a successor could not outlive it
-            self._add_generation(due, activates_at=due + delay)
-
-    @property
-    def chain_end(self) -> datetime:
-        """When the policy CA above every generation expires: no tenant CA is valid past it (the fake does not
-        rotate the policy CA), so generations stop there."""
-        return self.service.policy.certificate.not_valid_after_utc
-
-    def _add_generation(self, not_before: datetime, *, activates_at: datetime) -> CAGeneration:
-        issuer = pki.make_tenant_ca(self.service.policy, self.id, self.entropy, not_before)
-        generation = CAGeneration(self, len(self._generations), issuer, activates_at)
-        self._generations.append(generation)
-        journal = self.service.__dict__.get("ca_journal")  # only once someone follows it (SphereService.ca_journal)
-        if journal is not None:
-            journal.append(generation.certificate)
-        by_der = self.service.__dict__.get("_generations_by_der")
-        if by_der is not None:
-            by_der[issuer.cert_der] = generation
-        return generation
-
-    def active_generation(self, now: datetime | None = None) -> CAGeneration | None:
-        """The generation that issues device certificates now: of the unrevoked, unexpired generations whose
-        activation has come, the one activated last. Should activation lag expiry (lead ≤ delay), the
-        earliest-activating valid generation stands in, so a tenant with a valid CA always has an Active one."""
-        now = now or self.service.clock.now()
-        self.roll(now)
-        valid = [g for g in self._generations if g.revoked_at is None and now <= g.not_after and g.not_before <= now]
-        if not valid:
-            return None
-        activated = [g for g in valid if g.activates_at <= now]
-        if activated:
-            return max(activated, key=lambda g: (g.activates_at, g.index))
-        return min(valid, key=lambda g: (g.activates_at, g.index))
-
-    def generation_status(self, generation: CAGeneration, now: datetime | None = None) -> GenerationStatus:
-        now = now or self.service.clock.now()
-        if generation.revoked_at is not None and generation.revoked_at <= now:
-            return "Revoked"
-        if now > generation.not_after:
-            return "Expired"
-        return "Active" if self.active_generation(now) is generation else "Inactive"
-
-    def find_generation(self, selector: str | None = None) -> CAGeneration:
-        """The generation named by thumbprint, serial or an Active alias; ``None`` = the Active one.
-
-        Matching is case-insensitive; an unknown name is 404.
-        """
-        now = self.service.clock.now()
-        if selector is None or selector.strip().lower() in ACTIVE_ALIASES:
-            active = self.active_generation(now)
-            if active is None:
-                raise not_found("active certificate of tenant", self.id)
-            return active
-        wanted = selector.strip().upper()
-        for generation in self.generations:
-            if wanted in (generation.thumbprint, generation.serial):
-                return generation
-        raise not_found("certificate", selector)
-
-    def product(self, name: str) -> Product:
-        product = self.products.get(name.lower())
-        if product is None:
-            raise not_found("product", name)
-        return product
-
-    def product_by_id(self, product_id: str) -> Product:
-        for product in self.products.values():
-            if product.id.lower() == product_id.lower() and not product.is_placeholder:
-                return product
-        raise not_found("product", product_id)
-
-    def device_group_by_id(self, group_id: str) -> DeviceGroup:
-        for product in self.products.values():
-            for group in product.device_groups.values():
-                if group.id.lower() == group_id.lower() and not group.is_placeholder:
-                    return group
-        raise not_found("device group", group_id)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -325,48 +138,6 @@ class _Token:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Claim operations
-
-
-@dataclass(eq=False)
-class ClaimOperation:
-    """An asynchronous claim (legacy ``Operation``, ARM ``operationStatuses``) — or another legacy operation that
-    works the same way: moving a device to a device group (type 2) or creating a product (type 4).
-
-    The claim takes effect ``claim_delay_s`` after it was accepted: until then the legacy ``State`` is
-    1 (InProgress) and the ARM poll answers 202. Conflicts found at request time in ``async`` mode are held
-    in ``failures`` and reported once the operation completes.
-    """
-
-    id: str
-    tenant_id: str
-    operation_type: int  # 0 DeviceClaim, 11 BulkDeviceClaim
-    device_ids: list[str]
-    created_at: datetime
-    completes_at: datetime
-    product_id: str | None = None
-    device_group_id: str | None = None
-    failures: dict[str, SphereError] = field(default_factory=dict)
-    applied: bool = False
-
-    def done(self, now: datetime) -> bool:
-        return now >= self.completes_at
-
-    def state(self, now: datetime) -> int:
-        """0 NotStarted (never shown after creation), 1 InProgress, 2 Complete, 3 Failed, 4 CompleteWithErrors."""
-        if not self.done(now):
-            return 1
-        if not self.failures:
-            return 2
-        return 3 if len(self.failures) == len(self.device_ids) else 4
-
-    @property
-    def error(self) -> SphereError | None:
-        """The first failure, as the operation's ``Error``."""
-        return next(iter(self.failures.values()), None)
-
-
-# --------------------------------------------------------------------------------------------------------------
 # The service
 
 
@@ -375,7 +146,8 @@ class SphereService(ProductCatalog, ImageCatalog, CapabilityImages, DeviceReport
 
     This class holds tenants (= catalogs), their CA generations, users, tokens, devices and claims; the mixins add
     products and device groups (:mod:`.products`), images and deployments (:mod:`.images`), capability images
-    (:mod:`.capabilities`), device reports (:mod:`.insights`) and ARM operations (:mod:`.operations`).
+    (:mod:`.capabilities`), device reports (:mod:`.insights`) and ARM operations (:mod:`.operations`). The records
+    they all work on — tenants, CA generations, devices, products, images, operations — are in :mod:`.records`.
 
     ::
 

@@ -12,50 +12,21 @@ operation follows that claim (``claim_delay_s``; conflicts in ``async`` mode, ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import timedelta
+from typing import Any, Literal
 
 from simulator.sphere.errors import SphereError, not_found
-
-if TYPE_CHECKING:
-    from simulator.sphere.model import ClaimOperation, SphereService, Tenant
+from simulator.sphere.records import (  # the records moved there; exported here as before
+    ArmOperation,
+    ClaimOperation,
+    Provisioning,
+    SphereCore,
+    Tenant,
+)
 
 __all__ = ["ArmOperation", "ArmOperations", "OperationStatus", "Provisioning"]
 
 OperationStatus = Literal["InProgress", "Succeeded", "Failed"]
-
-
-@dataclass
-class Provisioning:
-    """A resource's ``provisioningState``: ``state`` until ``until`` on the world's clock, ``Succeeded`` after."""
-
-    state: str = "Succeeded"
-    until: datetime | None = None
-
-    def at(self, now: datetime) -> str:
-        return self.state if self.until is not None and now < self.until else "Succeeded"
-
-
-@dataclass(eq=False)
-class ArmOperation:
-    """One accepted long-running ARM write.
-
-    ``action`` is the swagger operationId (``Products_CreateOrUpdate`` …), ``resource_id`` the ARM ID it acts on,
-    ``result`` what the operation's ``Location`` answers once done — plain data the ARM adapter interprets (which
-    resource to show, or a payload such as a capability image); ``None`` answers ``204 No Content``.
-    """
-
-    id: str
-    subscription_id: str
-    tenant_id: str
-    action: str
-    resource_id: str
-    started_at: datetime
-    completes_at: datetime
-    result: dict[str, Any] | None = None
-    claim_operation_id: str | None = None
-    failure: SphereError | None = field(default=None, repr=False)
 
 
 class ArmOperations:
@@ -63,7 +34,7 @@ class ArmOperations:
     ``operationStatuses`` and ``operationResults`` URLs."""
 
     def start_arm_operation(
-        self: SphereService,
+        self: SphereCore,
         tenant: Tenant,
         action: str,
         resource_id: str,
@@ -96,16 +67,14 @@ class ArmOperations:
         self.arm_operations[operation.id] = operation
         return operation
 
-    def arm_operation(self: SphereService, subscription_id: str, operation_id: str) -> ArmOperation:
+    def arm_operation(self: SphereCore, subscription_id: str, operation_id: str) -> ArmOperation:
         """The operation with this ID in this subscription (case-insensitive), or 404."""
         operation = self.arm_operations.get(operation_id.lower()) if isinstance(operation_id, str) else None
         if operation is None or operation.subscription_id.lower() != str(subscription_id).lower():
             raise not_found("operation", str(operation_id))
         return operation
 
-    def arm_operation_status(
-        self: SphereService, operation: ArmOperation
-    ) -> tuple[OperationStatus, SphereError | None]:
+    def arm_operation_status(self: SphereCore, operation: ArmOperation) -> tuple[OperationStatus, SphereError | None]:
         """``InProgress`` until the operation completes, then ``Succeeded`` or ``Failed`` with its error."""
         self._settle()
         now = self.clock.now()

@@ -28,44 +28,51 @@ PowerShell module, 2024; what neither shows is marked fake-defined in ``docs/sph
   "Device group not found" (recorded).
 
 The functions are a mixin of :class:`~simulator.sphere.model.SphereService`: they read the service's tenants, devices
-and clock, validate everything, then mutate (a refusal changes nothing).
+and clock, validate everything, then mutate (a refusal changes nothing). The records themselves (:class:`Product`,
+:class:`DeviceGroup`) and the settings' values are in :mod:`.records`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simulator.sphere.errors import SphereError, bad_request, not_found
-from simulator.sphere.operations import Provisioning
-
-if TYPE_CHECKING:
-    from simulator.sphere.images import Deployment
-    from simulator.sphere.model import DeviceRecord, SphereService, Tenant
+from simulator.sphere.errors import SphereError, bad_request
+from simulator.sphere.records import (  # the records and settings moved there; exported here as before
+    CRASH_DUMP_SETTINGS,
+    GROUP_SETTINGS,
+    OS_FEED_TYPES,
+    REGIONAL_DATA_BOUNDARIES,
+    SPECIAL_NAMES,
+    UPDATE_POLICIES,
+    DeviceGroup,
+    DeviceRecord,
+    Product,
+    SphereCore,
+    Tenant,
+)
 
 __all__ = [
+    "CRASH_DUMP_SETTINGS",
     "DEFAULT_DEVICE_GROUPS",
     "DEVICE_GROUP_NAME_PATTERN",
+    "GROUP_SETTINGS",
     "MAX_DESCRIPTION_LENGTH",
+    "OS_FEED_TYPES",
     "PRODUCT_NAME_PATTERN",
+    "REGIONAL_DATA_BOUNDARIES",
     "SPECIAL_NAMES",
+    "UPDATE_POLICIES",
     "DeviceGroup",
     "Product",
     "ProductCatalog",
 ]
 
-SPECIAL_NAMES = (".default", ".unassigned")
 PRODUCT_NAME_PATTERN = re.compile(r"^(?:[\w][\w\s]{1,48}[\w]|\.default|\.unassigned)$")
 DEVICE_GROUP_NAME_PATTERN = re.compile(
     r"^(?:[A-Za-z0-9]{1,2}|[A-Za-z0-9][A-Za-z0-9\s]{1,48}[A-Za-z0-9]|\.default|\.unassigned)$"
 )
 MAX_DESCRIPTION_LENGTH = 100  # fake-defined: neither the spec nor the recordings bound a description
-
-OS_FEED_TYPES = ("Retail", "RetailEval")
-UPDATE_POLICIES = ("UpdateAll", "No3rdPartyAppUpdates")
-CRASH_DUMP_SETTINGS = ("Enabled", "Disabled")
-REGIONAL_DATA_BOUNDARIES = ("None", "EU")
 
 #: name, description, OS feed, update policy — what the real service answered to generateDefaultDeviceGroups
 DEFAULT_DEVICE_GROUPS: tuple[tuple[str, str, str, str], ...] = (
@@ -75,72 +82,6 @@ DEFAULT_DEVICE_GROUPS: tuple[tuple[str, str, str, str], ...] = (
     ("Production OS Evaluation", "Default Production OS Evaluation device group", "RetailEval", "UpdateAll"),
     ("Field Test OS Evaluation", "Default Field Test OS Evaluation device group", "RetailEval", "UpdateAll"),
 )
-
-#: the device-group settings a create or update may name, with the values each accepts
-GROUP_SETTINGS: dict[str, tuple[str, ...]] = {
-    "os_feed_type": OS_FEED_TYPES,
-    "update_policy": UPDATE_POLICIES,
-    "allow_crash_dumps": CRASH_DUMP_SETTINGS,
-    "regional_data_boundary": REGIONAL_DATA_BOUNDARIES,
-}
-
-
-@dataclass(eq=False)
-class DeviceGroup:
-    """A device group of a product; ``.default`` and ``.unassigned`` stand for "no group" (claim to catalog only)."""
-
-    id: str
-    name: str
-    product: Product = field(repr=False)
-    description: str | None = None
-    os_feed_type: str = "Retail"
-    update_policy: str = "UpdateAll"
-    allow_crash_dumps: str = "Disabled"
-    regional_data_boundary: str = "None"
-    #: by ID, oldest first; the last is current (a dict: the world's store writes one row per item)
-    deployments: dict[str, Deployment] = field(default_factory=dict, repr=False)
-    provisioning: Provisioning = field(default_factory=Provisioning, repr=False)
-
-    @property
-    def is_placeholder(self) -> bool:
-        return self.name in SPECIAL_NAMES
-
-    @property
-    def current_deployment(self) -> Deployment | None:
-        return next(reversed(self.deployments.values()), None)
-
-    def settings(self) -> dict[str, Any]:
-        """Everything a request can change, as plain data (snapshots compare it)."""
-        return {
-            "description": self.description,
-            **{name: getattr(self, name) for name in GROUP_SETTINGS},
-            "deployments": tuple(self.deployments),
-        }
-
-
-@dataclass(eq=False)
-class Product:
-    """A product of a tenant; ``.default`` and ``.unassigned`` stand for "no product"."""
-
-    id: str
-    name: str
-    device_groups: dict[str, DeviceGroup] = field(default_factory=dict)  # keyed by lower-cased name
-    description: str | None = None
-    provisioning: Provisioning = field(default_factory=Provisioning, repr=False)
-
-    @property
-    def is_placeholder(self) -> bool:
-        return self.name in SPECIAL_NAMES
-
-    def device_group(self, name: str) -> DeviceGroup:
-        group = self.device_groups.get(name.lower()) if isinstance(name, str) else None
-        if group is None:
-            raise not_found("device group", str(name))
-        return group
-
-    def real_groups(self) -> list[DeviceGroup]:
-        """The groups a user created (placeholders left out), in creation order."""
-        return [g for g in self.device_groups.values() if not g.is_placeholder]
 
 
 def check_product_name(name: Any, *, allow_placeholder: bool = False) -> str:
@@ -201,7 +142,7 @@ class ProductCatalog:
     # -- products ----------------------------------------------------------------------------------------------
 
     def create_product(
-        self: SphereService,
+        self: SphereCore,
         tenant_id: str,
         name: str,
         description: str | None = None,
@@ -221,7 +162,7 @@ class ProductCatalog:
             self._add_default_groups(tenant, product)
         return product
 
-    def put_product(self: SphereService, tenant_id: str, name: str, description: str | None) -> tuple[Product, bool]:
+    def put_product(self: SphereCore, tenant_id: str, name: str, description: str | None) -> tuple[Product, bool]:
         """ARM create-or-replace: ``(product, created)``; replacing sets the description (absent = none)."""
         tenant = self.get_tenant(tenant_id)
         check_product_name(name)
@@ -232,7 +173,7 @@ class ProductCatalog:
             return existing, False
         return self.create_product(tenant_id, name, description), True
 
-    def update_product(self: SphereService, tenant_id: str, name: str, **changes: Any) -> Product:
+    def update_product(self: SphereCore, tenant_id: str, name: str, **changes: Any) -> Product:
         """Change a product's ``description`` (the only setting a product has)."""
         tenant = self.get_tenant(tenant_id)
         check_product_name(name)
@@ -244,7 +185,7 @@ class ProductCatalog:
             product.description = check_description(changes["description"])
         return product
 
-    def delete_product(self: SphereService, tenant_id: str, name: str) -> Product:
+    def delete_product(self: SphereCore, tenant_id: str, name: str) -> Product:
         """Remove a product and its device groups; refused while any of its devices remain (400)."""
         tenant = self.get_tenant(tenant_id)
         check_product_name(name)
@@ -257,17 +198,17 @@ class ProductCatalog:
         del tenant.products[product.name.lower()]
         return product
 
-    def get_product_by_id(self: SphereService, tenant_id: str, product_id: str) -> Product:
+    def get_product_by_id(self: SphereCore, tenant_id: str, product_id: str) -> Product:
         return self.get_tenant(tenant_id).product_by_id(product_id)
 
-    def real_products(self: SphereService, tenant_id: str) -> list[Product]:
+    def real_products(self: SphereCore, tenant_id: str) -> list[Product]:
         """The products a user created (placeholders left out), in creation order."""
         return [p for p in self.get_tenant(tenant_id).products.values() if not p.is_placeholder]
 
     # -- device groups -----------------------------------------------------------------------------------------
 
     def create_device_group(
-        self: SphereService, tenant_id: str, product_name: str, name: str, **settings: Any
+        self: SphereCore, tenant_id: str, product_name: str, name: str, **settings: Any
     ) -> DeviceGroup:
         """A new device group of a (real) product; ``settings``: ``description``, ``os_feed_type``,
         ``update_policy``, ``allow_crash_dumps``, ``regional_data_boundary`` (defaults as the real service)."""
@@ -285,7 +226,7 @@ class ProductCatalog:
         return group
 
     def put_device_group(
-        self: SphereService, tenant_id: str, product_name: str, name: str, **settings: Any
+        self: SphereCore, tenant_id: str, product_name: str, name: str, **settings: Any
     ) -> tuple[DeviceGroup, bool]:
         """ARM create-or-replace: ``(group, created)``; replacing resets every setting not given to its default."""
         tenant = self.get_tenant(tenant_id)
@@ -303,7 +244,7 @@ class ProductCatalog:
         return existing, False
 
     def update_device_group(
-        self: SphereService, tenant_id: str, product_name: str, name: str, **changes: Any
+        self: SphereCore, tenant_id: str, product_name: str, name: str, **changes: Any
     ) -> DeviceGroup:
         """Change the named settings of a (real) device group; the others keep their values."""
         group = self._real_group(tenant_id, product_name, name)
@@ -312,7 +253,7 @@ class ProductCatalog:
             setattr(group, setting, value)
         return group
 
-    def delete_device_group(self: SphereService, tenant_id: str, product_name: str, name: str) -> DeviceGroup:
+    def delete_device_group(self: SphereCore, tenant_id: str, product_name: str, name: str) -> DeviceGroup:
         """Remove a (real) device group; refused while it has devices (400 ``InvalidParameters``, recorded)."""
         group = self._real_group(tenant_id, product_name, name)
         count = len(self.list_devices(tenant_id, device_group_id=group.id))
@@ -323,14 +264,14 @@ class ProductCatalog:
         del group.product.device_groups[group.name.lower()]
         return group
 
-    def generate_default_device_groups(self: SphereService, tenant_id: str, product_name: str) -> list[DeviceGroup]:
+    def generate_default_device_groups(self: SphereCore, tenant_id: str, product_name: str) -> list[DeviceGroup]:
         """The five default groups of :data:`DEFAULT_DEVICE_GROUPS`, created where missing, in that order."""
         tenant = self.get_tenant(tenant_id)
         check_product_name(product_name)
         product = tenant.product(product_name)
         return self._add_default_groups(tenant, product)
 
-    def _add_default_groups(self: SphereService, tenant: Tenant, product: Product) -> list[DeviceGroup]:
+    def _add_default_groups(self: SphereCore, tenant: Tenant, product: Product) -> list[DeviceGroup]:
         groups = []
         for name, description, feed, policy in DEFAULT_DEVICE_GROUPS:
             group = product.device_groups.get(name.lower())
@@ -342,14 +283,14 @@ class ProductCatalog:
             groups.append(group)
         return groups
 
-    def _real_group(self: SphereService, tenant_id: str, product_name: str, name: str) -> DeviceGroup:
+    def _real_group(self: SphereCore, tenant_id: str, product_name: str, name: str) -> DeviceGroup:
         tenant = self.get_tenant(tenant_id)
         check_product_name(product_name)
         product = tenant.product(product_name)
         check_device_group_name(name)
         return product.device_group(name)
 
-    def device_groups_of(self: SphereService, tenant_id: str, name: str | None = None) -> list[DeviceGroup]:
+    def device_groups_of(self: SphereCore, tenant_id: str, name: str | None = None) -> list[DeviceGroup]:
         """Every (real) device group of a catalog, product by product; ``name`` narrows to groups of that name
         (case-insensitively), as ``listDeviceGroups`` does."""
         groups = [g for p in self.real_products(tenant_id) for g in p.real_groups()]
@@ -360,7 +301,7 @@ class ProductCatalog:
     # -- devices in products and groups ------------------------------------------------------------------------
 
     def count_devices(
-        self: SphereService, tenant_id: str, product: str | None = None, device_group: str | None = None
+        self: SphereCore, tenant_id: str, product: str | None = None, device_group: str | None = None
     ) -> int:
         """How many devices a catalog holds — or a (real) product, or a (real) device group of it."""
         if device_group is not None:
@@ -372,14 +313,14 @@ class ProductCatalog:
             return len(self.list_devices(tenant_id, product_id=found.id))
         return len(self.list_devices(tenant_id))
 
-    def group_of(self: SphereService, tenant_id: str, product: str, device_group: str) -> DeviceGroup:
+    def group_of(self: SphereCore, tenant_id: str, product: str, device_group: str) -> DeviceGroup:
         """The group a device path names; ``.default``/``.unassigned`` name the catalog level (placeholder group)."""
         check_product_name(product, allow_placeholder=True)
         check_device_group_name(device_group, allow_placeholder=True)
         return self.get_tenant(tenant_id).product(product).device_group(device_group)
 
     def device_in_group(
-        self: SphereService, tenant_id: str, product: str, device_group: str, device_id: str
+        self: SphereCore, tenant_id: str, product: str, device_group: str, device_id: str
     ) -> DeviceRecord:
         """The device of this catalog at this product/group path, or 404 "The requested device was not found"."""
         group = self.group_of(tenant_id, product, device_group)
@@ -391,7 +332,7 @@ class ProductCatalog:
             raise SphereError(404, "ResourceNotFound", "The requested device was not found", target=str(device_id))
         return record
 
-    def target_group(self: SphereService, tenant_id: str, product: str, device_group: str) -> DeviceGroup:
+    def target_group(self: SphereCore, tenant_id: str, product: str, device_group: str) -> DeviceGroup:
         """The group a device is to move to: as :meth:`group_of`, but a group that does not exist is the recorded
         400 ``InvalidParameters`` "Device group not found" (the target is a request field, not the path)."""
         try:
@@ -401,7 +342,7 @@ class ProductCatalog:
                 raise
             raise SphereError(400, "InvalidParameters", "Device group not found", target="deviceGroupId") from None
 
-    def assign_device(self: SphereService, tenant_id: str, device_id: str, group: DeviceGroup | None) -> DeviceRecord:
+    def assign_device(self: SphereCore, tenant_id: str, device_id: str, group: DeviceGroup | None) -> DeviceRecord:
         """Move a device of this catalog into ``group`` (``None`` or a placeholder: back to the catalog level)."""
         tenant = self.get_tenant(tenant_id)
         record = self.get_device(device_id)

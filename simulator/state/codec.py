@@ -28,6 +28,10 @@ a class under ``simulator.``:
 ``threading.Lock``/``RLock``            ``{"$lock": "lock" | "rlock"}`` — a fresh lock when read back
 =====================================  ==========================================================================
 
+**A class's name is its persisted name.** ``module:QualName`` — where it was defined, or, for a class that moved,
+the name it keeps in a class attribute ``__codec_name__ = "old.module:Name"`` (the old module re-exports it, so
+documents written before the move load, and new ones name it the same way).
+
 A record's state is its instance attributes (``vars(obj)``) minus ``functools.cached_property`` caches, names a
 class lists in ``__codec_transient__`` (runtime-only attributes, e.g. the world's open store) and the ``_p_``
 attributes of change tracking (:mod:`simulator.state.tracking`). The clock and the random streams hold state their
@@ -163,9 +167,10 @@ def kind_of(cls: type) -> Kind:
 
 
 def type_name(cls: type) -> str:
-    """``module:QualName`` of the model class behind ``cls``."""
+    """``module:QualName`` of the model class behind ``cls`` — or the name the class keeps in ``__codec_name__``
+    (a class that moved to another module keeps the name worlds already know it by)."""
     base = base_type(cls)
-    return f"{base.__module__}:{base.__qualname__}"
+    return base.__dict__.get("__codec_name__") or f"{base.__module__}:{base.__qualname__}"
 
 
 @functools.cache
@@ -337,7 +342,7 @@ def resolve(name: Any, expected: Kind) -> type:
         raise CodecError(f"unknown type {name!r}: no module {module_name!r}") from None
     for part in qualname.split("."):
         target = getattr(target, part, None)
-    if not isinstance(target, type) or target.__module__ != module_name:
+    if not isinstance(target, type) or type_name(target) != name:
         raise CodecError(f"unknown type {name!r}")
     actual = kind_of(target)
     if actual is not expected:
