@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import random
 import threading
 import time
@@ -46,7 +45,7 @@ from typing import Any
 
 from simulator.clock import Clock
 from simulator.entropy import Entropy
-from simulator.state.codec import Kind, base_type, container_kind, kind_of, world_class
+from simulator.state.codec import Kind, base_type, container_kind, kind_of, skipped_names, world_class
 
 __all__ = [
     "CopiedRandom",
@@ -58,18 +57,6 @@ __all__ = [
     "sphere_template",
     "template_key",
 ]
-
-
-@functools.cache
-def _skipped(cls: type) -> frozenset[str]:
-    """Attributes of ``cls`` that are not state (cached properties, ``__codec_transient__``), as the codec skips."""
-    names: set[str] = set()
-    for klass in base_type(cls).__mro__:
-        for name, member in vars(klass).items():
-            if isinstance(member, functools.cached_property):
-                names.add(name)
-        names.update(getattr(klass, "__codec_transient__", ()))
-    return frozenset(names)
 
 
 _IMMUTABLE = (Kind.SCALAR, Kind.LEAF, Kind.VALUE, Kind.EXCEPTION, Kind.FROZENSET)
@@ -161,7 +148,7 @@ class _Cloner:
         if cls is Clock:
             return self._keep(value, _clock_copy(value))
         new = self._keep(value, object.__new__(cls))
-        skipped = _skipped(cls)
+        skipped = skipped_names(cls)
         state = new.__dict__
         copy = self.copy
         for name, item in vars(value).items():

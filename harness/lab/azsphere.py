@@ -25,6 +25,7 @@ claims is the served world's: these handlers only call its API and print what co
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -230,11 +231,7 @@ def ca_certificate_download(
 ) -> None:
     """Download the tenant's CA certificate as an X.509 .cer file (DER)."""
     path = _check_destination(destination, ".cer")
-    sign_in = _sign_in(ctx)
-    with _client(ctx, sign_in.token) as client:
-        chosen = _tenant(ctx, client, sign_in, tenant)
-        der = client.get_certificate(chosen["Id"], _generation(client, chosen["Id"], index, thumbprint))
-    ctx.say(f"Saved the CA certificate to '{_write(path, der)}'.")
+    _download(ctx, path, "the CA certificate", tenant, index, thumbprint, lambda c, t, g: c.get_certificate(t, g))
 
 
 def ca_certificate_download_chain(
@@ -246,11 +243,8 @@ def ca_certificate_download_chain(
 ) -> None:
     """Download the tenant's CA certificate chain as a PKCS#7 .p7b file (DER)."""
     path = _check_destination(destination, ".p7b")
-    sign_in = _sign_in(ctx)
-    with _client(ctx, sign_in.token) as client:
-        chosen = _tenant(ctx, client, sign_in, tenant)
-        der = client.get_certificate_chain(chosen["Id"], _generation(client, chosen["Id"], index, thumbprint))
-    ctx.say(f"Saved the CA certificate chain to '{_write(path, der)}'.")
+    fetch = lambda c, t, g: c.get_certificate_chain(t, g)  # noqa: E731
+    _download(ctx, path, "the CA certificate chain", tenant, index, thumbprint, fetch)
 
 
 def ca_certificate_download_proof(
@@ -265,12 +259,25 @@ def ca_certificate_download_proof(
     path = _check_destination(destination, ".cer")
     if not verification_code.strip():
         raise CLIError("--verification-code cannot be empty.")
+    fetch = lambda c, t, g: c.get_proof(t, verification_code.strip(), g)  # noqa: E731
+    _download(ctx, path, "the validation certificate", tenant, index, thumbprint, fetch)
+
+
+def _download(
+    ctx: ShimContext,
+    path: Path,
+    what: str,
+    tenant: str | None,
+    index: str | None,
+    thumbprint: str | None,
+    fetch: Callable[[Any, str, str | None], bytes],
+) -> None:
+    """Sign in, pick the tenant and its CA generation, ``fetch(client, tenant_id, generation)`` and save it."""
     sign_in = _sign_in(ctx)
     with _client(ctx, sign_in.token) as client:
         chosen = _tenant(ctx, client, sign_in, tenant)
-        generation = _generation(client, chosen["Id"], index, thumbprint)
-        der = client.get_proof(chosen["Id"], verification_code.strip(), generation)
-    ctx.say(f"Saved the validation certificate to '{_write(path, der)}'.")
+        der = fetch(client, chosen["Id"], _generation(client, chosen["Id"], index, thumbprint))
+    ctx.say(f"Saved {what} to '{_write(path, der)}'.")
 
 
 # -- devices -------------------------------------------------------------------------------------------------------

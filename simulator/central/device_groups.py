@@ -24,7 +24,7 @@ from typing import Any
 
 from simulator.central.devices import Device
 from simulator.central.errors import CentralError
-from simulator.central.etags import check_precondition, new_etag
+from simulator.central.etags import check_merge_patch, check_precondition, new_etag
 from simulator.clock import Clock
 from simulator.entropy import Entropy
 from simulator.settings import Settings
@@ -181,12 +181,10 @@ class DeviceGroupBook:
 
     def patch(self, group_id: str, patch: Any, *, if_match: str | None = None) -> DeviceGroup:
         group = self.get(group_id)
-        if not isinstance(patch, dict):
-            raise self._error("bad_request", "a merge patch must be a JSON object")
-        check_precondition(
+        check_merge_patch(
             group.etag,
+            patch,
             if_match=if_match,
-            body_etag=patch.get("etag"),
             body_etag_counts=self.settings.central.body_etag_is_precondition,
             what=f"device group {group_id!r}",
             overrides=self.overrides,

@@ -29,7 +29,7 @@ from typing import Any
 from simulator import wire
 from simulator.central.attestation import generated_symmetric_key, x509_from_thumbprint
 from simulator.central.errors import CentralError
-from simulator.central.etags import check_precondition, new_etag
+from simulator.central.etags import check_merge_patch, new_etag
 from simulator.clock import Clock
 from simulator.entropy import Entropy
 from simulator.settings import Settings
@@ -255,12 +255,10 @@ class DeviceRegistry:
     def patch(self, device_id: str, patch: Any, *, if_match: str | None = None) -> Device:
         """Merge-patch a device; ``enabled: true`` approves a waiting device, ``false`` blocks it."""
         device = self.get(device_id)
-        if not isinstance(patch, dict):
-            raise self._error("bad_request", "a merge patch must be a JSON object")
-        check_precondition(
+        check_merge_patch(
             device.etag,
+            patch,
             if_match=if_match,
-            body_etag=patch.get("etag"),
             body_etag_counts=self.settings.central.body_etag_is_precondition,
             what=f"device {device_id!r}",
             overrides=self.settings.central.error_codes,

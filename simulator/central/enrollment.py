@@ -36,7 +36,7 @@ from typing import Any
 from cryptography import x509
 
 from simulator.central.errors import CentralError
-from simulator.central.etags import check_precondition, new_etag
+from simulator.central.etags import check_merge_patch, check_precondition, new_etag
 from simulator.clock import Clock
 from simulator.entropy import Entropy
 from simulator.pki import (
@@ -367,12 +367,10 @@ class EnrollmentBook:
     def patch_group(self, group_id: str, patch: Any, *, if_match: str | None = None) -> EnrollmentGroup:
         """Merge-patch ``displayName``, ``enabled`` and ``type``; read-only members are ignored."""
         group = self.get_group(group_id)
-        if not isinstance(patch, dict):
-            raise self._error("bad_request", "a merge patch must be a JSON object")
-        check_precondition(
+        check_merge_patch(
             group.etag,
+            patch,
             if_match=if_match,
-            body_etag=patch.get("etag"),
             body_etag_counts=self.settings.central.body_etag_is_precondition,
             what=f"enrollment group {group_id!r}",
             overrides=self._codes,

@@ -76,3 +76,27 @@ def check_precondition(
     raise CentralError.of(
         "precondition_failed", f"the {what} has changed: its etag does not match the {source} value", overrides
     )
+
+
+def check_merge_patch(
+    current: str,
+    patch: object,
+    *,
+    if_match: str | None,
+    body_etag_counts: bool,
+    what: str,
+    overrides: dict[str, str] | None = None,
+) -> None:
+    """What every PATCH checks before it reads a member: the body is a JSON object (400 ``BadRequest``), and the
+    precondition — ``If-Match``, or the body's ``etag`` where that counts — holds for the entity's ``current`` etag
+    (:func:`check_precondition`)."""
+    if not isinstance(patch, dict):
+        raise CentralError.of("bad_request", "a merge patch must be a JSON object", overrides)
+    check_precondition(
+        current,
+        if_match=if_match,
+        body_etag=patch.get("etag"),
+        body_etag_counts=body_etag_counts,
+        what=what,
+        overrides=overrides,
+    )

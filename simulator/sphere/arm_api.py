@@ -33,9 +33,16 @@ from simulator.sphere.arm_bodies import PROVIDER, error_body
 from simulator.sphere.arm_query import list_query
 from simulator.sphere.arm_writes import ArmWrites, json_object
 from simulator.sphere.errors import SphereError, bad_request, not_found
-from simulator.sphere.model import CATALOG_NAME_PATTERN, DEVICE_ID_PATTERN, Principal, SphereService, Tenant
+from simulator.sphere.model import (
+    CATALOG_NAME_PATTERN,
+    DEVICE_ID_PATTERN,
+    DeviceRecord,
+    Principal,
+    SphereService,
+    Tenant,
+)
 from simulator.sphere.products import check_device_group_name, check_product_name
-from simulator.sphere.routing import allowed_methods, case_insensitive_routes
+from simulator.sphere.routing import allowed_methods, bearer_principal, case_insensitive_routes
 
 API_VERSION = "2024-04-01"
 SUBSCRIPTION = "/subscriptions/{subscription_id}"
@@ -196,13 +203,7 @@ class ArmApi(ArmWrites):
     # -- front door --------------------------------------------------------------------------------------------
 
     def _principal(self, request: Request) -> Principal:
-        header = request.headers.get("authorization")
-        if header is None:
-            return self.sphere.authenticate(None, "arm")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise SphereError(401, "InvalidAuthenticationToken", "The access token is missing or malformed.")
-        return self.sphere.authenticate(token.strip(), "arm")
+        return bearer_principal(self.sphere, request, "arm", "The access token is missing or malformed.")
 
     def _check_api_version(self, request: Request) -> None:
         version = request.query_params.get("api-version")
@@ -231,6 +232,14 @@ class ArmApi(ArmWrites):
         tenant = self.sphere.catalog(subscription_id, resource_group, catalog)
         self.sphere.authorize(principal, tenant, claim=claim, write=write)
         return tenant
+
+    def _device(
+        self, principal: Principal, product: str, device_group: str, device: str, *, write: bool = False, **path: str
+    ) -> tuple[Tenant, DeviceRecord]:
+        """The catalog (authorized for ``write`` if asked) and the device a device path names."""
+        tenant = self._catalog(principal, write=write, **path)
+        self._names(product, device_group, device, placeholders=True)
+        return tenant, self.sphere.device_in_group(tenant.id, product, device_group, device)
 
     @staticmethod
     def _names(
@@ -453,9 +462,7 @@ class ArmApi(ArmWrites):
         device: str,
         **path: str,
     ) -> Response:
-        tenant = self._catalog(principal, **path)
-        self._names(product, device_group, device, placeholders=True)
-        record = self.sphere.device_in_group(tenant.id, product, device_group, device)
+        tenant, record = self._device(principal, product, device_group, device, **path)
         return self._json(bodies.device_body(tenant, record))
 
 

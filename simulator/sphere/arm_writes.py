@@ -91,7 +91,7 @@ def properties_of(body: dict[str, Any], *, required: bool = False) -> dict[str, 
 
 class ArmWrites:
     """Write handlers of :class:`~simulator.sphere.arm_api.ArmApi` (a mixin: it supplies ``sphere``, ``settings``,
-    ``_catalog``, ``_names``, ``_json``, ``_now`` and ``_list``)."""
+    ``_catalog``, ``_device``, ``_names``, ``_json``, ``_now`` and ``_list``)."""
 
     sphere: Any
     settings: Any
@@ -489,9 +489,7 @@ class ArmWrites:
     ) -> Response:
         """Move a device: ``properties.deviceGroupId`` is the ARM ID of a group of the same catalog (a
         ``.default``/``.unassigned`` one: back to the catalog level)."""
-        tenant = self._catalog(principal, write=True, **path)
-        self._names(product, device_group, device, placeholders=True)
-        record = self.sphere.device_in_group(tenant.id, product, device_group, device)
+        tenant, record = self._device(principal, product, device_group, device, write=True, **path)
         properties = properties_of(json_object(body))
         target = properties.get("deviceGroupId")
         if target is not None:
@@ -535,9 +533,7 @@ class ArmWrites:
         **path: str,
     ) -> Response:
         """Claims are permanent: refused unless ``sphere.arm_device_delete = "unclaim"``."""
-        tenant = self._catalog(principal, write=True, **path)
-        self._names(product, device_group, device, placeholders=True)
-        record = self.sphere.device_in_group(tenant.id, product, device_group, device)
+        tenant, record = self._device(principal, product, device_group, device, write=True, **path)
         resource_id = bodies.device_id(tenant, record)
         self.sphere.unclaim_device(tenant.id, record.id)
         return self._answer_later(request, tenant, "Devices_Delete", resource_id, None, sync=self._no_content)
@@ -552,9 +548,7 @@ class ArmWrites:
         device: str,
         **path: str,
     ) -> Response:
-        tenant = self._catalog(principal, write=True, **path)
-        self._names(product, device_group, device, placeholders=True)
-        record = self.sphere.device_in_group(tenant.id, product, device_group, device)
+        tenant, record = self._device(principal, product, device_group, device, write=True, **path)
         request_body = json_object(body)
         image = self.sphere.capability_image(tenant.id, record.id, request_body.get("capabilities"))
         answer = bodies.capability_image_body(image)

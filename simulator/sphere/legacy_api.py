@@ -31,7 +31,7 @@ from simulator import pki, wire
 from simulator.sphere.errors import SphereError, bad_request
 from simulator.sphere.legacy_catalog import LegacyCatalog, json_body
 from simulator.sphere.model import CAGeneration, ClaimOperation, DeviceRecord, Principal, SphereService, Tenant
-from simulator.sphere.routing import allowed_methods, case_insensitive_routes
+from simulator.sphere.routing import allowed_methods, bearer_principal, case_insensitive_routes
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -166,13 +166,7 @@ class LegacyApi(LegacyCatalog):
             raise SphereError(410, "Gone", "The Azure Sphere legacy public API has been retired.")
 
     def _principal(self, request: Request) -> Principal:
-        header = request.headers.get("authorization")
-        if header is None:
-            return self.sphere.authenticate(None, "sphere")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise SphereError(401, "InvalidAuthenticationToken", "The Authorization header must be 'Bearer <token>'.")
-        return self.sphere.authenticate(token.strip(), "sphere")
+        return bearer_principal(self.sphere, request, "sphere", "The Authorization header must be 'Bearer <token>'.")
 
     def _tenant(self, request: Request, tenant_id: str, *, claim: bool = False) -> tuple[Principal, Tenant]:
         principal = self._principal(request)

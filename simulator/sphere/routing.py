@@ -1,5 +1,5 @@
-"""Routes whose fixed path segments match case-insensitively, as both Sphere APIs do, and
-the ``Allow`` list a 405 answer names."""
+"""The front door both Sphere APIs share: routes whose fixed path segments match case-insensitively, the ``Allow``
+list a 405 answer names, and who a request's bearer token speaks for."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from simulator.sphere.errors import SphereError
+from simulator.sphere.model import Audience, Principal, SphereService
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -34,3 +37,16 @@ def allowed_methods(routes: Iterable[Route], path: str) -> str:
         if route.path_regex.match(path) and route.methods:
             methods |= route.methods
     return ", ".join(sorted(methods))
+
+
+def bearer_principal(sphere: SphereService, request: Request, audience: Audience, malformed: str) -> Principal:
+    """Who the request's ``Authorization: Bearer <token>`` speaks for (no header: what the model says of an
+    anonymous caller); any other scheme, or an empty token, is 401 ``InvalidAuthenticationToken`` with the
+    API's own ``malformed`` message."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return sphere.authenticate(None, audience)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise SphereError(401, "InvalidAuthenticationToken", malformed)
+    return sphere.authenticate(token.strip(), audience)

@@ -96,6 +96,7 @@ __all__ = [
     "load_world",
     "loads",
     "record_state",
+    "skipped_names",
     "type_name",
     "world_class",
 ]
@@ -174,8 +175,9 @@ def type_name(cls: type) -> str:
 
 
 @functools.cache
-def _skipped(cls: type) -> frozenset[str]:
-    """Attribute names of ``cls`` that are not state: cached properties and ``__codec_transient__`` names."""
+def skipped_names(cls: type) -> frozenset[str]:
+    """Attribute names of ``cls`` that are not state: cached properties and ``__codec_transient__`` names (the
+    codec skips them; so does :func:`simulator.templates.clone`)."""
     names: set[str] = set()
     for klass in base_type(cls).__mro__:
         for name, member in vars(klass).items():
@@ -194,7 +196,7 @@ def record_state(obj: Any) -> dict[str, Any]:
         attributes = vars(obj)
     except TypeError:
         raise CodecError(f"{type_name(type(obj))} has no attribute dictionary (slots are not supported)") from None
-    skipped = _skipped(type(obj))
+    skipped = skipped_names(type(obj))
     return {k: attributes[k] for k in sorted(attributes) if k not in skipped and not k.startswith("_p_")}
 
 
