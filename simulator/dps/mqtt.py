@@ -34,7 +34,7 @@ How it works:
   (``get_verified_chain``) goes along, so the model does not check again the signatures the handshake has just
   checked (:func:`peer_chains`); the in-process device, with no TLS, has its every signature checked by the model.
   A refusal is CONNACK 5 (``CredentialError`` in the SDK), or with ``dps.auth_failure_mode = "res401"`` an
-  accepted connection whose register gets ``$dps/registrations/res/401/…`` (``dps.auth_failure_mode``).
+  accepted connection whose register gets ``$dps/registrations/res/401/…``.
 * **Replies only to subscribers.** A reply is delivered only if the client subscribed to a matching filter, as a
   real service would (the SDK subscribes to ``$dps/registrations/res/#`` and, lazily, ``$iothub/twin/res/#``).
 
