@@ -14,7 +14,8 @@ How it works:
 * **One port, two services.** The SDK's port is hard-coded to 8883 for DPS and hub alike, so both share
   this listener and are told apart by the CONNECT username: DPS sends ``{idScope}/registrations/{regId}/api-version=…``
   (no ``?``), the hub ``{hubHost}/{deviceId}/?api-version=…``.
-* **TLS with the world's trust.** Each accepted TCP connection is upgraded with ``StreamWriter.start_tls`` *after*
+* **TLS with the world's trust.** Each accepted TCP connection gets TLS through memory BIOs
+  (:mod:`simulator.dps.tls_pump`: asyncio's ``start_tls`` machinery was a tenth of the server's time) *after*
   the server context has been brought up to date with every CA the world knows — the Sphere root and policy CAs and
   every certificate uploaded to any IoT Central group (the model decides at CONNECT). ``load_verify_locations(…)``
   on a live context affects later handshakes, so a CA uploaded a moment ago is trusted by the next connection.
@@ -73,7 +74,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +86,7 @@ from simulator import wire
 from simulator.dps import mqtt_codec as codec
 from simulator.dps.hub import HubError, HubSession
 from simulator.dps.model import Attestation, DpsError
+from simulator.dps.tls_pump import TlsPump, TlsReader, TlsWriter
 from simulator.faults import FaultEffect
 from simulator.listeners import CAP_LOG_INTERVAL_S, ListenerLimits
 from simulator.pki import load_der, to_der, to_pem
@@ -356,8 +358,8 @@ class _Closed(Exception):
 @dataclass
 class _Connection:
     server: MqttServer
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    reader: TlsReader | asyncio.StreamReader
+    writer: TlsWriter | asyncio.StreamWriter
     chain: list[x509.Certificate] = field(default_factory=list)
     #: the chain OpenSSL verified in the handshake (:func:`peer_chains`): its signatures are not checked again
     verified_chain: list[x509.Certificate] = field(default_factory=list)
@@ -733,25 +735,38 @@ class MqttServer:
         self._refused = 0
         self._last_cap_log = 0.0
 
+    #: TLS through memory BIOs (:mod:`simulator.dps.tls_pump`); False: asyncio streams and ``start_tls`` (the
+    #: listener before BENCHMARKS.md session 5 — kept to measure against, and as a fallback)
+    memory_bio_tls: bool = True
+
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0: a free port); each connection is served by one task this server tracks.
 
-        The TLS handshake runs inside that task (``start_tls``), after :meth:`WorldTrust.sync` has brought the
-        world's trust up to date — a CA uploaded to IoT Central a moment ago is trusted when this connection's client
-        certificate is checked — so :meth:`close` can cancel a connection at any point, mid-handshake included.
+        The TLS handshake is awaited inside that task (:meth:`TlsPump.handshake`), its server side set up after
+        :meth:`WorldTrust.sync` has brought the world's trust up to date — a CA uploaded to IoT Central a moment ago
+        is trusted when this connection's client certificate is checked — so :meth:`close` can cancel a connection
+        at any point, mid-handshake included.
         (With TLS set on the listening socket instead, a handshake in progress at shutdown is an asyncio-internal
         task that nobody can cancel, destroyed pending when the loop closes.)
         """
-        self._server = await asyncio.start_server(self._connected, host, port)
+        if self.memory_bio_tls:
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(lambda: TlsPump(self._synced_context, self._pumped), host, port)
+        else:
+            self._server = await asyncio.start_server(self._connected, host, port)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """A TCP connection arrived: start its task and track it at once (not when it first runs)."""
+    def _synced_context(self) -> ssl.SSLContext:
+        self.trust.sync()
+        return self.context
+
+    def _admit(self, transport: asyncio.BaseTransport) -> bool:
+        """Whether a TCP connection that just arrived may stay: not while stopping, not over the cap (logged)."""
         if self._closing:
-            writer.transport.abort()
-            return
+            transport.abort()  # type: ignore[attr-defined]
+            return False
         if len(self._tasks) >= self.limits.max_connections:
-            writer.transport.abort()  # before any TLS work
+            transport.abort()  # type: ignore[attr-defined]  # before any TLS work
             self._refused += 1
             now = time.monotonic()
             if now - self._last_cap_log >= CAP_LOG_INTERVAL_S:
@@ -762,10 +777,29 @@ class MqttServer:
                     self._refused,
                 )
                 self._last_cap_log, self._refused = now, 0
-            return
-        task = asyncio.get_running_loop().create_task(self._accept(reader, writer))
+            return False
+        return True
+
+    def _track(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _pumped(self, pump: TlsPump) -> None:
+        """A TCP connection arrived (memory-BIO TLS): admit it, then serve it in a task this server tracks."""
+        if self._admit(pump.transport):
+            pump.start_tls()  # the world's trust synced first: a CA uploaded a moment ago is trusted now
+            self._track(self._serve(pump.reader, pump.writer, pump.handshake))
+
+    def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A TCP connection arrived (asyncio streams): start its task and track it at once (not when it first runs)."""
+        if self._admit(writer.transport):
+
+            async def start_tls() -> None:
+                self.trust.sync()
+                await writer.start_tls(self.context, ssl_handshake_timeout=self.limits.tls_handshake_timeout_s)
+
+            self._track(self._serve(reader, writer, start_tls))
 
     def fault(self, service: str, operation: str, *, tenant: str | None = None) -> Any:
         injector = getattr(self.cloud, "faults", None)
@@ -774,11 +808,12 @@ class MqttServer:
         with self.cloud.lock:  # a rule's counters are world state: committed (persisted world) before the answer
             return injector.check(service, operation, tenant=tenant)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: Any, writer: Any, handshake: Callable[[], Awaitable[None]]) -> None:
+        """One connection: the TLS handshake (within the listener's timeout), then MQTT until either side ends."""
         secured = stopping = False
         try:
-            self.trust.sync()
-            await writer.start_tls(self.context, ssl_handshake_timeout=self.limits.tls_handshake_timeout_s)
+            async with asyncio.timeout(self.limits.tls_handshake_timeout_s):
+                await handshake()
             secured = True
             chain, verified = peer_chains(writer.get_extra_info("ssl_object"), known=self.trust.known)
             connection = _Connection(self, reader, writer, chain=chain, verified_chain=verified)
@@ -794,7 +829,7 @@ class MqttServer:
             await self._hang_up(writer, graceful=secured and not stopping)
 
     @staticmethod
-    async def _hang_up(writer: asyncio.StreamWriter, *, graceful: bool) -> None:
+    async def _hang_up(writer: TlsWriter | asyncio.StreamWriter, *, graceful: bool) -> None:
         """Close a connection: with a TLS close_notify once a session exists, else (or at shutdown) at once.
 
         A handshake that never finished leaves nothing to wait for — after a failed ``start_tls`` the stream no
@@ -806,8 +841,9 @@ class MqttServer:
             return
         writer.close()
         try:
-            await writer.wait_closed()
-        except asyncio.CancelledError:  # the server stops while the client dawdles over the close
+            async with asyncio.timeout(30.0):  # the bound asyncio gives its own TLS close
+                await writer.wait_closed()
+        except (asyncio.CancelledError, TimeoutError):  # the server stops while the client dawdles over the close
             writer.transport.abort()
         except Exception:  # the connection is gone either way
             log.debug("closing an MQTT connection failed", exc_info=True)
