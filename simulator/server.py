@@ -202,6 +202,9 @@ class ServedCloud:
         self.portal: Any = None
         self._listeners: list[_Listener] = []
         self._mqtt: Any = None
+        #: the device-facing TLS trust (a server context and the world's CAs in it), one for the DPS HTTPS and the
+        #: MQTT listener: :meth:`_device_trust`
+        self._trust: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -285,6 +288,10 @@ class ServedCloud:
         self._bind()
         self.portal = self._make_portal()
         self.control_app = build_control_app(self.cloud, on_reset=[self._after_reset], on_restore=[self._after_restore])
+        # Load the world's CAs into the device-facing TLS context now, before any listener accepts: on a world of
+        # 10⁴ tenants that takes seconds (OpenSSL's certificate store grows by sorting), which a first handshake
+        # would otherwise spend on the event loop — every listener stalled, the start-up probe timed out.
+        self._device_trust().sync()
         self._thread = threading.Thread(target=self._run, name="sphere-harness-served-world", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
@@ -301,6 +308,18 @@ class ServedCloud:
             raise ServeError(f"a listener of the served world does not answer: {exc}") from exc
         self.endpoints = self._endpoints()
         self._write_endpoints()
+
+    def _device_trust(self) -> Any:
+        """The one :class:`~simulator.dps.mqtt.WorldTrust` of the device-facing listeners (DPS HTTPS and MQTT).
+
+        Both ask for client certificates and trust the same CAs, so they share one server context: the world's CAs
+        are loaded into one certificate store, once, instead of one store per listener.
+        """
+        if self._trust is None:
+            from simulator.dps.mqtt import WorldTrust, prepare_server_context
+
+            self._trust = WorldTrust(self.cloud, prepare_server_context(self.tls.server_context()))
+        return self._trust
 
     def _bind(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -366,11 +385,10 @@ class ServedCloud:
             protocol: Any = "h11"
             before_handshake = None
             if listener.service == "dps":
-                from simulator.dps.mqtt import WorldTrust, prepare_server_context
-
-                context = prepare_server_context(context)
+                trust = self._device_trust()
+                context = trust.context
                 protocol = _dps_protocol()
-                before_handshake = WorldTrust(self.cloud, context).sync
+                before_handshake = trust.sync
             config = uvicorn.Config(
                 app,
                 http=protocol,
@@ -413,6 +431,7 @@ class ServedCloud:
                 self.tls.server_context,
                 served_host=self.host,
                 limits=self.limits,
+                trust=self._device_trust(),
             )
         except OSError as exc:
             raise ServeError(f"cannot listen for MQTT on {self.host}:{self.requested_mqtt_port}: {exc}") from exc

@@ -294,6 +294,8 @@ class WorldTrust:
         #: per source ("sphere", "central"): the journal followed and how far it has been read
         self._cursors: dict[str, tuple[list[x509.Certificate], int]] = {}
         self._validity_clock: str | None = None
+        #: two listeners may share this trust; a sync is one at a time
+        self._syncing = threading.Lock()
         self._apply_validity_clock()
 
     def _apply_validity_clock(self) -> None:
@@ -319,17 +321,19 @@ class WorldTrust:
 
     def sync(self) -> int:
         """Load the CAs not loaded yet (and follow the world's date setting); return how many CAs were added."""
-        cas = self._new_cas()
-        self._apply_validity_clock()
-        added = 0
-        for cert in cas:
-            if cert in self.loaded:
-                continue
-            self.context.load_verify_locations(cadata=to_pem(cert).decode("ascii"))
-            self.loaded.add(cert)
-            self.known[to_der(cert)] = cert
-            added += 1
-        return added
+        with self._syncing:
+            cas = self._new_cas()
+            self._apply_validity_clock()
+            added = 0
+            for cert in cas:
+                if cert in self.loaded:
+                    continue
+                der = to_der(cert)
+                self.context.load_verify_locations(cadata=der)  # DER: no PEM round trip (a third faster)
+                self.loaded.add(cert)
+                self.known[der] = cert
+                added += 1
+            return added
 
 
 def prepare_server_context(context: ssl.SSLContext) -> ssl.SSLContext:
@@ -720,11 +724,18 @@ class MqttServer:
     """The listening socket and its connections. Built by :func:`start_mqtt_server`."""
 
     def __init__(
-        self, cloud: Any, context: ssl.SSLContext, served_host: str | None, *, limits: ListenerLimits | None = None
+        self,
+        cloud: Any,
+        context: ssl.SSLContext,
+        served_host: str | None,
+        *,
+        limits: ListenerLimits | None = None,
+        trust: WorldTrust | None = None,
     ) -> None:
         self.cloud = cloud
-        self.context = prepare_server_context(context)
-        self.trust = WorldTrust(cloud, self.context)
+        #: a trust shared with another listener brings its own (prepared) context; else this one is prepared
+        self.trust = trust if trust is not None else WorldTrust(cloud, prepare_server_context(context))
+        self.context = self.trust.context
         self.served_host = served_host
         self.port = 0
         #: the connection cap (more are closed at once, with a log line) and the TLS and CONNECT timeouts
@@ -871,6 +882,7 @@ async def start_mqtt_server(
     *,
     served_host: str | None = None,
     limits: ListenerLimits | None = None,
+    trust: WorldTrust | None = None,
 ) -> MqttServer:
     """Start the DPS + IoT hub listener in the running event loop (the hook :mod:`simulator.server` calls).
 
@@ -878,8 +890,11 @@ async def start_mqtt_server(
     function asks it for client certificates and keeps it trusting the world's CAs. ``served_host`` (default
     ``host``) is what ``assignedHub`` reports with ``dps.assigned_hub_host = "served"``. ``limits`` (a
     :class:`simulator.listeners.ListenerLimits`) caps the connections and bounds the TLS handshake and the CONNECT.
+    ``trust`` shares a :class:`WorldTrust` (its context and loaded CAs) with another device-facing listener; the
+    factory is then not called.
     """
-    server = MqttServer(cloud, server_ssl_context_factory(), served_host or host, limits=limits)
+    context = trust.context if trust is not None else server_ssl_context_factory()
+    server = MqttServer(cloud, context, served_host or host, limits=limits, trust=trust)
     await server.start(host, port)
     return server
 
