@@ -202,22 +202,6 @@ def _certificates(ders: list[bytes], *known: dict[bytes, x509.Certificate] | Non
     return chain
 
 
-def peer_chain(
-    ssl_object: ssl.SSLObject | ssl.SSLSocket | None,
-    *,
-    verified: bool = False,
-    known: dict[bytes, x509.Certificate] | None = None,
-) -> list[x509.Certificate]:
-    """The client's certificate chain, leaf first: as presented (default) or as OpenSSL verified it.
-
-    ``known`` maps the DER of certificates the world already holds (:attr:`WorldTrust.known`) to those objects:
-    a presented tenant CA is then the world's own certificate, not a second parse of the same bytes.
-    """
-    if ssl_object is None:
-        return []
-    return _certificates(_chain_ders(ssl_object, "get_verified_chain" if verified else "get_unverified_chain"), known)
-
-
 def peer_chains(
     ssl_object: ssl.SSLObject | ssl.SSLSocket | None, *, known: dict[bytes, x509.Certificate] | None = None
 ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
