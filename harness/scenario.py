@@ -642,7 +642,7 @@ def _kind(value: Any) -> str:
 
 def _close(word: str, candidates: Any) -> str:
     """`` (did you mean x?)`` when ``word`` looks like a misspelling of one of ``candidates``, else empty."""
-    from harness.suggest import did_you_mean
+    from simulator.suggest import did_you_mean
 
     return did_you_mean(word, candidates)
 

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from simulator.entropy import Entropy
+from simulator.suggest import did_you_mean
 
 SERVICES = ("sphere-legacy", "sphere-arm", "central", "dps", "hub", "*")
 EffectKind = Literal["status", "latency", "drop", "connack", "dps_failed"]
@@ -188,12 +189,12 @@ def parse_rule(spec: dict[str, Any]) -> FaultRule:
     unknown = sorted(str(key) for key in set(spec) - set(every_field))
     if unknown:
         raise FaultRuleError(
-            f"unknown fault rule field(s): {', '.join(unknown)}{_did_you_mean(unknown[0], every_field)}; "
+            f"unknown fault rule field(s): {', '.join(unknown)}{did_you_mean(unknown[0], every_field, limit=2)}; "
             f"expected {', '.join(every_field)}"
         )
     service = spec.pop("service", None)
     if service not in SERVICES:
-        hint = _did_you_mean(service, SERVICES) if isinstance(service, str) else ""
+        hint = did_you_mean(service, SERVICES, limit=2) if isinstance(service, str) else ""
         raise FaultRuleError(f"unknown service {service!r}{hint}; expected one of {', '.join(SERVICES)}")
     effect_spec = spec.pop("effect", {}) or {}
     if not isinstance(effect_spec, dict):
@@ -202,14 +203,14 @@ def parse_rule(spec: dict[str, Any]) -> FaultRule:
     unknown = sorted(str(key) for key in set(effect_spec) - set(known_effect_fields))
     if unknown:
         raise FaultRuleError(
-            f"unknown effect field(s): {', '.join(unknown)}{_did_you_mean(unknown[0], known_effect_fields)}; "
+            f"unknown effect field(s): {', '.join(unknown)}{did_you_mean(unknown[0], known_effect_fields, limit=2)}; "
             f"expected {', '.join(known_effect_fields)}"
         )
     _check_effect_types(effect_spec)
     effect = FaultEffect(**effect_spec)
     if effect.kind not in EFFECT_KINDS:
         raise FaultRuleError(
-            f"unknown effect kind {effect.kind!r}{_did_you_mean(effect.kind, EFFECT_KINDS)}; "
+            f"unknown effect kind {effect.kind!r}{did_you_mean(effect.kind, EFFECT_KINDS, limit=2)}; "
             f"expected one of {', '.join(EFFECT_KINDS)}"
         )
     if effect.kind == "status" and not 400 <= effect.status <= 599:
@@ -246,16 +247,6 @@ def parse_rule(spec: dict[str, Any]) -> FaultRule:
         count=count,
         probability=probability,
     )
-
-
-def _did_you_mean(word: str, candidates: tuple[str, ...]) -> str:
-    """`` (did you mean x?)`` for a close candidate (difflib's ratio, or two neighbouring letters swapped)."""
-    import difflib
-
-    close = difflib.get_close_matches(word, candidates, n=2, cutoff=0.7)
-    if not close:
-        close = [c for c in candidates if len(c) == len(word) and sorted(c) == sorted(word) and c != word][:2]
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def _is_int(value: Any) -> bool:

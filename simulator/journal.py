@@ -131,10 +131,9 @@ def matching_services(pattern: str) -> list[str]:
     """The services a ``service`` filter names (a name or a glob); :class:`ValueError` when it names none."""
     found = [service for service in SERVICES if fnmatch.fnmatchcase(service, pattern)]
     if not found:
-        import difflib
+        from simulator.suggest import did_you_mean
 
-        close = difflib.get_close_matches(pattern, SERVICES, n=2, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        hint = did_you_mean(pattern, SERVICES, limit=2, cutoff=0.6)
         raise ValueError(f"unknown service {pattern!r}{hint}; the services are {', '.join(SERVICES)} (globs work)")
     return found
 

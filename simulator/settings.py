@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, Literal
 
+from simulator.suggest import did_you_mean
+
 
 @dataclass
 class PkiSettings:
@@ -122,12 +124,12 @@ class Settings:
         for section, values in (data or {}).items():
             current = getattr(settings, section, None)
             if current is None or not is_dataclass(current):
-                hint = _did_you_mean(str(section), ("pki", "sphere", "central", "dps"))
+                hint = did_you_mean(str(section), ("pki", "sphere", "central", "dps"))
                 raise ValueError(f"unknown settings section {section!r}{hint} (expected pki, sphere, central or dps)")
             known = {f.name for f in fields(current)}
             unknown = sorted(set(values or {}) - known)
             if unknown:
-                hint = _did_you_mean(str(unknown[0]), known)
+                hint = did_you_mean(str(unknown[0]), sorted(known))
                 raise ValueError(f"unknown {section} setting(s): {', '.join(unknown)}{hint}")
             coerced = {k: tuple(v) if isinstance(getattr(current, k), tuple) else v for k, v in values.items()}
             setattr(settings, section, replace(current, **_checked(section, type(current), coerced)))
@@ -151,10 +153,3 @@ def _checked(section: str, kind: type, values: dict[str, Any]) -> dict[str, Any]
             problem = exc.errors()[0]
             raise ValueError(f"{section}.{name}: {problem['msg']}, not {value!r}") from None
     return checked
-
-
-def _did_you_mean(word: str, known: Any) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, sorted(known), n=3, cutoff=0.7)
-    return f" (did you mean {' or '.join(close)}?)" if close else ""

@@ -49,10 +49,9 @@ def apply_vars(planned: list[Any], overrides: dict[str, Any], target: str) -> li
         declared = {name for scenario in scenarios for name in scenario.vars}
         unknown = [name for name in overrides if name not in declared]
         if unknown:
-            import difflib
+            from simulator.suggest import did_you_mean
 
-            close = difflib.get_close_matches(unknown[0], sorted(declared), n=3, cutoff=0.7)
-            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            hint = did_you_mean(unknown[0], sorted(declared))
             raise fail(f"--var {unknown[0]}: none of the scenarios declares it{hint}")
     applied: list[Any] = []
     for item in planned:

@@ -124,7 +124,7 @@ def _check_operation(service: str, operation: str | None) -> None:
         return
     known = json.loads(FAULT_OPERATIONS.read_text(encoding="utf-8")).get(service, [])
     if known and operation not in known:
-        from harness.suggest import did_you_mean
+        from simulator.suggest import did_you_mean
 
         raise ValueError(
             f"{service} has no operation {operation!r}{did_you_mean(operation, known)}, so the rule would never "

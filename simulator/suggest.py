@@ -1,4 +1,4 @@
-"""Did-you-mean: the close names to offer when a scenario, a command line or a fault rule misspells one.
+"""Did-you-mean: the close names to offer when a scenario, a command line, a setting or a fault rule misspells one.
 
 difflib's similarity ratio finds most typos but misses the commonest one in a short word — two neighbouring letters
 swapped (``kye`` scores 0.67 against ``key``) — so a name one edit away (a letter added, dropped or changed, or two
@@ -20,9 +20,9 @@ def close_names(word: str, candidates: Iterable[object], *, limit: int = 3, cuto
     return close
 
 
-def did_you_mean(word: str, candidates: Iterable[object]) -> str:
+def did_you_mean(word: str, candidates: Iterable[object], *, limit: int = 3, cutoff: float = 0.7) -> str:
     """`` (did you mean x?)`` when ``word`` looks like a misspelling of one of ``candidates``, else empty."""
-    close = close_names(word, candidates)
+    close = close_names(word, candidates, limit=limit, cutoff=cutoff)
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
