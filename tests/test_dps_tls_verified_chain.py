@@ -14,17 +14,23 @@ compared by their bytes, and the forged leaf is not on it.
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from test_dps_model import World, refused
-from test_served_clock_dates import Mqtt, claimed_device, https_world, mqtt, register  # noqa: F401 (fixture)
+from test_served_clock_dates import (  # noqa: F401 (fixture)
+    Mqtt,
+    claimed_device,
+    connect_presenting,
+    https_world,
+    mqtt,
+    register,
+)
 
 from simulator import pki
-from simulator.device import DPS_API_VERSION, DeviceConnectionError, MqttDeviceSession, private_key_pem
+from simulator.device import private_key_pem
 from simulator.dps.hub import HubError
 from simulator.entropy import Entropy
 from simulator.pki import checks
@@ -132,18 +138,7 @@ def test_a_served_mqtt_registration_checks_no_signature_twice(
 def test_a_forged_leaf_fails_the_mqtt_handshake(mqtt: Mqtt, tmp_path: Path) -> None:  # noqa: F811
     device = mqtt.world.device(mqtt.tenant)
     leaf, tenant_ca = forged_leaf(mqtt.world.cloud, mqtt.tenant, device)
-    cert_file, key_file = tmp_path / "forged.pem", tmp_path / "forged.key"
-    cert_file.write_bytes(pki.to_pem(leaf) + pki.to_pem(tenant_ca))
-    key_file.write_bytes(private_key_pem(device.private_key))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2  # refusal inside the handshake
-    context.load_verify_locations(cadata=mqtt.ca_pem)
-    context.load_cert_chain(cert_file, key_file)
-    username = f"{mqtt.app.id_scope}/registrations/{device.id}/api-version={DPS_API_VERSION}"
-
-    with pytest.raises(DeviceConnectionError) as refused_:
-        MqttDeviceSession.open("127.0.0.1", mqtt.server.port, device.id, username, context, timeout=5)
-    assert refused_.value.connack is None
+    assert connect_presenting(mqtt, device, [leaf, tenant_ca], tmp_path).connack is None
     with mqtt.world.cloud.lock:
         assert not mqtt.app.devices
 

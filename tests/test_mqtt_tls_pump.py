@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_served_listeners import SHORT, closed_by_server, eventually, open_fds, tls_client
+from test_served_listeners import SHORT, closed_by_server, eventually, memory_held_after, tls_client
 
 from simulator.clock import Clock
 from simulator.cloud import FakeCloud
@@ -61,18 +61,7 @@ def flood(served: Any, count: int) -> None:
 def test_resources_return_after_a_flood_of_stalled_mqtt_clients(served: Any) -> None:
     flood(served, 4)  # warm-up: caches, code paths
     eventually(lambda: not mqtt_server(served)._tasks, "the warm-up connections are released")
-    gc.collect()
-    fds = open_fds()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        flood(served, 30)
-        eventually(lambda: not mqtt_server(served)._tasks, "every stalled connection is released")
-        gc.collect()
-        eventually(lambda: open_fds() <= fds, "the process's file descriptors are back to where they were")
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memory_held_after(lambda: flood(served, 30), lambda: not mqtt_server(served)._tasks)
     assert grown < 512 * 1024, f"{grown} bytes still held after 105 stalled MQTT clients were closed"
 
 

@@ -170,18 +170,24 @@ def test_world_mode_still_refuses_a_chain_to_an_unknown_ca_in_the_handshake(mqtt
         tenant_ca = mqtt.tenant.active_generation(now).certificate
     forged = pki.make_self_signed_ca(tenant_ca.subject, Entropy(5), now)
     leaf = pki.make_device_certificate(forged, device.id, device.private_key.public_key(), Entropy(6), now)
-    cert_file, key_file = tmp_path / "forged.pem", tmp_path / "forged.key"
-    cert_file.write_bytes(pki.to_pem(leaf) + pki.to_pem(forged.certificate))
+    refused = connect_presenting(mqtt, device, [leaf, forged.certificate], tmp_path)
+    assert refused.connack is None
+
+
+def connect_presenting(mqtt: Mqtt, device: SimulatedDevice, chain: list[Any], folder: Path) -> DeviceConnectionError:
+    """Connect to DPS over MQTT as ``device`` presenting ``chain`` (leaf first) with the device's key, over TLS 1.2
+    (so that a refusal happens inside the handshake); return the error the connection must end in."""
+    cert_file, key_file = folder / "presented.pem", folder / "presented.key"
+    cert_file.write_bytes(b"".join(pki.to_pem(cert) for cert in chain))
     key_file.write_bytes(private_key_pem(device.private_key))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2  # refusal inside the handshake
     context.load_verify_locations(cadata=mqtt.ca_pem)
     context.load_cert_chain(cert_file, key_file)
     username = f"{mqtt.app.id_scope}/registrations/{device.id}/api-version={DPS_API_VERSION}"
-
     with pytest.raises(DeviceConnectionError) as refused:
         MqttDeviceSession.open("127.0.0.1", mqtt.server.port, device.id, username, context, timeout=5)
-    assert refused.value.connack is None
+    return refused.value
 
 
 def test_judge_dates_on_sets_and_clears_only_the_no_check_time_flag() -> None:

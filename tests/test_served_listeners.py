@@ -49,6 +49,23 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def memory_held_after(flood: Callable[[], None], released: Callable[[], bool]) -> int:
+    """Bytes still allocated after ``flood()`` once ``released()`` holds and the process's file descriptors are back
+    to where they were before it (call after a warm-up flood, so that caches are not counted)."""
+    gc.collect()
+    fds = open_fds()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        flood()
+        eventually(released, "every stalled connection is released")
+        gc.collect()
+        eventually(lambda: open_fds() <= fds, "the process's file descriptors are back to where they were")
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
 def health(served: Any, service: str = "dps") -> int:
     url = f"https://127.0.0.1:{served.port_of(service)}/_sim/health"
     return httpx.get(url, verify=served.client_ssl_context(), timeout=30).status_code
@@ -119,19 +136,8 @@ def test_clients_stalled_in_the_handshake_or_mid_request_are_closed_and_resource
     port = served.port_of("central")
     stall(served, port, 5)  # the first connections warm up caches (TLS, code paths): the baseline comes after
     eventually(lambda: guard(served, "central").connections == 0, "the warm-up connections are released")
-    gc.collect()
-    fds = open_fds()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        stall(served, port, 50)
-        eventually(lambda: guard(served, "central").connections == 0, "every stalled connection is released")
-        assert health(served, "central") == 200
-        gc.collect()
-        eventually(lambda: open_fds() <= fds, "the process's file descriptors are back to where they were")
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+    grown = memory_held_after(lambda: stall(served, port, 50), lambda: guard(served, "central").connections == 0)
+    assert health(served, "central") == 200
     assert grown < 512 * 1024, f"{grown} bytes still held after 125 stalled clients were closed"
 
 
